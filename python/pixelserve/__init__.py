@@ -1,0 +1,3 @@
+"""pixelserve: run trained ilastik projects outside ilastik's GUI."""
+
+__version__ = "0.1.0"
