@@ -1,0 +1,169 @@
+"""ilastik's headless command line, parsed strictly.
+
+Differences from ilastik, all on the side of telling the user more:
+- `--output-format` and `--output_format` are the same flag (any dash/underscore mix);
+- an unknown flag is an error naming the closest valid one, never taken as an input file;
+- a multi-word value may be given unquoted (`--export_source Simple Segmentation`).
+
+Parsing runs in two steps because role flags (`--raw_data`, `--prediction_mask`, ...) and
+export source names come from the project, which the first step finds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+from dataclasses import dataclass, field
+
+from ..errors import UserError
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UserError instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise UserError(f"{message}. Run 'pixelserve --help' for the list of flags.")
+
+
+def _bool_value(text: str | None) -> bool:
+    if text is None:
+        return True
+    if text.lower() in TRUE_WORDS:
+        return True
+    if text.lower() in FALSE_WORDS:
+        return False
+    raise UserError(f"'{text}' is not a yes/no value. Fix: use true or false.")
+
+
+def base_parser(add_help: bool = True) -> _Parser:
+    parser = _Parser(
+        prog="pixelserve",
+        description="Run a trained ilastik project without ilastik, with ilastik's headless flags.",
+        add_help=add_help, allow_abbrev=False,
+    )
+    general = parser.add_argument_group("general")
+    general.add_argument("--headless", action="store_true",
+                         help="Run without a GUI (pixelserve always does; accepted for ilastik's scripts).")
+    general.add_argument("--project", help="The .ilp project file to run.")
+    general.add_argument("--readonly", nargs="?", const="true", default="true",
+                         help="Never modify the project (always so in pixelserve).")
+    general.add_argument("--debug", action="store_true", help="Show stack traces for errors.")
+    general.add_argument("--threads", type=int, default=None,
+                         help="Threads for block computation (default: all cores, or LAZYFLOW_THREADS).")
+    general.add_argument("--structure_tensor_order", choices=("fastfilters", "vigra"),
+                         help="Override the structure-tensor scale order (default: from the "
+                              "project's ilastik version: vigra before 1.3.3).")
+    general.add_argument("--version", action="store_true", help="Print the version and exit.")
+    inputs = parser.add_argument_group("input data")
+    inputs.add_argument("--input_axes", help="Axes of the input, e.g. yxc; comma-separated per role.")
+    inputs.add_argument("--stack_along", default="z", help="Axis along which globbed files stack (default z).")
+    inputs.add_argument("--preconvert_stacks", action="store_true", help="Accepted and ignored.")
+    export = parser.add_argument_group("export")
+    export.add_argument("--export_source", help="What to export, e.g. Probabilities, 'Simple Segmentation'.")
+    export.add_argument("--output_format", help="hdf5, 'compressed hdf5', tif, tiff, png, numpy, ...")
+    export.add_argument("--output_filename_format",
+                        help="Output path template, e.g. '{dataset_dir}/{nickname}_{result_type}'.")
+    export.add_argument("--output_internal_path", help="Dataset path inside HDF5 output.")
+    export.add_argument("--export_dtype", help="uint8, uint16, float32, ...")
+    export.add_argument("--cutout_subregion", help="[(start...), (stop...)] in the source's axes, c last.")
+    export.add_argument("--pipeline_result_drange", help="(min, max) of the result, for --export_drange.")
+    export.add_argument("--export_drange", help="(min, max) to map the result range onto.")
+    export.add_argument("--output_axis_order", help="Axis order of the written result, e.g. tzyxc.")
+    return parser
+
+
+@dataclass
+class HeadlessArgs:
+    options: argparse.Namespace
+    role_files: dict[str, list[str]] = field(default_factory=dict)
+    positional: list[str] = field(default_factory=list)
+
+    @property
+    def debug(self) -> bool:
+        return bool(getattr(self.options, "debug", False))
+
+
+def normalize_flags(argv: list[str]) -> list[str]:
+    """`--output-format=x` -> `--output_format=x`: dashes and underscores are the same."""
+    normalized = []
+    for token in argv:
+        if token.startswith("--") and len(token) > 2:
+            name, sep, value = token[2:].partition("=")
+            token = "--" + name.replace("-", "_") + sep + value
+        normalized.append(token)
+    return normalized
+
+
+def join_multiword_values(argv: list[str], flag: str, choices: list[str]) -> list[str]:
+    """Join `--flag Simple Segmentation` into one value when the words continue a valid choice."""
+    lowered = [c.lower() for c in choices]
+    result: list[str] = []
+    i = 0
+    while i < len(argv):
+        result.append(argv[i])
+        if argv[i] == flag and i + 1 < len(argv):
+            value, i = argv[i + 1], i + 2
+            while i < len(argv) and not argv[i].startswith("-"):
+                longer = f"{value} {argv[i]}".lower()
+                if not any(c == longer or c.startswith(longer + " ") for c in lowered):
+                    break
+                value, i = f"{value} {argv[i]}", i + 1
+            result.append(value)
+            continue
+        i += 1
+    return result
+
+
+def parse_headless(argv: list[str], role_flags: dict[str, str], *,
+                   export_sources: list[str], output_formats: list[str]) -> HeadlessArgs:
+    """Full parse, once the project's roles and export sources are known.
+
+    role_flags maps a flag (`--raw_data`) to its role name (`Raw Data`).
+    """
+    argv = join_multiword_values(argv, "--export_source", export_sources)
+    argv = join_multiword_values(argv, "--output_format", output_formats)
+    parser = base_parser()
+    roles = parser.add_argument_group("input roles")
+    for flag, role in role_flags.items():
+        roles.add_argument(flag, nargs="+", default=None, dest="role:" + role,
+                           metavar="FILE", help=f"{role} file(s), one lane each.")
+    options, rest = parser.parse_known_args(argv)
+    _refuse_unknown_flags(rest, parser)
+    _bool_value(options.readonly)
+    role_files = {role: getattr(options, "role:" + role) for role in role_flags.values()
+                  if getattr(options, "role:" + role) is not None}
+    positional = [token for token in rest if token]
+    if role_files and positional:
+        raise UserError(
+            f"Input files were given both with role flags ({', '.join(role_flags)}) and as plain "
+            f"arguments ({positional[0]}). Fix: give every file after its role flag, e.g. "
+            f"--raw_data {positional[0]}."
+        )
+    return HeadlessArgs(options=options, role_files=role_files, positional=positional)
+
+
+def parse_global(argv: list[str]) -> argparse.Namespace:
+    """First step: just the flags needed to find the project (nothing is refused yet)."""
+    options, _ = base_parser(add_help=False).parse_known_args(argv)
+    return options
+
+
+def _refuse_unknown_flags(rest: list[str], parser: argparse.ArgumentParser) -> None:
+    known = [option for action in parser._actions for option in action.option_strings]
+    for token in rest:
+        if token.startswith("-") and len(token) > 1 and not _is_number(token):
+            name = token.split("=", 1)[0]
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise UserError(f"Unknown flag {name}.{hint} Run 'pixelserve --help' for every flag.")
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,68 @@
+"""`pixelserve`: the command line. `--headless` runs a project like ilastik's headless mode;
+subcommands hold what ilastik has no flag for."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+from .. import __version__
+from ..errors import UserError
+from .args import base_parser, normalize_flags, parse_global
+
+SUBCOMMANDS = {
+    "train": "pixelserve.training.cli",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = normalize_flags(list(sys.argv[1:] if argv is None else argv))
+    debug = "--debug" in argv
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="pixelserve: %(levelname)s: %(message)s")
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            module = __import__(SUBCOMMANDS[argv[0]], fromlist=["main"])
+            return module.main(argv[1:])
+        return _headless(argv)
+    except UserError as error:
+        if debug:
+            traceback.print_exc()
+        print(f"pixelserve: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("pixelserve: interrupted; no partial output was kept.", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug in pixelserve, not bad input
+        if debug:
+            traceback.print_exc()
+        print(f"pixelserve: internal error: {type(error).__name__}: {error}. Rerun with --debug "
+              "for the stack trace and please report it.", file=sys.stderr)
+        return 1
+
+
+def _headless(argv: list[str]) -> int:
+    if not argv or argv in (["-h"], ["--help"]):
+        base_parser().print_help()
+        print("\nsubcommands:\n  pixelserve train ...   create a project from an image and a "
+              "label image (pixelserve train --help)")
+        return 0 if argv else 2
+    options = parse_global(argv)
+    if options.version:
+        print(f"pixelserve {__version__}")
+        return 0
+    if "-h" in argv or "--help" in argv:
+        from .run import print_project_help
+        return print_project_help(argv, options)
+    if not options.headless:
+        raise UserError("pixelserve has no GUI. Fix: add --headless (as with ilastik's "
+                        "run_ilastik.sh --headless), or use a subcommand such as 'pixelserve train'.")
+    if not options.project:
+        raise UserError("No project given. Fix: add --project=MyProject.ilp.")
+    from .run import run_headless
+    return run_headless(argv, options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

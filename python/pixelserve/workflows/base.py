@@ -1,0 +1,131 @@
+"""What every workflow offers its front doors (CLI, server, Fiji plugin).
+
+A workflow declares its input roles and export sources, and turns one lane's input volumes
+into a `ResultSource` that the export pipeline computes block by block. Front doors never
+compute anything themselves.
+"""
+
+from __future__ import annotations
+
+import difflib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UserError
+from .volume import CANONICAL, Volume
+
+
+@dataclass(frozen=True)
+class InputRole:
+    """One input a workflow takes per lane, with what the training data looked like."""
+
+    name: str                 # ilastik's role name, e.g. "Raw Data", "Prediction Mask"
+    required: bool
+    training_axes: str        # axes of the training data ("" when unknown)
+    channels: int | None      # channel count prediction data must have (None: any)
+    spatial_dims: int | None  # 2 or 3, from the training data (None: any)
+
+    @property
+    def flag(self) -> str:
+        """The headless flag ilastik derives from the role name (--raw_data)."""
+        return "--" + self.name.lower().replace(" ", "_")
+
+
+class Workflow(ABC):
+    """Base class: one subclass per ilastik workflow."""
+
+    workflow_name: str = ""
+
+    @property
+    @abstractmethod
+    def input_roles(self) -> list[InputRole]: ...
+
+    @property
+    @abstractmethod
+    def export_sources(self) -> list[str]: ...
+
+    @property
+    @abstractmethod
+    def default_export_source(self) -> str: ...
+
+    @abstractmethod
+    def result_source(self, inputs: dict[str, Volume], export_source: str):
+        """A ResultSource (see pixelserve.export) computing `export_source` for one lane."""
+
+    def resolve_export_source(self, name: str | None) -> str:
+        """The canonical spelling of an export source name (matching is case-insensitive)."""
+        if name is None:
+            return self.default_export_source
+        by_lower = {source.lower(): source for source in self.export_sources}
+        key = " ".join(name.split()).lower()
+        if key in by_lower:
+            return by_lower[key]
+        close = difflib.get_close_matches(key, list(by_lower), n=1)
+        hint = f" Did you mean '{by_lower[close[0]]}'?" if close else ""
+        raise UserError(
+            f"Unknown export source '{name}' for {self.workflow_name}.{hint} Valid sources: "
+            + ", ".join(f"'{s}'" for s in self.export_sources) + "."
+        )
+
+    def check_inputs(self, inputs: dict[str, Volume]) -> None:
+        """Refuse inputs that cannot match the training data, with a sentence saying why."""
+        for role in self.input_roles:
+            volume = inputs.get(role.name)
+            if volume is None:
+                if role.required:
+                    raise UserError(f"{role.name} is required for {self.workflow_name}. "
+                                    f"Fix: pass it with {role.flag} or as a positional file.")
+                continue
+            if role.channels is not None and volume.channels != role.channels:
+                raise UserError(
+                    f"{volume.name} has {volume.channels} channel(s) (axes '{volume.own_axes}', "
+                    f"shape {volume.own_shape}) but the project was trained on {role.channels}-"
+                    f"channel {role.name.lower()} (axes '{role.training_axes}'). Fix: pass an "
+                    f"image with {role.channels} channel(s), or --input_axes if the channel axis "
+                    "was read wrongly."
+                )
+            dims = 3 if volume.shape[1] > 1 else 2
+            if role.spatial_dims is not None and dims != role.spatial_dims:
+                raise UserError(
+                    f"{volume.name} is {dims}D (axes '{volume.own_axes}', shape {volume.own_shape}) "
+                    f"but the project was trained on {role.spatial_dims}D data (axes "
+                    f"'{role.training_axes}'). Fix: pass {role.spatial_dims}D data, or "
+                    "--input_axes if an axis was read wrongly (e.g. 't' instead of 'z')."
+                )
+        raw = inputs[self.input_roles[0].name]
+        for role in self.input_roles[1:]:
+            other = inputs.get(role.name)
+            if other is not None and other.shape[:4] != raw.shape[:4]:
+                raise UserError(
+                    f"{role.name} {other.name} has shape {other.own_shape} (axes "
+                    f"'{other.own_axes}') but the raw data has {raw.own_shape} (axes "
+                    f"'{raw.own_axes}'). Fix: pass a {role.name.lower()} of the raw data's size."
+                )
+
+
+def result_axes(raw: Volume) -> str:
+    """Axes of a pixel-wise result: the raw data's non-channel axes, then c."""
+    return "".join(a for a in raw.own_axes if a != "c") + "c"
+
+
+def default_output_axis_order(raw: Volume) -> str:
+    """ilastik's default export axis order: the raw axes with c appended if missing."""
+    return raw.own_axes if "c" in raw.own_axes else raw.own_axes + "c"
+
+
+def canonical_region(axes: str, start, stop, shape5) -> dict[str, tuple[int, int]]:
+    """A region given in `axes` as ranges per canonical axis (full range where absent)."""
+    region = {a: (0, n) for a, n in zip(CANONICAL, shape5)}
+    for axis, begin, end in zip(axes, start, stop):
+        region[axis] = (int(begin), int(end))
+    return region
+
+
+def to_result_axes(block5: np.ndarray, axes: str) -> np.ndarray:
+    """A canonical (t, z, y, x, c) block as an array in `axes` (dropping absent singletons)."""
+    drop = tuple(i for i, a in enumerate(CANONICAL) if a not in axes)
+    squeezed = block5.reshape([n for i, n in enumerate(block5.shape) if i not in drop])
+    present = [a for a in CANONICAL if a in axes]
+    return np.ascontiguousarray(squeezed.transpose([present.index(a) for a in axes]))

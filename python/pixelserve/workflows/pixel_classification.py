@@ -1,0 +1,214 @@
+"""Pixel Classification and Autocontext: one workflow class, one or several stages."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+from ..features import check_image_size, feature_count, minimum_size
+from ..project.ilp import AUTOCONTEXT, PIXEL_CLASSIFICATION, ProjectFile
+from ..project.pixel_classification import StageModel
+from .base import (InputRole, Workflow, canonical_region, default_output_axis_order, result_axes,
+                   to_result_axes)
+from .stages import Stage, StageChain
+from .volume import Box, Volume
+
+RAW_DATA = "Raw Data"
+PREDICTION_MASK = "Prediction Mask"
+
+
+class SourceKind(Enum):
+    """What an export source shows; the value is ilastik's name for it."""
+
+    PROBABILITIES = "Probabilities"
+    SIMPLE_SEGMENTATION = "Simple Segmentation"
+    UNCERTAINTY = "Uncertainty"
+    FEATURES = "Features"
+    LABELS = "Labels"
+    INPUT = "Input"                        # Autocontext only
+    ALL_PROBABILITIES = "Probabilities All Stages"
+
+
+PER_STAGE_KINDS = (SourceKind.PROBABILITIES, SourceKind.SIMPLE_SEGMENTATION,
+                   SourceKind.UNCERTAINTY, SourceKind.FEATURES, SourceKind.LABELS)
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    kind: SourceKind
+    stage: int
+
+
+class PixelClassificationWorkflow(Workflow):
+    """Pixel Classification (one stage) or Autocontext (stages chained)."""
+
+    def __init__(self, project: ProjectFile, models: list[StageModel],
+                 structure_tensor_order: str):
+        self.project = project
+        self.workflow_name = project.workflow_name
+        self.autocontext = project.workflow_name == AUTOCONTEXT
+        self.structure_tensor_order = structure_tensor_order
+        training = project.training_raw
+        self.training_depth = training.depth
+        self.training_channels = training.size("c")
+        raw_channels = self.training_channels or _channels_from_forest(models[0], self.training_depth)
+        self.stages: list[Stage] = []
+        for model in models:
+            self.stages.append(Stage(model, raw_channels, self.training_depth,
+                                     structure_tensor_order, project.path.name))
+            raw_channels += model.n_classes
+        self._sources = self._build_sources()
+
+    # -- what the workflow offers ------------------------------------------------------------
+    @property
+    def label_names(self) -> list[str]:
+        return self.stages[-1].model.label_names
+
+    @property
+    def input_roles(self) -> list[InputRole]:
+        training = self.project.training_raw
+        dims = 3 if self.training_depth > 1 else 2
+        channels = self.training_channels or self.stages[0].n_input_channels
+        roles = [InputRole(RAW_DATA, True, training.axes, channels, dims)]
+        if PREDICTION_MASK in self.project.role_names:
+            roles.append(InputRole(PREDICTION_MASK, False, "", None, None))
+        return roles
+
+    @property
+    def export_sources(self) -> list[str]:
+        return list(self._sources)
+
+    @property
+    def default_export_source(self) -> str:
+        return self._name(ExportSource(SourceKind.PROBABILITIES, len(self.stages)))
+
+    def min_image_size(self) -> int:
+        return max(minimum_size(stage.specs) for stage in self.stages)
+
+    # -- computing ---------------------------------------------------------------------------
+    def result_source(self, inputs: dict[str, Volume], export_source: str | None = None):
+        self.check_inputs(inputs)
+        raw = inputs[RAW_DATA]
+        spatial = tuple(n for n, a in zip(raw.spatial_shape, "zyx") if a in raw.own_axes or n > 1)
+        for stage in self.stages:
+            check_image_size(stage.specs, spatial)
+        source = self._sources[self.resolve_export_source(export_source)]
+        chain = StageChain(self.stages, raw, inputs.get(PREDICTION_MASK), raw.shape[1])
+        return PixelResultSource(chain, source, self)
+
+    def _name(self, source: ExportSource) -> str:
+        if source.kind is SourceKind.ALL_PROBABILITIES or not self.autocontext:
+            return source.kind.value
+        return f"{source.kind.value} Stage {source.stage}"
+
+    def _build_sources(self) -> dict[str, ExportSource]:
+        sources: list[ExportSource] = []
+        for stage in range(1, len(self.stages) + 1):
+            kinds = PER_STAGE_KINDS + ((SourceKind.INPUT,) if self.autocontext else ())
+            sources += [ExportSource(kind, stage) for kind in kinds]
+        if self.autocontext:
+            sources.append(ExportSource(SourceKind.ALL_PROBABILITIES, len(self.stages)))
+        return {self._name(source): source for source in sources}
+
+
+class PixelResultSource:
+    """A ResultSource (pixelserve.export) for one export source of one lane."""
+
+    def __init__(self, chain: StageChain, source: ExportSource, workflow: PixelClassificationWorkflow):
+        self.chain = chain
+        self.source = source
+        raw = chain.raw
+        self.axes = result_axes(raw)
+        self.default_axis_order = default_output_axis_order(raw)
+        stage = chain.stage(source.stage)
+        kind = source.kind
+        channels, dtype = {
+            SourceKind.PROBABILITIES: (stage.n_classes, np.float32),
+            SourceKind.SIMPLE_SEGMENTATION: (1, np.uint8),
+            SourceKind.UNCERTAINTY: (1, np.float32),
+            SourceKind.FEATURES: (stage.n_features, np.float32),
+            SourceKind.LABELS: (1, np.uint8),
+            SourceKind.INPUT: (chain.input_channels(source.stage), raw.dtype),
+            SourceKind.ALL_PROBABILITIES: (sum(s.n_classes for s in chain.stages), np.float32),
+        }[kind]
+        self.dtype = np.dtype(dtype)
+        self._shape5 = raw.shape[:4] + (channels,)
+        self.shape = tuple(self._shape5["tzyxc".index(a)] for a in self.axes)
+        self.block_shape = self._choose_block_shape(stage, channels)
+        self.label_names = stage.model.label_names
+        self.label_colors = stage.model.label_colors
+        self.drange = (0.0, 1.0) if kind in (SourceKind.PROBABILITIES, SourceKind.UNCERTAINTY,
+                                             SourceKind.ALL_PROBABILITIES) else None
+        self.resolution = raw.resolution
+
+    def _choose_block_shape(self, stage: Stage, channels: int) -> tuple[int, ...]:
+        """Blocks big enough that halos cost little, small enough that the feature stack of a
+        block (pixels x features x 4 bytes) stays around 256 MB."""
+        t, z, y, x = self._shape5[:4]
+        n_features = max(stage.n_features, channels)
+        budget = max(4096, (256 << 20) // (4 * n_features))
+        z_halo, xy_halo = max(s.halo[0] for s in self.chain.stages), stage.halo[1]
+        if z > 1 and z_halo > 0:
+            edge = int(min(max(4 * max(z_halo, xy_halo), 64), round(budget ** (1 / 3))))
+            edge = max(edge, 16)
+            block = (1, min(z, edge), min(y, edge), min(x, edge))
+        else:
+            edge = int(min(max(8 * xy_halo, 512), math.isqrt(budget)))
+            edge = max(edge, 64)
+            plane = min(y, edge) * min(x, edge)
+            block = (1, min(z, max(1, budget // plane)), min(y, edge), min(x, edge))
+        block5 = block + (self._shape5[4],)
+        return tuple(block5["tzyxc".index(a)] for a in self.axes)
+
+    def compute(self, start, stop) -> np.ndarray:
+        region = canonical_region(self.axes, start, stop, self._shape5)
+        box = Box(region["z"], region["y"], region["x"])
+        c0, c1 = region["c"]
+        planes = [self._compute_time_point(t, box)[..., c0:c1] for t in range(*region["t"])]
+        return to_result_axes(np.stack(planes), self.axes)
+
+    def _compute_time_point(self, t: int, box: Box) -> np.ndarray:
+        chain, kind, index = self.chain, self.source.kind, self.source.stage
+        if kind is SourceKind.PROBABILITIES:
+            return chain.probabilities(index, t, box)
+        if kind is SourceKind.SIMPLE_SEGMENTATION:
+            return _segmentation(chain.probabilities(index, t, box))
+        if kind is SourceKind.UNCERTAINTY:
+            return _uncertainty(chain.probabilities(index, t, box))
+        if kind is SourceKind.FEATURES:
+            return chain.features(index, t, box)
+        if kind is SourceKind.LABELS:
+            # New images carry no annotations: the label image is empty, as in ilastik.
+            return np.zeros(box.shape + (1,), dtype=np.uint8)
+        if kind is SourceKind.INPUT:
+            return chain.stage_input(index, t, box)
+        return np.concatenate([chain.probabilities(k, t, box)
+                               for k in range(1, len(chain.stages) + 1)], axis=-1)
+
+
+def _segmentation(probabilities: np.ndarray) -> np.ndarray:
+    """Winning label (1-based) per pixel; 0 where every probability is 0 (masked out)."""
+    winner = probabilities.argmax(axis=-1).astype(np.uint8) + 1
+    winner[probabilities.max(axis=-1) <= 0] = 0
+    return winner[..., None]
+
+
+def _uncertainty(probabilities: np.ndarray) -> np.ndarray:
+    """1 - (best - second best), as ilastik defines it; 0 with a single class."""
+    if probabilities.shape[-1] < 2:
+        return np.zeros(probabilities.shape[:-1] + (1,), dtype=np.float32)
+    top_two = np.partition(probabilities, -2, axis=-1)[..., -2:]
+    return (1.0 - (top_two[..., 1] - top_two[..., 0]))[..., None].astype(np.float32)
+
+
+def _channels_from_forest(model: StageModel, depth: int) -> int:
+    """Old projects without a stored shape: the channel count the forest was trained on."""
+    per_channel = feature_count(model.feature_specs, 1, depth)
+    return max(1, model.forests[0].n_features // per_channel)
+
+
+def is_pixel_workflow(name: str) -> bool:
+    return name in (PIXEL_CLASSIFICATION, AUTOCONTEXT)
