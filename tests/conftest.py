@@ -49,3 +49,45 @@ def assert_matches_ilastik(result: np.ndarray, reference: np.ndarray) -> None:
     off = np.mean(difference >= 0.015)
     assert off < 0.001, f"{off:.3%} of values differ by >= 0.015 (max {difference.max():.4f})"
     assert difference.max() < 0.15, f"max difference {difference.max():.4f}"
+
+
+def train_project(path: Path, image: np.ndarray, labels: np.ndarray, axes: str, *,
+                  scales=(0.3, 1.0, 3.5), trees: int = 10, seed: int = 0, in_2d: bool = False,
+                  label_names=("background", "cell")) -> Path:
+    """A small project of our own, trained through the trainer's API."""
+    from pixelserve.project.writer import TrainingImage, write_pixel_classification
+    from pixelserve.training.trainer import (DEFAULT_COLORS, default_feature_specs,
+                                             labelled_samples, train_forest)
+    from pixelserve.workflows.volume import Volume
+
+    specs = default_feature_specs(scales, in_2d=in_2d)
+    raw = Volume.from_array(image, axes)
+    label_axes = axes.replace("c", "")
+    features, values = labelled_samples(raw, Volume.from_array(labels, label_axes), specs)
+    forest = train_forest(features, values, n_trees=trees, seed=seed, threads=1)
+    axes_c = axes if "c" in axes else axes + "c"
+    shape_c = image.shape if "c" in axes else image.shape + (1,)
+    training = TrainingImage(file_path=str(path.with_suffix(".tif")), nickname=path.stem,
+                             axes=axes_c, shape=shape_c)
+    return write_pixel_classification(path, specs=specs, forest=forest,
+                                      label_names=list(label_names),
+                                      label_colors=DEFAULT_COLORS[:len(label_names)],
+                                      training=training)
+
+
+@pytest.fixture(scope="session")
+def project_2d(tmp_path_factory) -> Path:
+    from pixelserve.synthetic import cells_image, scribbles
+
+    folder = tmp_path_factory.mktemp("project_2d")
+    image, truth = cells_image((160, 160), seed=5)
+    return train_project(folder / "cells2d.ilp", image, scribbles(truth, seed=5), "yx")
+
+
+@pytest.fixture(scope="session")
+def project_3d(tmp_path_factory) -> Path:
+    from pixelserve.synthetic import cells_image, scribbles
+
+    folder = tmp_path_factory.mktemp("project_3d")
+    image, truth = cells_image((48, 64, 64), seed=6)
+    return train_project(folder / "cells3d.ilp", image, scribbles(truth, seed=6), "zyx")

@@ -150,7 +150,9 @@ class PixelResultSource:
         t, z, y, x = self._shape5[:4]
         n_features = max(stage.n_features, channels)
         budget = max(4096, (256 << 20) // (4 * n_features))
-        z_halo, xy_halo = max(s.halo[0] for s in self.chain.stages), stage.halo[1]
+        # Earlier stages are computed on boxes widened by later stages' halos: sum them.
+        z_halo = sum(h[0] for h in self.chain.halos)
+        xy_halo = sum(h[1] for h in self.chain.halos)
         if z > 1 and z_halo > 0:
             edge = int(min(max(4 * max(z_halo, xy_halo), 64), round(budget ** (1 / 3))))
             edge = max(edge, 16)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..classifiers import ForestEnsemble
 from ..errors import ProjectError
-from ..features import compute_features, feature_count, halo
+from ..features import compute_features, feature_count, halo_zyx
 from ..project.pixel_classification import StageModel
 from .volume import Box, Volume
 
@@ -37,10 +37,6 @@ class Stage:
                 f"classifier was trained on {self.ensemble.n_features}. The project is "
                 "inconsistent (features changed after training?). Fix: retrain it in ilastik."
             )
-        xy_halo = halo(self.specs, structure_tensor_order)
-        volumetric = [s for s in self.specs if not s.in_2d]
-        z_halo = halo(volumetric, structure_tensor_order) if (volumetric and depth > 1) else 0
-        self.halo = (z_halo, xy_halo, xy_halo)
         labels = model.known_labels
         self.output_channel = labels - 1   # forest column i -> label known_labels[i]
 
@@ -58,6 +54,8 @@ class StageChain:
         self.mask = mask
         self.depth = depth
         self.spatial_shape = raw.spatial_shape
+        # Context each stage's features need around a box, per axis (z, y, x).
+        self.halos = [halo_zyx(s.specs, depth, s.structure_tensor_order) for s in stages]
 
     def stage(self, index: int) -> Stage:
         return self.stages[index - 1]
@@ -76,7 +74,7 @@ class StageChain:
 
     def features(self, index: int, t: int, box: Box) -> np.ndarray:
         stage = self.stage(index)
-        padded = box.grown(stage.halo, self.spatial_shape)
+        padded = box.grown(self.halos[index - 1], self.spatial_shape)
         data = self.stage_input(index, t, padded)
         return compute_features(
             data, stage.specs, structure_tensor_order=stage.structure_tensor_order,

@@ -1,0 +1,226 @@
+"""The one export pipeline: plan, compute blockwise on a thread pool, convert, write, and
+rename into place, so that a failed or interrupted export leaves nothing behind."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import Callable, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+
+from pixelserve.errors import UserError
+
+from .conversion import ExportPlan, check_axes
+from .formats import check_fits, writer_class
+from .paths import (
+    ILASTIK_NAME_KEYS,
+    format_path,
+    output_only_placeholders,
+    refuse_input_as_output,
+    region_placeholders,
+    unknown_placeholders,
+    with_extension,
+)
+from .settings import ExportSettings
+from .writer_base import ExportMetadata
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class ResultSource(Protocol):
+    """A result that can be computed region by region.
+
+    Optional attributes, read with getattr: `drange` (value range, e.g. (0.0, 1.0) for
+    probabilities) and `display_mode` (ilastik viewer hint); both go into HDF5 metadata.
+    """
+
+    axes: str  # subset of "tzyxc", c last, e.g. "yxc", "zyxc", "tyxc"
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    block_shape: tuple[int, ...]  # preferred compute block
+
+    def compute(self, start: tuple[int, ...], stop: tuple[int, ...]) -> np.ndarray:
+        """The region [start, stop) in source axes; must be safe to call from several threads."""
+        ...
+
+
+def _default_block_shape(axes: str, shape) -> tuple[int, ...]:
+    preferred = {"t": 1, "z": 64, "y": 256, "x": 256}
+    return tuple(min(n, preferred.get(a, n)) for a, n in zip(axes, shape))
+
+
+class ArraySource:
+    """A ResultSource over an in-memory array (Python API, server, tests)."""
+
+    def __init__(self, array, axes: str, *, block_shape=None, drange=None, display_mode=None):
+        self.array = np.asarray(array)
+        self.axes = check_axes(axes, "The array's axes")
+        if len(self.axes) != self.array.ndim:
+            raise UserError(f"The array has {self.array.ndim} dimensions but the axes {axes!r} name {len(axes)}: give one axis key per dimension")
+        self.shape = self.array.shape
+        self.dtype = self.array.dtype
+        self.block_shape = tuple(block_shape) if block_shape else _default_block_shape(self.axes, self.shape)
+        self.drange = drange
+        self.display_mode = display_mode
+
+    def compute(self, start, stop):
+        return self.array[tuple(slice(s, e) for s, e in zip(start, stop))]
+
+
+def _plan(axes, shape, dtype, settings, default_axis_order, source_drange=None) -> tuple[ExportSettings, ExportPlan]:
+    settings = settings.validated()
+    plan = ExportPlan.create(axes, shape, dtype, settings, default_axis_order=default_axis_order, source_drange=source_drange)
+    return settings, plan
+
+
+def apply_export(array, axes: str, settings: ExportSettings, *, default_axis_order: str) -> tuple[np.ndarray, str]:
+    """The export's conversion chain in memory (subregion, data range and dtype, axis order).
+    Returns a new C-contiguous array and its axes."""
+    array = np.asarray(array)
+    _, plan = _plan(axes, array.shape, array.dtype, settings, default_axis_order)
+    region = array[tuple(slice(s, e) for s, e in zip(plan.region_start, plan.region_stop))]
+    result = np.ascontiguousarray(plan.reorder(plan.convert(region)))
+    if np.shares_memory(result, array):
+        result = result.copy()
+    return result, plan.output_axes
+
+
+def _blocks(start, stop, block_shape):
+    """Blocks on the source's own block grid (so they match its compute tiles), clipped to
+    the region [start, stop)."""
+    block_shape = [max(1, int(b)) for b in block_shape]
+    ranges = []
+    for s, e, b in zip(start, stop, block_shape):
+        edges = [s] + list(range((s // b + 1) * b, e, b)) + [e]
+        ranges.append(list(zip(edges[:-1], edges[1:])))
+    for combination in itertools.product(*ranges):
+        yield tuple(c[0] for c in combination), tuple(c[1] for c in combination)
+
+
+def _output_paths(settings, writer, plan, placeholders) -> tuple[str, str]:
+    """(external file path, internal dataset path) of the export."""
+    names = {**placeholders, **region_placeholders(plan.source_axes, plan.region_start, plan.region_stop)}
+    internal = format_path(settings.output_internal_path, names) if writer.hierarchical else ""
+    names.update({k: v for k, v in output_only_placeholders(plan.source_axes, plan.output_axes).items() if k not in names})
+    template = settings.output_filename_format
+    for name in unknown_placeholders(template, names):
+        if name in ILASTIK_NAME_KEYS:
+            raise UserError(f"The output name {template!r} uses {{{name}}} but this export has no value for it: "
+                            "give --output_filename_format a file name without it, e.g. '/path/to/result'")
+        logger.warning("The output name %r has no value for {%s}: it stays in the name as written", template, name)
+    path = os.path.expanduser(format_path(template, names))
+    path = os.path.abspath(with_extension(path, writer.extension))
+    return path, internal
+
+
+def _make_folders(folder: str) -> list[str]:
+    """Create `folder` and missing parents; return the ones created, deepest first."""
+    created = []
+    while folder and not os.path.isdir(folder):
+        created.append(folder)
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    for path in reversed(created):
+        os.mkdir(path)
+    return created
+
+
+def export_result(
+    source: ResultSource,
+    settings: ExportSettings,
+    placeholders: dict,
+    *,
+    default_axis_order: str,
+    threads: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+    resolution: Mapping[str, float] | None = None,
+    axis_units: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Export `source` as `settings` say; returns the written file paths.
+
+    `placeholders` fills the output name ({dataset_dir}, {nickname}, {result_type}, ...);
+    its 'input_paths' entry lists files the export must not overwrite. `resolution` (axis ->
+    pixel size) and `axis_units` (axis -> unit) go into the file metadata where the format
+    has a place for them. `progress(done, total)` counts array elements of the subregion.
+    """
+    settings, plan = _plan(source.axes, source.shape, source.dtype, settings, default_axis_order,
+                           getattr(source, "drange", None))
+    writer_cls = writer_class(settings.output_format)
+    check_fits(writer_cls, plan.output_shape, plan.output_axes, plan.export_dtype)
+    path, internal = _output_paths(settings, writer_cls, plan, placeholders)
+    refuse_input_as_output(path, internal, placeholders.get("input_paths"))
+    if os.path.isdir(path):
+        raise UserError(f"The output path {path} is a folder: choose a file name with --output_filename_format")
+    metadata = ExportMetadata(
+        internal_path=internal, drange=plan.drange, display_mode=getattr(source, "display_mode", None),
+        resolution=dict(resolution or {}), axis_units=dict(axis_units or {}),
+    )
+
+    created_folders = _make_folders(os.path.dirname(path))
+    # Hidden, in the target folder so that the final rename stays on one file system.
+    temp_path = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.part")
+    writer = None
+    try:
+        writer = writer_cls(temp_path, path, plan.output_shape, plan.output_axes, plan.export_dtype, metadata)
+        _stream_blocks(source, plan, writer, threads, progress)
+        writer.finish()
+        writer = None
+        os.replace(temp_path, path)
+    except BaseException:  # KeyboardInterrupt too: never leave a partial file
+        if writer is not None:
+            try:
+                writer.abort()
+            except Exception:  # the original error matters more
+                logger.debug("Closing the unfinished output failed", exc_info=True)
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        for folder in created_folders:
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
+        raise
+    logger.info("Exported %s", path if not internal else f"{path}/{internal}")
+    return [path]
+
+
+def _stream_blocks(source, plan: ExportPlan, writer, threads: int, progress) -> None:
+    """Compute and convert blocks on `threads` workers, at most 2*threads in flight (bounded
+    memory), and write each as it arrives from this thread (h5py is not thread-safe)."""
+    total = int(np.prod(plan.region_shape, dtype=np.int64))
+    done = 0
+    if progress:
+        progress(0, total)
+
+    def produce(start, stop):
+        data = np.asarray(source.compute(start, stop))
+        expected = tuple(e - s for s, e in zip(start, stop))
+        if data.shape != expected:
+            raise RuntimeError(f"The result source returned shape {data.shape} for the region {start}-{stop}, expected {expected}")
+        return start, plan.reorder(plan.convert(data))
+
+    threads = max(1, int(threads))
+    blocks = _blocks(plan.region_start, plan.region_stop, source.block_shape)
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pixelserve-export")
+    pending = set()
+    try:
+        for start, stop in itertools.islice(blocks, 2 * threads):
+            pending.add(executor.submit(produce, start, stop))
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                start, block = future.result()
+                writer.write(plan.output_start(start), block)
+                done += block.size
+                if progress:
+                    progress(done, total)
+            for start, stop in itertools.islice(blocks, len(finished)):
+                pending.add(executor.submit(produce, start, stop))
+    finally:
+        # On failure drop what has not started; running blocks finish before the file goes.
+        executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,83 @@
+"""What every output format implements. Adding a format is one subclass of `FormatWriter`
+plus one entry in `formats.WRITERS`."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ExportMetadata:
+    """What a writer may record besides the pixels."""
+
+    internal_path: str = ""  # dataset path inside hierarchical files
+    drange: tuple | None = None  # data range of the exported values, when known
+    display_mode: str | None = None  # ilastik's viewer hint, e.g. "grayscale"
+    resolution: Mapping[str, float] = field(default_factory=dict)  # axis key -> pixel size
+    axis_units: Mapping[str, str] = field(default_factory=dict)  # axis key -> unit, e.g. "um"
+
+
+class FormatMismatch(Exception):
+    """The result does not fit a format. `problem` says why; `fix` says what to add to the
+    command line, or is None when the fix is to choose another format (the registry then
+    names the formats that would fit)."""
+
+    def __init__(self, problem: str, fix: str | None = None):
+        super().__init__(problem)
+        self.problem = problem
+        self.fix = fix
+
+
+def describe_shape(shape, axes) -> str:
+    """e.g. 'z=64, y=128, x=128' (singleton axes left out, they carry no data)."""
+    parts = [f"{a}={n}" for a, n in zip(axes, shape) if n > 1]
+    return ", ".join(parts) or "a single value"
+
+
+def nonchannel_extents(shape, axes) -> dict[str, int]:
+    """The non-singleton axes other than c, which decide a result's dimensionality."""
+    return {a: n for a, n in zip(axes, shape) if a != "c" and n > 1}
+
+
+class FormatWriter(ABC):
+    """Writes one result, block by block, into a file at `temp_path`.
+
+    The pipeline calls `check` before computing anything, then creates the writer, calls
+    `write` for every block (always from the same thread, in any order), then `finish`; on any
+    failure it calls `abort` instead and deletes `temp_path`. It renames `temp_path` to
+    `final_path` itself, so a writer never touches `final_path` except to read it.
+    """
+
+    name: ClassVar[str]  # the --output_format value; format names live here and only here
+    extension: ClassVar[str]  # without the dot
+    hierarchical: ClassVar[bool] = False  # True: the file holds datasets at internal paths
+
+    @classmethod
+    def check(cls, shape: tuple[int, ...], axes: str, dtype: np.dtype) -> None:
+        """Raise FormatMismatch if the format cannot hold such a result."""
+
+    def __init__(self, temp_path: str, final_path: str, shape, axes: str, dtype, metadata: ExportMetadata):
+        self.temp_path = temp_path
+        self.final_path = final_path
+        self.shape = tuple(shape)
+        self.axes = axes
+        self.dtype = np.dtype(dtype)
+        self.metadata = metadata
+
+    @abstractmethod
+    def write(self, start: tuple[int, ...], block: np.ndarray) -> None:
+        """Store `block` (output axes) at offset `start` of the output."""
+
+    def finish(self) -> None:
+        """Complete and close the file."""
+
+    def abort(self) -> None:
+        """Release the file after a failure (the pipeline deletes it)."""
+
+    @staticmethod
+    def _slices(start, block) -> tuple[slice, ...]:
+        return tuple(slice(s, s + n) for s, n in zip(start, block.shape))

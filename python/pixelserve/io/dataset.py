@@ -1,0 +1,158 @@
+"""open_dataset: turn an ilastik-style input spec into a lazily read Dataset."""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pixelserve.errors import UserError
+from pixelserve.io.axes import AXES, check_explicit_axes, is_valid_file_axes
+from pixelserve.io.formats import CONTAINER_KINDS, glob_internal, kind_of, open_source
+from pixelserve.io.paths import (
+    create_nickname,
+    describe_missing,
+    extension_of,
+    has_glob,
+    split_container_path,
+    split_path_list,
+)
+from pixelserve.io.source import ArraySource, normalize_region
+from pixelserve.io.stack import StackSource
+
+
+@dataclass
+class Dataset:
+    """A lazily read input image. Memory stays bounded: nothing reads the whole file until asked."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    axes: str  # one letter per dimension, subset of "tzyxc", in storage order
+    axes_from_file: bool  # False when the axes are ilastik's guess from the number of dimensions
+    paths: list[str]  # absolute external file paths in stack order, without internal paths
+    internal_path: str | None  # e.g. "volume/data"; None for plain files or mixed internal paths
+    nickname: str  # ilastik's default nickname (see paths.create_nickname)
+    resolution: dict[str, tuple[float, str]]  # axis -> (pixel size, unit) when the file tells
+    # ilastik's expanded paths: one per stacked member, with the internal path when one was given.
+    expanded_paths: list[str] = field(default_factory=list)
+    _source: ArraySource | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def read(self, region: tuple[slice, ...] | None = None) -> np.ndarray:
+        """Read a region given in this dataset's own axes (missing trailing entries mean 'all')."""
+        # Readers may hand back big-endian data (TIFF, N5, .npy); callers always get native order.
+        return np.asarray(self._source.read(normalize_region(region, self.shape)), dtype=self.dtype)
+
+
+@dataclass(frozen=True)
+class _Member:
+    external: str
+    internal: str | None
+    internal_given: bool  # ilastik names the internal path in expanded paths only when the user did
+
+    @property
+    def expanded(self) -> str:
+        return self.external + ("/" + self.internal if self.internal_given and self.internal else "")
+
+
+def open_dataset(spec: str, *, axes: str | None = None, stack_along: str = "z", base_dir: str | None = None) -> Dataset:
+    """Open a path, glob, os.pathsep list, or container path with internal path, as ilastik would.
+
+    Relative paths resolve against base_dir (projects store paths relative to the project file)
+    or the working directory. Several files stack along `stack_along`. Explicit `axes`
+    (ilastik's --input_axes) override what the file says and must fit the number of dimensions.
+    """
+    spec = os.fspath(spec) if isinstance(spec, os.PathLike) else spec
+    if not isinstance(spec, str) or not spec.strip():
+        raise UserError("No input path was given; pass an image file, a glob like 'imgs/*.png', or file.h5/internal/path.")
+    if "://" in spec:
+        raise UserError(f"Cannot open {spec}: pixelserve reads local files only; download the data first.")
+    stack_along = (stack_along or "z").strip().lower()
+    if len(stack_along) != 1 or stack_along not in AXES:
+        raise UserError(f"Invalid stack axis {stack_along!r}: use one of t, z, y, x, c (default z).")
+
+    members = _expand(spec, base_dir or os.getcwd())
+    extensions = {extension_of(m.external).lower() for m in members}
+    if len(extensions) > 1:
+        raise UserError(
+            f"The input {spec} mixes file types ({', '.join(sorted(extensions))}); "
+            "a stack must consist of files of one format."
+        )
+    sources = [open_source(m.external, m.internal) for m in members]
+    source = sources[0] if len(sources) == 1 else StackSource(sources, [m.expanded for m in members], stack_along)
+
+    if not 2 <= len(source.shape) <= 5:
+        raise UserError(
+            f"{members[0].expanded} has {len(source.shape)} dimensions (shape {source.shape}); "
+            "pixelserve, like ilastik, reads 2D to 5D images."
+        )
+    resolution, axes_from_file = dict(source.resolution), source.axes_from_file
+    if axes is not None:
+        keys = check_explicit_axes(axes, source.shape, spec)
+        if keys != source.axes:
+            resolution = {}  # pixel sizes were tied to the file's own axes; ilastik drops them too
+        source_axes, axes_from_file = keys, True
+    else:
+        source_axes = source.axes
+        if not is_valid_file_axes(source_axes):
+            raise UserError(
+                f"{members[0].expanded} declares the axes '{source_axes}', which pixelserve cannot map onto "
+                "t, z, y, x, c; give the axes explicitly (e.g. --input_axes zyxc)."
+            )
+    return Dataset(
+        shape=tuple(int(s) for s in source.shape),
+        dtype=np.dtype(source.dtype).newbyteorder("="),
+        axes=source_axes,
+        axes_from_file=axes_from_file,
+        paths=list(dict.fromkeys(m.external for m in members)),
+        internal_path=source.internal_path or None,
+        nickname=create_nickname([m.expanded for m in members]),
+        resolution=resolution,
+        expanded_paths=[m.expanded for m in members],
+        _source=source,
+    )
+
+
+def _expand(spec: str, base_dir: str) -> list[_Member]:
+    """ilastik's expand_path: split the list, resolve, glob external and internal paths, sort."""
+    members: list[_Member] = []
+    missing: list[str] = []
+    for part in split_path_list(spec):
+        external, internal, _ = split_container_path(part)
+        external = os.path.abspath(os.path.join(base_dir, os.path.expanduser(external)))
+        # A literal name that exists wins over glob syntax, so 'img[1].png' stays readable.
+        if os.path.exists(external):
+            matches = [external]
+        elif has_glob(external):
+            matches = sorted(glob.glob(external))
+        else:
+            matches = []
+        if not matches:
+            missing.append(external)
+            continue
+        for path in matches:
+            if os.path.isdir(path) and _kind_or_none(path) not in CONTAINER_KINDS.values():
+                raise UserError(
+                    f"{path} is a folder, not an image; give the files inside it, e.g. '{path}/*.png' (quoted)."
+                )
+            if internal is not None and has_glob(internal):
+                members += [_Member(path, name, True) for name in glob_internal(path, internal)]
+            else:
+                members.append(_Member(path, internal, internal is not None))
+    if missing:
+        details = "; ".join(f"{path} ({describe_missing(path)})" for path in missing)
+        what = "No file matches" if all(has_glob(p) for p in missing) else "Input file not found:"
+        raise UserError(f"{what} {details}; check the path (relative paths start at {base_dir}).")
+    return sorted(members, key=lambda m: m.expanded)
+
+
+def _kind_or_none(path: str) -> str | None:
+    try:
+        return kind_of(path)
+    except UserError:
+        return None

@@ -1,0 +1,102 @@
+"""Every shell example in docs/headless.md runs, in a folder prepared like the one the text
+describes, and does what the text says."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from pixelserve.synthetic import cells_image, scribbles
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+EXPECTED_FAILURE = re.compile(r"#\s*exits with code (\d+)")
+
+
+def shell_blocks(name: str) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", (DOCS / name).read_text(), flags=re.S)
+
+
+def run(command: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def example_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("headless_docs")
+    (folder / "images").mkdir()
+    (folder / "frames").mkdir()
+    image, truth = cells_image((256, 256), seed=3)
+    tifffile.imwrite(folder / "train.tif", image)
+    tifffile.imwrite(folder / "train_labels.tif", scribbles(truth, seed=3))
+    for index in (1, 2):
+        new, _ = cells_image((256, 256), seed=10 + index)
+        tifffile.imwrite(folder / "images" / f"cells_{index}.tif", new)
+    Image.fromarray(tifffile.imread(folder / "images" / "cells_1.tif")).save(folder / "images" / "cells_1.png")
+    mask = np.zeros((256, 256), np.uint8)
+    mask[:, :128] = 1
+    tifffile.imwrite(folder / "images" / "mask_1.tif", mask)
+    Image.fromarray(np.dstack([image] * 3)).save(folder / "images" / "rgb.png")
+    with h5py.File(folder / "volume.h5", "w") as file:
+        file["raw/cells"] = image
+        file["raw/other"] = image[:64, :64]
+    for index in range(10):
+        frame, _ = cells_image((96, 96), seed=20 + index, n_cells=6)
+        Image.fromarray(frame).save(folder / "frames" / f"frame_{index}.png")
+    trained = run("pixelserve train --raw_data train.tif --labels train_labels.tif "
+                  "--label_names background,cell --trees 20 --seed 0 --output MyProject.ilp", folder)
+    assert trained.returncode == 0, trained.stderr
+    return folder
+
+
+@pytest.mark.parametrize("block", shell_blocks("headless.md"))
+def test_headless_examples_run(example_folder, block):
+    result = run(block, example_folder)
+    expected = EXPECTED_FAILURE.search(block)
+    if expected:
+        assert result.returncode == int(expected.group(1)), result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "Fix" in lines[0] or "Did you mean" in lines[0], lines[0]
+    else:
+        assert result.returncode == 0, result.stderr
+
+
+def test_headless_examples_wrote_what_the_text_says(example_folder):
+    for block in shell_blocks("headless.md"):
+        run(block, example_folder)
+    results = example_folder / "results"
+    segmentation = tifffile.imread(results / "cells_1_segmentation.tif")
+    assert segmentation.dtype == np.uint8 and set(np.unique(segmentation)) <= {1, 2}
+    png = np.asarray(Image.open(results / "cells_1_cell_probability_[(0, 0, 1), (256, 256, 2)].png"))
+    assert png.dtype == np.uint8 and png.shape == (256, 256)
+    channel_first = np.load(results / "cells_1_Probabilities.npy")
+    assert channel_first.shape == (2, 256, 256)
+    np.testing.assert_allclose(channel_first.sum(axis=0), 1.0, atol=1e-5)
+    with h5py.File(results / "all_cells_2.h5", "r") as file:
+        assert file["predictions/cells"].shape == (256, 256, 2)
+    with h5py.File(example_folder / "frames" / "frame__Probabilities.h5", "r") as file:
+        assert file["exported_data"].shape == (10, 96, 96, 2)
+    masked = tifffile.imread(example_folder / "images" / "cells_1_Simple_Segmentation.tif")
+    assert (masked[:, 128:] == 0).all() and (masked[:, :128] > 0).all()
+
+
+def test_python_examples_run(example_folder, monkeypatch):
+    """The code blocks of docs/python.md run in order, as one script, in the example folder."""
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / "python.md").read_text(), flags=re.S)
+    assert blocks
+    monkeypatch.chdir(example_folder)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/python.md", "exec"), namespace)
+    assert namespace["probabilities"].shape == (256, 256, 2)
