@@ -145,12 +145,12 @@ def _h5(folder: Path, datasets: dict) -> str:
 
 
 def _h5_with_axes(folder: Path, data: np.ndarray, axes: str) -> str:
-    from pixelserve.project.h5values import axistags_json
+    from pixelserve.io.axes import vigra_axistags_json
 
     path = folder / "volume.h5"
     with h5py.File(path, "w") as file:
         file["data"] = data
-        file["data"].attrs["axistags"] = axistags_json(axes)
+        file["data"].attrs["axistags"] = vigra_axistags_json(axes)
     return f"{path}/data"
 
 

@@ -67,7 +67,8 @@ def test_headless_examples_run(example_folder, block):
         assert result.returncode == int(expected.group(1)), result.stderr
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-        assert "Fix" in lines[0] or "Did you mean" in lines[0], lines[0]
+        assert lines[0].startswith("pixelserve: error: "), lines[0]
+        assert any(hint in lines[0] for hint in ("Fix", "Did you mean", "e.g.")), lines[0]
     else:
         assert result.returncode == 0, result.stderr
 

@@ -19,11 +19,16 @@ def default_threads() -> int:
 
 
 def iter_blocks(start, stop, block_shape) -> Iterator[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """(start, stop) of every block tiling the region [start, stop), in C order."""
-    ranges = [range(a, b, max(1, s)) for a, b, s in zip(start, stop, block_shape)]
-    for corner in itertools.product(*ranges):
-        end = tuple(min(c + s, b) for c, s, b in zip(corner, block_shape, stop))
-        yield tuple(corner), end
+    """(start, stop) of the blocks of a grid of `block_shape` anchored at 0 that overlap the
+    region [start, stop), clipped to it, in C order. Anchoring the grid at 0 keeps blocks
+    aligned with the source's compute tiles whatever region is asked for."""
+    ranges = []
+    for begin, end, size in zip(start, stop, block_shape):
+        size = max(1, int(size))
+        edges = [begin] + list(range((begin // size + 1) * size, end, size)) + [end]
+        ranges.append(list(zip(edges[:-1], edges[1:])))
+    for combination in itertools.product(*ranges):
+        yield tuple(c[0] for c in combination), tuple(c[1] for c in combination)
 
 
 def map_blocks(compute: Callable, blocks, consume: Callable, threads: int) -> None:
@@ -49,6 +54,7 @@ def map_blocks(compute: Callable, blocks, consume: Callable, threads: int) -> No
                     if following is not None:
                         pending[pool.submit(compute, *following)] = following
         finally:
+            # On failure, drop what has not started; running blocks finish first.
             for future in pending:
                 future.cancel()
 

@@ -13,27 +13,9 @@ import numpy as np
 
 from pixelserve.errors import UserError
 
+from pixelserve.io.axes import vigra_axistags_json
+
 from .writer_base import FormatWriter
-
-# vigra AxisInfo type flags: channel 1, space 2, time 8
-_TYPE_FLAGS = {"c": 1, "t": 8, "z": 2, "y": 2, "x": 2}
-
-
-def vigra_axistags_json(axes: str, resolution=None) -> str:
-    """The JSON text vigra's AxisTags.toJSON() produces, byte for byte (ilastik and its readers
-    parse it; some compare it as text). Resolution is printed like C++ setprecision(17)."""
-    resolution = resolution or {}
-    entries = [
-        "\n    {\n"
-        f'      "key": "{a}",\n'
-        f'      "typeFlags": {_TYPE_FLAGS[a]},\n'
-        f'      "resolution": {float(resolution.get(a, 0.0)):.17g},\n'
-        '      "description": ""\n'
-        "    }"
-        for a in axes
-    ]
-    return '{\n  "axes": [' + ",".join(entries) + "\n  ]\n}"
-
 
 def ilastik_chunk_shape(shape, axes: str, itemsize: int) -> tuple[int, ...]:
     """ilastik's chunk choice: as isometric as possible with about 512 kB per chunk, one t and

@@ -3,15 +3,14 @@ rename into place, so that a failed or interrupted export leaves nothing behind.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import uuid
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
+from pixelserve.blocks import iter_blocks, map_blocks
 from pixelserve.errors import UserError
 
 from .conversion import ExportPlan, check_axes
@@ -88,18 +87,6 @@ def apply_export(array, axes: str, settings: ExportSettings, *, default_axis_ord
     if np.shares_memory(result, array):
         result = result.copy()
     return result, plan.output_axes
-
-
-def _blocks(start, stop, block_shape):
-    """Blocks on the source's own block grid (so they match its compute tiles), clipped to
-    the region [start, stop)."""
-    block_shape = [max(1, int(b)) for b in block_shape]
-    ranges = []
-    for s, e, b in zip(start, stop, block_shape):
-        edges = [s] + list(range((s // b + 1) * b, e, b)) + [e]
-        ranges.append(list(zip(edges[:-1], edges[1:])))
-    for combination in itertools.product(*ranges):
-        yield tuple(c[0] for c in combination), tuple(c[1] for c in combination)
 
 
 def _output_paths(settings, writer, plan, placeholders) -> tuple[str, str]:
@@ -202,25 +189,14 @@ def _stream_blocks(source, plan: ExportPlan, writer, threads: int, progress) -> 
         expected = tuple(e - s for s, e in zip(start, stop))
         if data.shape != expected:
             raise RuntimeError(f"The result source returned shape {data.shape} for the region {start}-{stop}, expected {expected}")
-        return start, plan.reorder(plan.convert(data))
+        return plan.reorder(plan.convert(data))
 
-    threads = max(1, int(threads))
-    blocks = _blocks(plan.region_start, plan.region_stop, source.block_shape)
-    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pixelserve-export")
-    pending = set()
-    try:
-        for start, stop in itertools.islice(blocks, 2 * threads):
-            pending.add(executor.submit(produce, start, stop))
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                start, block = future.result()
-                writer.write(plan.output_start(start), block)
-                done += block.size
-                if progress:
-                    progress(done, total)
-            for start, stop in itertools.islice(blocks, len(finished)):
-                pending.add(executor.submit(produce, start, stop))
-    finally:
-        # On failure drop what has not started; running blocks finish before the file goes.
-        executor.shutdown(wait=True, cancel_futures=True)
+    def consume(start, stop, converted):
+        nonlocal done
+        writer.write(plan.output_start(start), converted)
+        done += converted.size
+        if progress:
+            progress(done, total)
+
+    blocks = iter_blocks(plan.region_start, plan.region_stop, source.block_shape)
+    map_blocks(produce, blocks, consume, max(1, int(threads)))

@@ -9,7 +9,9 @@ stands for on polynomials:
 * order 0: the taps sum to 1 (a constant stays constant);
 * order 1: applied to the ramp ``f(i) = i`` it returns 1 (slope 1);
 * order 2: the DC part is removed first (taps sum to 0), then applied to ``f(i) = i**2 / 2``
-  it returns 1, i.e. ``sum(w[k] * k**2) == 2``.
+  it returns 1, i.e. ``sum(w[k] * k**2) == 2``. (fastfilters' ``fir_kernel.c`` sums
+  ``c_k k^2 / 2!`` over both sides; shared/notes/ilastik-compat.md's "sum c_k k^2 = 1" is off
+  by that factor 2. This normalisation reproduces ilastik's stored results end to end.)
 
 At the small sigmas ilastik uses (0.3 .. 1.0) these re-normalised kernels differ a lot
 from scipy's, so every pass in pixelserve uses the kernels from this module.

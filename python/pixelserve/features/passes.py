@@ -6,8 +6,8 @@ the caller's block pool):
 * y and z: whole rows are accumulated (``out_row += w * (row_above + row_below)``), which
   vectorises over the contiguous axis; a z pass treats each slice as one long row, split
   into chunks that stay in cache.
-* x: shifted row segments are accumulated the same way for the interior; the few border
-  pixels use the same operation order with mirrored indices.
+* x: each row is copied into a buffer extended by its mirrored border, then shifted
+  segments of it are accumulated the same way.
 
 ilastik's kernels are symmetric (smoothing, second derivative) or antisymmetric (first
 derivative), so taps are paired: ``w[k] * (in[i+k] +- in[i-k])`` halves the multiplies.
@@ -20,6 +20,8 @@ pixel (scipy ``mode='mirror'``), valid while the axis is longer than the kernel 
 """
 
 from __future__ import annotations
+
+import threading
 
 import numba
 import numpy as np
@@ -75,64 +77,97 @@ def _pass_rows(src, half, sign, dst, first_row, chunk):
 
 
 @numba.njit(**_JIT)
-def _mirrored_tap_sum(row, half, sign, x, last):
-    acc = half[0] * row[x]
-    for k in range(1, half.shape[0]):
-        up = row[_mirror(x + k, last)]
-        down = row[_mirror(x - k, last)]
-        if sign > 0:
-            acc += half[k] * (up + down)
-        else:
-            acc += half[k] * (up - down)
-    return acc
-
-
-@numba.njit(**_JIT)
 def _pass_x(src, half, sign, dst, first_col):
     """Along the last axis of (R, W) arrays: dst[i, c] from the taps around src[i, first_col + c].
 
-    Same tap pairing and operation order as _pass_rows; outputs whose taps leave the row
-    use mirrored indices."""
+    Each row is first copied into a buffer extended by the mirrored border, so that every
+    output (border or not) is computed by the same vectorised loop, in the same operation
+    order as _pass_rows."""
     n_rows, n = src.shape
     n_out = dst.shape[1]
     radius = half.shape[0] - 1
     last = n - 1
-    # Outputs c in [body_lo, body_hi) have all taps inside the row.
-    body_lo = min(n_out, max(0, radius - first_col))
-    body_hi = max(body_lo, min(n_out, n - radius - first_col))
-    inner = body_hi - body_lo
-    start = first_col + body_lo  # input index of the first body output
+    low = first_col - radius  # input index of extended[0]
+    high = first_col + n_out + radius
+    inside_lo = max(low, 0)
+    inside_hi = min(high, n)
+    extended = np.empty(n_out + 2 * radius, dtype=np.float32)
     for i in range(n_rows):
         in_row = src[i]
         out_row = dst[i]
-        if inner > 0:
-            body = out_row[body_lo:body_hi]
-            centre = in_row[start : start + inner]
-            w = half[0]
-            for j in range(inner):
-                body[j] = w * centre[j]
-            for k in range(1, radius + 1):
-                w = half[k]
-                up = in_row[start + k : start + k + inner]
-                down = in_row[start - k : start - k + inner]
-                if sign > 0:
-                    for j in range(inner):
-                        body[j] += w * (up[j] + down[j])
-                else:
-                    for j in range(inner):
-                        body[j] += w * (up[j] - down[j])
-        for c in range(body_lo):
-            out_row[c] = _mirrored_tap_sum(in_row, half, sign, first_col + c, last)
-        for c in range(body_hi, n_out):
-            out_row[c] = _mirrored_tap_sum(in_row, half, sign, first_col + c, last)
+        middle = extended[inside_lo - low : inside_hi - low]
+        source = in_row[inside_lo:inside_hi]
+        for j in range(inside_hi - inside_lo):
+            middle[j] = source[j]
+        for index in range(low, inside_lo):
+            extended[index - low] = in_row[_mirror(index, last)]
+        for index in range(inside_hi, high):
+            extended[index - low] = in_row[_mirror(index, last)]
+        centre = extended[radius : radius + n_out]
+        w = half[0]
+        for j in range(n_out):
+            out_row[j] = w * centre[j]
+        for k in range(1, radius + 1):
+            w = half[k]
+            up = extended[radius + k : radius + k + n_out]
+            down = extended[radius - k : radius - k + n_out]
+            if sign > 0:
+                for j in range(n_out):
+                    out_row[j] += w * (up[j] + down[j])
+            else:
+                for j in range(n_out):
+                    out_row[j] += w * (up[j] - down[j])
     return dst
 
 
-def correlate(src: np.ndarray, axis: int, kernel, start: int = 0, stop: int | None = None, into=None) -> np.ndarray:
+class BufferPool:
+    """Recycles float32 work arrays between passes, tiles and calls.
+
+    Fresh multi-megabyte arrays come straight from the kernel as untouched pages, and
+    faulting them in cost more than the filtering itself (2-3x slower overall on the
+    project's VMs). Buffers are reused by size; at most ``max_bytes`` are kept.
+    One pool per thread (``thread_pool()``), so no locking.
+    """
+
+    def __init__(self, max_bytes: int = 256 << 20):
+        self.max_bytes = max_bytes
+        self._free: dict[int, list] = {}
+        self._bytes = 0
+
+    def take(self, shape) -> np.ndarray:
+        size = int(np.prod(shape))
+        free = self._free.get(size)
+        if free:
+            self._bytes -= 4 * size
+            return free.pop().reshape(shape)
+        return np.empty(shape, dtype=np.float32)
+
+    def give(self, array: np.ndarray) -> None:
+        """Return a buffer obtained from take(); the caller must not use it afterwards."""
+        if self._bytes + 4 * array.size <= self.max_bytes:
+            self._free.setdefault(array.size, []).append(array.reshape(-1))
+            self._bytes += 4 * array.size
+
+
+_THREAD_STATE = threading.local()
+
+
+def thread_pool() -> BufferPool:
+    pool = getattr(_THREAD_STATE, "pool", None)
+    if pool is None:
+        pool = _THREAD_STATE.pool = BufferPool()
+    return pool
+
+
+def correlate(
+    src: np.ndarray, axis: int, kernel, start: int = 0, stop: int | None = None, into=None, pool=None
+) -> np.ndarray:
     """Correlate a C-contiguous float32 (z, y, x) array with a kernel from ``kernel32``.
 
     Only output indices [start, stop) along ``axis`` are computed (inputs outside that range
-    still feed them). ``into``: optional C-contiguous float32 array of the output shape."""
+    still feed them). ``into``: optional C-contiguous float32 array of the output shape;
+    else the output comes from ``pool`` (if given). For the identity kernel the result may
+    be ``src`` itself."""
     half, sign = kernel
     n_slices, n_rows, n_cols = src.shape
     if stop is None:
@@ -152,15 +187,28 @@ def correlate(src: np.ndarray, axis: int, kernel, start: int = 0, stop: int | No
             return into
         if (start, stop) == (0, src.shape[axis]):
             return src
-        return np.ascontiguousarray(src[tuple(index)])
-    dst = np.empty(shape, dtype=np.float32) if into is None else into
+        dst = pool.take(shape) if pool is not None else np.empty(shape, dtype=np.float32)
+        dst[...] = src[tuple(index)]
+        return dst
+    if into is not None:
+        dst = into
+    else:
+        dst = pool.take(shape) if pool is not None else np.empty(shape, dtype=np.float32)
     if axis == 2:
-        _pass_x(src.reshape(n_slices * n_rows, n_cols), half, sign, dst.reshape(n_slices * n_rows, shape[2]), start)
+        _pass_x(
+            src.reshape(n_slices * n_rows, n_cols),
+            half,
+            sign,
+            dst.reshape(n_slices * n_rows, shape[2]),
+            start,
+        )
     elif axis == 1:
         _pass_rows(src, half, sign, dst, start, n_cols)
     elif axis == 0:
         plane = n_rows * n_cols
-        _pass_rows(src.reshape(1, n_slices, plane), half, sign, dst.reshape(1, shape[0], plane), start, _Z_CHUNK)
+        _pass_rows(
+            src.reshape(1, n_slices, plane), half, sign, dst.reshape(1, shape[0], plane), start, _Z_CHUNK
+        )
     else:
         raise ValueError(axis)
     return dst
@@ -200,10 +248,26 @@ class PassCache:
     carries its origin (first z, y, x index in tile coordinates).
     """
 
-    def __init__(self, interior):
+    def __init__(self, interior, pool: BufferPool):
         self.interior = interior  # ((z0, z1), (y0, y1), (x0, x1)) in tile coordinates
+        self.pool = pool
         self._sources = {}
         self._results = {}
+        self._owned = {}  # id -> array taken from the pool, returned by release()
+
+    def take(self, shape) -> np.ndarray:
+        """A work array from the pool, given back by release()."""
+        array = self.pool.take(shape)
+        self._owned[id(array)] = array
+        return array
+
+    def release(self) -> None:
+        """Give every work array back to the pool; the cache must not be used afterwards."""
+        for array in self._owned.values():
+            self.pool.give(array)
+        self._owned.clear()
+        self._sources.clear()
+        self._results.clear()
 
     def add_source(self, name, array: np.ndarray, origin=(0, 0, 0)) -> None:
         self._sources[name] = (array, tuple(origin))
@@ -230,8 +294,16 @@ class PassCache:
         first = max(origin[axis], low - pad)
         last = min(origin[axis] + array.shape[axis], high + pad)
         filtered = correlate(
-            array, axis, kernel32(sigma, order, window), first - origin[axis], last - origin[axis], into=into
+            array,
+            axis,
+            kernel32(sigma, order, window),
+            first - origin[axis],
+            last - origin[axis],
+            into=into,
+            pool=self.pool,
         )
+        if into is None and filtered is not array:
+            self._owned[id(filtered)] = filtered
         new_origin = list(origin)
         new_origin[axis] = first
         result = (filtered, tuple(new_origin))

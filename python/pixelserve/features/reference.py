@@ -80,7 +80,10 @@ def _feature(cache, key, smoothed, spec, axes, structure_tensor_order):
         return [_separable(cache, key, smoothed, axes, {}, sigma)]
     if fid == "DifferenceOfGaussians":
         wide, narrow = difference_of_gaussians_sigmas(spec.scale)
-        return [_separable(cache, key, smoothed, axes, {}, wide) - _separable(cache, key, smoothed, axes, {}, narrow)]
+        return [
+            _separable(cache, key, smoothed, axes, {}, wide)
+            - _separable(cache, key, smoothed, axes, {}, narrow)
+        ]
     if fid == "LaplacianOfGaussian":
         total = np.zeros(smoothed.shape, dtype=np.float32)
         for a in axes:
@@ -108,7 +111,9 @@ def _feature(cache, key, smoothed, spec, axes, structure_tensor_order):
             for j in range(i, len(axes)):
                 product = grads[i] * grads[j]
                 comps[(i, j)] = cache.apply(
-                    (key, "tensor", grad_sigma, axes, i, j), product, [(a, tensor_sigma, 0, FILTER_WINDOW) for a in axes]
+                    (key, "tensor", grad_sigma, axes, i, j),
+                    product,
+                    [(a, tensor_sigma, 0, FILTER_WINDOW) for a in axes],
                 )
         values = _eigenvalues_descending(comps, len(axes))
         return [values[..., k] for k in range(len(axes))]
@@ -150,9 +155,13 @@ def reference_features(
                 smooth_axes = (1, 2) if presmooth_in_2d(spec, depth) else (0, 1, 2)
                 filter_axes = (1, 2) if filter_in_2d(spec, depth) else (0, 1, 2)
                 pre_sigma = presmoothing_sigma(spec.scale)
-                smoothed = cache.apply("channel", channel, [(a, pre_sigma, 0, PRESMOOTH_WINDOW) for a in smooth_axes])
+                smoothed = cache.apply(
+                    "channel", channel, [(a, pre_sigma, 0, PRESMOOTH_WINDOW) for a in smooth_axes]
+                )
                 smoothed_key = ("smoothed", pre_sigma, smooth_axes)
-                subchannels = _feature(cache, smoothed_key, smoothed, spec, filter_axes, structure_tensor_order)
+                subchannels = _feature(
+                    cache, smoothed_key, smoothed, spec, filter_axes, structure_tensor_order
+                )
                 assert len(subchannels) == subchannel_count(spec, depth)
                 start = first_column[index] + c * len(subchannels)
                 for k, values in enumerate(subchannels):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -115,14 +115,20 @@ def validate_specs(specs: Sequence[FeatureSpec], structure_tensor_order: str | N
         )
     for spec in specs:
         if not isinstance(spec, FeatureSpec):
-            raise UserError(f"Expected FeatureSpec objects, got {type(spec).__name__}: build them with specs_from_selection().")
+            raise UserError(
+                f"Expected FeatureSpec objects, got {type(spec).__name__}: "
+                "build them with specs_from_selection()."
+            )
         if spec.feature_id not in FEATURE_IDS:
             raise UserError(
                 f"Unknown pixel feature {spec.feature_id!r}: pixelserve computes only ilastik's standard "
                 f"features ({', '.join(FEATURE_IDS)}); remove it from the project's feature selection."
             )
         if not (math.isfinite(spec.scale) and spec.scale > 0):
-            raise UserError(f"Feature scale {spec.scale!r} of {spec.feature_id} must be a positive number: fix the project's scales.")
+            raise UserError(
+                f"Feature scale {spec.scale!r} of {spec.feature_id} must be a positive number: "
+                "fix the project's scales."
+            )
         if structure_tensor_order is not None and spec.feature_id in _DERIVATIVE_FEATURES:
             smallest = _smallest_derivative_sigma(spec, structure_tensor_order)
             if kernel_radius(smallest, FILTER_WINDOW) == 0:
@@ -216,10 +222,14 @@ def filter_chain_radius(spec: FeatureSpec, structure_tensor_order: str = "fastfi
 def halo(specs: Sequence[FeatureSpec], structure_tensor_order: str = "fastfilters") -> int:
     """Context pixels needed on each side of a block so that computing on the padded block
     and cropping equals computing on the whole image (pre-smoothing + filter reach)."""
-    return max((presmooth_radius(s) + filter_chain_radius(s, structure_tensor_order) for s in specs), default=0)
+    return max(
+        (presmooth_radius(s) + filter_chain_radius(s, structure_tensor_order) for s in specs), default=0
+    )
 
 
-def halo_zyx(specs: Sequence[FeatureSpec], depth: int, structure_tensor_order: str = "fastfilters") -> tuple[int, int, int]:
+def halo_zyx(
+    specs: Sequence[FeatureSpec], depth: int, structure_tensor_order: str = "fastfilters"
+) -> tuple[int, int, int]:
     """Like halo(), per axis (z, y, x): features computed per slice need no z context."""
     z = 0
     for s in specs:
@@ -270,21 +280,14 @@ def check_image_size(specs: Sequence[FeatureSpec], spatial_shape: tuple) -> None
     if worst_xy is not None:
         scale, needed = worst_xy
         raise UserError(
-            f"The image ({size_text} pixels) is too small for the selected features: scale σ={_scale_text(scale)} "
-            f"needs at least {needed} pixels along x and y. Choose smaller scales in the project's feature "
-            "selection, or use a bigger image."
+            f"The image ({size_text} pixels) is too small for the selected features: scale "
+            f"σ={_scale_text(scale)} needs at least {needed} pixels along x and y. Choose smaller scales "
+            "in the project's feature selection, or use a bigger image."
         )
     if worst_z is not None:
         scale, needed = worst_z
         raise UserError(
             f"The volume ({size_text} pixels) has too few z-slices for the selected 3D features: scale "
-            f"σ={_scale_text(scale)} needs at least {needed} slices. Choose smaller scales, compute these scales "
-            "in 2D in the project's feature selection, or use a bigger volume."
+            f"σ={_scale_text(scale)} needs at least {needed} slices. Choose smaller scales, compute these "
+            "scales in 2D in the project's feature selection, or use a bigger volume."
         )
-
-
-def unique_in_order(items: Iterable) -> list:
-    seen = {}
-    for item in items:
-        seen.setdefault(item, None)
-    return list(seen)

@@ -34,9 +34,12 @@ def run_headless(argv: list[str], options) -> int:
             "input_paths": [path for dataset, _ in lane.values() for path in dataset.paths],
         }
         with _progress_bar(source) as progress:
-            written = export_result(source, settings, placeholders,
-                                    default_axis_order=source.default_axis_order,
-                                    threads=threads, progress=progress)
+            written = export_result(
+                source, settings, placeholders, default_axis_order=source.default_axis_order,
+                threads=threads, progress=progress,
+                resolution={axis: size for axis, (size, _) in source.resolution.items()},
+                axis_units={axis: unit for axis, (_, unit) in source.resolution.items() if unit},
+            )
         for path in written:
             print(f"Wrote {path}")
     return 0
@@ -123,8 +126,10 @@ def input_volume(dataset, axes: str | None, workflow: Workflow, role: str) -> Vo
             training = next((r.training_axes for r in workflow.input_roles if r.name == role), "")
             if training and len(training) == len(dataset.shape):
                 axes = training
+    # Pixel sizes belong to the file's own axes; reinterpreted axes drop them, as in ilastik.
+    resolution = dataset.resolution if axes == dataset.axes else {}
     return Volume(dataset.read, dataset.shape, dataset.dtype, axes, name=dataset_label(dataset),
-                  resolution=dataset.resolution)
+                  resolution=resolution)
 
 
 def dataset_label(dataset) -> str:

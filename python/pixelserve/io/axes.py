@@ -104,3 +104,23 @@ def axes_from_names(names) -> str | None:
         return None
     keys = "".join(parts)
     return keys if is_valid_file_axes(keys) else None
+
+
+# vigra AxisInfo type flags: channel 1, space 2, time 8
+_TYPE_FLAGS = {"c": 1, "t": 8, "z": 2, "y": 2, "x": 2}
+
+
+def vigra_axistags_json(axes: str, resolution=None) -> str:
+    """The JSON text vigra's AxisTags.toJSON() produces, byte for byte (ilastik and its readers
+    parse it; some compare it as text). Resolution is printed like C++ setprecision(17)."""
+    resolution = resolution or {}
+    entries = [
+        "\n    {\n"
+        f'      "key": "{a}",\n'
+        f'      "typeFlags": {_TYPE_FLAGS[a]},\n'
+        f'      "resolution": {float(resolution.get(a, 0.0)):.17g},\n'
+        '      "description": ""\n'
+        "    }"
+        for a in axes
+    ]
+    return '{\n  "axes": [' + ",".join(entries) + "\n  ]\n}"

@@ -6,8 +6,6 @@ str over the years; these helpers turn each into a Python value without ever unp
 
 from __future__ import annotations
 
-import json
-
 import h5py
 import numpy as np
 
@@ -44,26 +42,3 @@ def read_scalar(group: h5py.Group, name: str, default=None):
 
 def read_array(group: h5py.Group, name: str, default=None):
     return group[name][()] if name in group else default
-
-
-def axes_from_axistags(text: str) -> tuple[str, dict[str, float]]:
-    """Axis letters and per-axis resolution from vigra's axistags JSON."""
-    tags = json.loads(text)["axes"]
-    keys = "".join(tag["key"] for tag in tags)
-    resolution = {tag["key"]: float(tag.get("resolution", 0) or 0) for tag in tags}
-    return keys, resolution
-
-
-def axistags_json(axes: str, resolution: dict[str, float] | None = None) -> str:
-    """vigra's axistags JSON for axis letters, as ilastik writes it."""
-    flags = {"c": 1, "t": 8}
-    tags = [
-        {
-            "key": key,
-            "typeFlags": flags.get(key, 2),
-            "resolution": (resolution or {}).get(key, 0),
-            "description": "",
-        }
-        for key in axes
-    ]
-    return json.dumps({"axes": tags}, indent=2)

@@ -14,7 +14,8 @@ from pathlib import Path
 import h5py
 
 from ..errors import ProjectError, UserError
-from .h5values import as_text_list, axes_from_axistags, read_array, read_scalar, read_text
+from ..io.axes import parse_axistags
+from .h5values import as_text_list, read_array, read_scalar, read_text
 
 PIXEL_CLASSIFICATION = "Pixel Classification"
 AUTOCONTEXT = "AutocontextTwoStage"
@@ -35,7 +36,7 @@ class DatasetInfo:
     nickname: str
     axes: str
     shape: tuple[int, ...] | None
-    resolution: dict[str, float] = field(default_factory=dict)
+    resolution: dict[str, tuple[float, str]] = field(default_factory=dict)
 
     def size(self, axis: str) -> int | None:
         """Extent along `axis`: 1 when the axis is absent, None when the shape is unknown."""
@@ -141,9 +142,10 @@ def _lanes(file: h5py.File) -> list[dict[str, DatasetInfo]]:
 def _dataset_info(group: h5py.Group) -> DatasetInfo | None:
     if not isinstance(group, h5py.Group) or len(group) == 0:
         return None
-    resolution: dict[str, float] = {}
-    if "axistags" in group:
-        axes, resolution = axes_from_axistags(read_text(group, "axistags"))
+    resolution: dict[str, tuple[float, str]] = {}
+    parsed = parse_axistags(read_text(group, "axistags")) if "axistags" in group else None
+    if parsed is not None:
+        axes, resolution = parsed
     elif "axisorder" in group:
         axes = read_text(group, "axisorder")
     else:

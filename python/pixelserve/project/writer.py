@@ -19,7 +19,7 @@ import numpy as np
 from .. import __version__
 from ..classifiers import VigraForest, write_vigra_forest
 from ..features import FEATURE_IDS, FeatureSpec, feature_names
-from .h5values import axistags_json
+from ..io.axes import vigra_axistags_json
 from .ilp import PIXEL_CLASSIFICATION
 
 # The ilastik version whose layout and feature conventions (fastfilters structure-tensor
@@ -89,7 +89,7 @@ def _write_input_data(file: h5py.File, training: TrainingImage, project_dir: Pat
         stored, kind = str(file_path.resolve()), "FilesystemDatasetInfo"
     raw["__class__"] = kind.encode()
     raw["allowLabels"] = True
-    raw["axistags"] = axistags_json(training.axes).encode()
+    raw["axistags"] = vigra_axistags_json(training.axes).encode()
     raw["datasetId"] = str(uuid.uuid1()).encode()
     raw["display_mode"] = b"default"
     raw["filePath"] = stored.encode()
@@ -145,4 +145,4 @@ def _write_label_block(group: h5py.Group, labels: np.ndarray, axes: str) -> None
         start, stop = start + [0], stop + [1]
     dataset = group.create_dataset("block0000", data=block, compression="gzip")
     dataset.attrs["blockSlice"] = "[" + ",".join(f"{a}:{b}" for a, b in zip(start, stop)) + "]"
-    dataset.attrs["axistags"] = axistags_json(block_axes)
+    dataset.attrs["axistags"] = vigra_axistags_json(block_axes)
