@@ -9,7 +9,7 @@ mkdir -p "$OUT"
 .venv/bin/python scripts/make_demo_data.py "$OUT"
 .venv/bin/pixelserve train --raw_data "$OUT/cells.tif" --labels "$OUT/cells_scribbles.tif" \
     --label_names background,cell --seed 0 --output "$OUT/cells.ilp"
-.venv/bin/pixelserve --headless --project="$OUT/cells.ilp" --output_format=tiff \
+.venv/bin/pixelserve --headless --project="$OUT/cells.ilp" --output_format=tif \
     --export_source="Simple Segmentation" "$OUT/new_cells.tif"
 .venv/bin/pixelserve --headless --project="$OUT/cells.ilp" --output_format="compressed hdf5" \
     "$OUT/new_cells.tif"

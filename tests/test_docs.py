@@ -59,9 +59,15 @@ def example_folder(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def headless_runs(example_folder) -> dict[str, subprocess.CompletedProcess]:
+    """Every shell block of docs/headless.md, run once, in order."""
+    return {block: run(block, example_folder) for block in shell_blocks("headless.md")}
+
+
 @pytest.mark.parametrize("block", shell_blocks("headless.md"))
-def test_headless_examples_run(example_folder, block):
-    result = run(block, example_folder)
+def test_headless_examples_run(headless_runs, block):
+    result = headless_runs[block]
     expected = EXPECTED_FAILURE.search(block)
     if expected:
         assert result.returncode == int(expected.group(1)), result.stderr
@@ -73,9 +79,7 @@ def test_headless_examples_run(example_folder, block):
         assert result.returncode == 0, result.stderr
 
 
-def test_headless_examples_wrote_what_the_text_says(example_folder):
-    for block in shell_blocks("headless.md"):
-        run(block, example_folder)
+def test_headless_examples_wrote_what_the_text_says(example_folder, headless_runs):
     results = example_folder / "results"
     segmentation = tifffile.imread(results / "cells_1_segmentation.tif")
     assert segmentation.dtype == np.uint8 and set(np.unique(segmentation)) <= {1, 2}
