@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gib", type=float, default=2.0, help="volume size in GiB (uint8)")
     options = parser.parse_args()
-    with tempfile.TemporaryDirectory(dir=Path(__file__).resolve().parents[1]) as folder:
+    with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         image, truth = cells_image((48, 96, 96), seed=3)
         project = train_project(folder / "small3d.ilp", image, scribbles(truth, seed=3), "zyx",

@@ -46,6 +46,14 @@ def test_dashes_and_underscores_are_the_same_flag(project_2d, image_2d, tmp_path
     assert np.load(tmp_path / "dashes.npy").shape == (96, 112, 2)
 
 
+def test_readonly_is_a_bare_flag_like_ilastik4ij_passes_it(project_2d, image_2d, tmp_path):
+    assert headless("--readonly", f"--project={project_2d}", "--output_format=numpy",
+                    f"--output_filename_format={tmp_path}/a", "--readonly", image_2d) == 0
+    assert headless("--readonly=true", f"--project={project_2d}", "--output_format=numpy",
+                    f"--output_filename_format={tmp_path}/b", image_2d) == 0
+    assert (tmp_path / "a.npy").exists() and (tmp_path / "b.npy").exists()
+
+
 def test_unquoted_multiword_values(project_2d, image_2d, tmp_path):
     assert headless(f"--project={project_2d}", "--export_source", "Simple", "Segmentation",
                     "--output_format", "compressed", "hdf5",

@@ -71,3 +71,26 @@ def test_broken_projects_give_clear_errors(api_projects, tmp_path, capsys, proje
     err = capsys.readouterr().err
     assert message in err and "Fix:" in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())
+
+
+def test_every_autocontext_export_source(api_projects, tmp_path):
+    """Each export source of a real autocontext project, checked against its siblings."""
+    results = {}
+    for source in ["Probabilities Stage 1", "Probabilities Stage 2", "Probabilities All Stages",
+                   "Simple Segmentation Stage 2", "Uncertainty Stage 1", "Features Stage 2",
+                   "Input Stage 2", "Labels Stage 1"]:
+        output = tmp_path / source.replace(" ", "_")
+        assert run_cli(f"--project={api_projects / 'Autocontext_2D.ilp'}", "--input_axes=yxc",
+                       api_projects / "Data_1channel.png", f"--export_source={source}",
+                       "--output_format=numpy", f"--output_filename_format={output}") == 0
+        results[source] = np.load(f"{output}.npy")
+    stage1, stage2 = results["Probabilities Stage 1"], results["Probabilities Stage 2"]
+    np.testing.assert_array_equal(results["Probabilities All Stages"], np.concatenate([stage1, stage2], -1))
+    np.testing.assert_array_equal(results["Simple Segmentation Stage 2"][..., 0], stage2.argmax(-1) + 1)
+    top = np.sort(stage1, -1)
+    np.testing.assert_allclose(results["Uncertainty Stage 1"][..., 0], 1 - (top[..., -1] - top[..., -2]), atol=1e-6)
+    assert results["Features Stage 2"].shape == (128, 128, 39)   # as the stored feature_names say
+    stage_input = results["Input Stage 2"]
+    assert stage_input.dtype == np.uint8 and stage_input.shape == (128, 128, 3)
+    np.testing.assert_array_equal(stage_input[..., 1:], np.floor(stage1 * 255).astype(np.uint8))
+    assert not results["Labels Stage 1"].any()

@@ -48,8 +48,9 @@ def base_parser(add_help: bool = True) -> _Parser:
     general.add_argument("--headless", action="store_true",
                          help="Run without a GUI (pixelserve always does; accepted for ilastik's scripts).")
     general.add_argument("--project", help="The .ilp project file to run.")
-    general.add_argument("--readonly", nargs="?", const="true", default="true",
-                         help="Never modify the project (always so in pixelserve).")
+    general.add_argument("--readonly", action="store_true", default=True,
+                         help="Never modify the project (always so in pixelserve; "
+                              "--readonly=true/false is accepted too).")
     general.add_argument("--debug", action="store_true", help="Show stack traces for errors.")
     general.add_argument("--threads", type=int, default=None,
                          help="Threads for block computation (default: all cores, or LAZYFLOW_THREADS).")
@@ -87,12 +88,19 @@ class HeadlessArgs:
 
 
 def normalize_flags(argv: list[str]) -> list[str]:
-    """`--output-format=x` -> `--output_format=x`: dashes and underscores are the same."""
+    """`--output-format=x` -> `--output_format=x`: dashes and underscores are the same.
+
+    `--readonly` takes no value (ilastik4ij passes it bare, followed by other flags or
+    files), but `--readonly=1` style is accepted and checked too."""
     normalized = []
     for token in argv:
         if token.startswith("--") and len(token) > 2:
             name, sep, value = token[2:].partition("=")
-            token = "--" + name.replace("-", "_") + sep + value
+            name = name.replace("-", "_")
+            if name == "readonly" and sep:
+                _bool_value(value)
+                sep = value = ""
+            token = "--" + name + sep + value
         normalized.append(token)
     return normalized
 
@@ -132,7 +140,6 @@ def parse_headless(argv: list[str], role_flags: dict[str, str], *,
                            metavar="FILE", help=f"{role} file(s), one lane each.")
     options, rest = parser.parse_known_args(argv)
     _refuse_unknown_flags(rest, parser)
-    _bool_value(options.readonly)
     role_files = {role: getattr(options, "role:" + role) for role in role_flags.values()
                   if getattr(options, "role:" + role) is not None}
     positional = [token for token in rest if token]
