@@ -11,8 +11,6 @@ Run: .venv/bin/python scripts/bench_memory.py [--gib 2.0]
 from __future__ import annotations
 
 import argparse
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import train_project  # noqa: E402
+from conftest import run_measuring_memory, train_project  # noqa: E402
 
 from pixelserve.synthetic import cells_image, scribbles  # noqa: E402
 
@@ -57,9 +55,9 @@ def main() -> None:
                    "--output_format=hdf5", f"--output_filename_format={folder}/result.h5",
                    f"{folder}/volume.h5/raw"]
         start = time.perf_counter()
-        subprocess.run(command, check=True)
+        code, peak = run_measuring_memory(command)
         seconds = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+        assert code == 0, f"pixelserve exited with {code}"
         with h5py.File(folder / "result.h5", "r") as file:
             assert file["exported_data"].shape[:3] == shape
     print(f"volume {shape} uint8 = {size / (1 << 30):.2f} GiB; peak memory of the run "

@@ -91,3 +91,23 @@ def project_3d(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("project_3d")
     image, truth = cells_image((48, 64, 64), seed=6)
     return train_project(folder / "cells3d.ilp", image, scribbles(truth, seed=6), "zyx")
+
+
+def run_measuring_memory(command: list[str]) -> tuple[int, int]:
+    """(exit code, peak resident memory in bytes) of a command, from the kernel's high-water
+    mark of the process itself (getrusage would also count the parent's pages from fork)."""
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command)
+    peak = 0
+    while process.poll() is None:
+        try:
+            with open(f"/proc/{process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) * 1024)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+        time.sleep(0.05)
+    return process.returncode, peak
