@@ -1,25 +1,27 @@
-"""The numba kernel that pushes pixels through a compiled forest (see `compiled.py` for the
-node table it reads).
+"""The numba kernel that pushes pixels through a compiled forest (`ensemble.py` builds the
+node table it reads; the layout is described in `predict_rows`).
 
-Why it looks like this (measured on 100 full-depth trees, 40 features; notes in
-`docs/forest-speed.md` of this package's report):
+Why it looks like this (each point measured on 100 full-depth trees, 40 features, against
+scikit-learn's predict_proba on the same rows; `scripts/bench_forest.py`):
 
-- A plain per-pixel walk is latency-bound: every step waits for a node load, then a feature load,
-  then the comparison; it ran 3x slower than scikit-learn.
-- Pixels are handled in tiles of a few hundred to a few thousand rows. A tile's features are
-  transposed once into feature-major *keys* (`Xt[f * row_stride + p]`), so that the pixels of a
-  tile that sit at the same node can be compared against its threshold 64 at a time with one
-  vector compare (`_ge_mask64`, 4 AVX-512 or 8 AVX2 instructions). Near the root of a tree most
-  pixels of a tile share a node, so this "mask mode" costs a fraction of a cycle per pixel.
-- When a node's pixel set becomes small (fewer than `dense_min` pixels), its pixels are queued and
-  later walked to their leaves 12 at a time in lockstep, with the 12 node indices in registers,
-  so that 12 independent load chains overlap.
-- A leaf is a node whose key is 0xFFFFFFFF and whose left child is itself: walking on from a leaf
-  stays there, so lockstep needs no per-pixel branch, only "are all 12 at leaves".
+- A plain per-pixel walk is latency-bound (node load, then feature load, then compare, then the
+  next node) and ran 3x slower than scikit-learn. A level-synchronous pass over all pixels, a
+  compacting work list and partitioning pixel lists by node were all slower than what follows.
+- Pixels are handled in tiles of ~1000 rows. A tile's features are transposed once into
+  feature-major *keys*, so that the pixels of a tile sitting at one node are compared with its
+  threshold 64 at a time by one vector compare (`_ge_mask64`: 4 AVX-512 or 8 AVX2 compares).
+  Near the root most pixels of a tile share a node, so this "mask mode" costs a fraction of a
+  cycle per pixel and node.
+- When a node's pixel set gets small (fewer than `dense_min`), its pixels are queued and later
+  walked to their leaves 12 at a time in lockstep, the 12 node indices held in registers, so
+  that 12 independent load chains overlap (8 left latency exposed; 16 spilled registers).
+- A leaf is a node whose key is 0xFFFFFFFF and whose left child is itself: walking on from a
+  leaf stays there, so lockstep needs no per-pixel branch, only "are all 12 at leaves".
 - Keys: a float32 maps to a uint32 whose unsigned order is the float order, so one integer
-  compare does the work, and NaN features are replaced by a harmless key (their rows are zeroed).
-- Each pixel's leaf is recorded per tree and the leaf values are summed in float64 in tree order,
-  which is what scikit-learn and vigra do, so results match them to float32 rounding.
+  compare decides a split. NaN features get a harmless key (their rows are zeroed at the end).
+- Leaf distributions are added in float64, tree after tree in the stored order, as
+  scikit-learn does, so results match it (and vigra) to float32 rounding. The distinct
+  distributions are few (leaves of full-depth trees are pure), so their table stays in L1.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 LEAF_KEY = np.uint32(0xFFFFFFFF)
-GROUP = 12   # pixels walked in lockstep; 8 left latency exposed, 16 spilled registers
+GROUP = 12   # pixels walked in lockstep (the code below is unrolled for exactly 12)
 
 _U0 = np.uint64(0)
 _U1 = np.uint64(1)
@@ -120,6 +122,7 @@ def _walk_to_leaves(nodes, keys, pixels, starts, count, leaf_values, acc):
     time in lockstep, and add each leaf's class distribution to the pixel's row of `acc`.
     The last group fills its spare slots with its last pixel and does not add them."""
     last = count - 1
+    found = np.empty(GROUP, np.uint64)
     for q in range(0, count, GROUP):
         p0 = np.uint64(pixels[min(q + 0, last)]); n0 = np.uint64(starts[min(q + 0, last)])
         p1 = np.uint64(pixels[min(q + 1, last)]); n1 = np.uint64(starts[min(q + 1, last)])
@@ -150,27 +153,22 @@ def _walk_to_leaves(nodes, keys, pixels, starts, count, leaf_values, acc):
             kb = nodes[nb + _U1]; nb = np.uint64(nodes[nb + _U2] + _FOUR * np.uint32(keys[np.uint64(nodes[nb]) + pb] >= kb))
             if (k0 & k1 & k2 & k3 & k4 & k5 & k6 & k7 & k8 & k9 & ka & kb) == LEAF_KEY:
                 break
-        _add_leaf(nodes, leaf_values, acc, p0, n0, q + 0 < count)
-        _add_leaf(nodes, leaf_values, acc, p1, n1, q + 1 < count)
-        _add_leaf(nodes, leaf_values, acc, p2, n2, q + 2 < count)
-        _add_leaf(nodes, leaf_values, acc, p3, n3, q + 3 < count)
-        _add_leaf(nodes, leaf_values, acc, p4, n4, q + 4 < count)
-        _add_leaf(nodes, leaf_values, acc, p5, n5, q + 5 < count)
-        _add_leaf(nodes, leaf_values, acc, p6, n6, q + 6 < count)
-        _add_leaf(nodes, leaf_values, acc, p7, n7, q + 7 < count)
-        _add_leaf(nodes, leaf_values, acc, p8, n8, q + 8 < count)
-        _add_leaf(nodes, leaf_values, acc, p9, n9, q + 9 < count)
-        _add_leaf(nodes, leaf_values, acc, pa, na, q + 10 < count)
-        _add_leaf(nodes, leaf_values, acc, pb, nb, q + 11 < count)
+        # leaves of the group's real pixels (spare slots repeat the last one)
+        found[0] = n0; found[1] = n1; found[2] = n2; found[3] = n3; found[4] = n4; found[5] = n5
+        found[6] = n6; found[7] = n7; found[8] = n8; found[9] = n9; found[10] = na; found[11] = nb
+        for g in range(min(GROUP, count - q)):
+            pixel = pixels[q + g]
+            _add_row(acc, pixel, leaf_values, np.uint64(nodes[found[g] + _U3]))
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _add_leaf(nodes, leaf_values, acc, pixel, node, real):
-    """acc[pixel] += the class distribution of leaf `node` (skipped for padding slots)."""
-    if real:
-        values = np.uint64(nodes[node + _U3])
-        for k in range(acc.shape[1]):
-            acc[pixel, k] += leaf_values[values + np.uint64(k)]
+def _add_row(acc, pixel, leaf_values, values):
+    """acc[pixel] += leaf_values[values:values + acc.shape[1]], four lanes at a time so that
+    LLVM emits one vector add per four classes (rows are zero-padded to a multiple of 4)."""
+    for chunk in range(0, acc.shape[1], 4):
+        base = values + np.uint64(chunk)
+        for k in range(4):
+            acc[pixel, chunk + k] += leaf_values[base + np.uint64(k)]
 
 
 @njit(nogil=True, cache=True)
@@ -207,9 +205,7 @@ def _add_leaf_to_mask(masks, offset, word_lo, word_hi, values, leaf_values, acc)
     for w in range(word_lo, word_hi):
         bits = masks[offset + w]
         while bits != _U0:
-            pixel = w * _U64 + _trailing_zeros(bits)
-            for k in range(acc.shape[1]):
-                acc[pixel, k] += leaf_values[values + np.uint64(k)]
+            _add_row(acc, w * _U64 + _trailing_zeros(bits), leaf_values, values)
             bits &= bits - _U1
 
 
@@ -218,9 +214,12 @@ def predict_rows(x_bits, nodes, leaf_values, roots, max_depth, tile, row_stride,
                  total_trees, out):
     """Probabilities of every row of `x_bits` (float32 features viewed as uint32) into `out`.
 
-    nodes: uint32, four words per node: split [feature * row_stride, key, left child, 0],
-    leaf [0, LEAF_KEY, itself, offset of its values in leaf_values]; node references are word
-    indices. roots: the root word of every tree. tile: a multiple of 64.
+    nodes: uint32, four words per node, nodes referenced by the index of their first word:
+    a split is [feature * row_stride, threshold key, left child, 0] and its right child is the
+    node after the left one (left + 4); a leaf is [0, LEAF_KEY, itself, offset of its
+    distribution in leaf_values (rows zero-padded to a multiple of 4)]. roots: the first
+    node of every tree. tile: a multiple of 64; row_stride >= tile; rows that contain NaN get
+    zeros; the rest get the sum of their leaves' distributions divided by total_trees.
     """
     n_rows = x_bits.shape[0]
     n_classes = out.shape[1]
@@ -229,7 +228,7 @@ def predict_rows(x_bits, nodes, leaf_values, roots, max_depth, tile, row_stride,
     nan_rows = np.empty(tile, np.bool_)
     pixels = np.empty(tile + 4, np.uint32)
     starts = np.empty(tile + 4, np.uint32)
-    acc = np.zeros((tile, n_classes))
+    acc = np.zeros((tile, (n_classes + 3) // 4 * 4))
     depth = max_depth + 2
     masks = np.zeros((depth + 2) * words, np.uint64)
     left_slot = np.uint64(depth * words)
@@ -252,6 +251,10 @@ def predict_rows(x_bits, nodes, leaf_values, roots, max_depth, tile, row_stride,
                     starts[p] = np.uint32(root)
                 queued = count
             else:
+                # Mask mode, depth first. Stack entry i holds a node and the range of 64-pixel
+                # words its pixel set occupies; the set itself is masks[i * words:...]. A popped
+                # node's two child sets go to scratch slots, then a big child is copied into the
+                # freed stack slot, a small one is queued for the lockstep walk.
                 for w in range(used_words):
                     rest = count - w * 64
                     masks[w] = _ALL if rest >= 64 else (_U1 << np.uint64(rest)) - _U1
@@ -266,8 +269,7 @@ def predict_rows(x_bits, nodes, leaf_values, roots, max_depth, tile, row_stride,
                     if key == LEAF_KEY:   # a tree that is a single leaf
                         values = np.uint64(nodes[node + _U3])
                         for p in range(count):
-                            for k in range(n_classes):
-                                acc[p, k] += leaf_values[values + np.uint64(k)]
+                            _add_row(acc, p, leaf_values, values)
                         continue
                     column = np.uint64(nodes[node])
                     child = np.uint64(nodes[node + _U2])
@@ -325,3 +327,28 @@ def predict_rows(x_bits, nodes, leaf_values, roots, max_depth, tile, row_stride,
             else:
                 for k in range(n_classes):
                     out[first + j, k] = acc[j, k] / total_trees
+
+
+@njit(nogil=True, cache=True)
+def subtree_positions(left):
+    """New position of every node of a breadth-first tree (`left[n]` = first child or -1) in a
+    depth-first order of children pairs: root, then each split's pair followed by the subtrees
+    of its left and then its right child."""
+    count = left.shape[0]
+    position = np.empty(count, np.int64)
+    position[0] = 0
+    stack = np.empty(count + 1, np.int64)
+    stack[0] = 0
+    top = 1
+    free = 1
+    while top > 0:
+        top -= 1
+        child = left[stack[top]]
+        if child >= 0:
+            position[child] = free
+            position[child + 1] = free + 1
+            free += 2
+            stack[top] = child + 1
+            stack[top + 1] = child
+            top += 2
+    return position

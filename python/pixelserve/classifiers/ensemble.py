@@ -78,38 +78,44 @@ class ForestEnsemble:
         self.n_classes = int(first.n_classes)
         self.tree_count = len(parsed)
         self.tile = _tile_for(self.n_features)
-        self.row_stride = self.tile + 32   # rows of the key buffer not 4 KiB apart
-        self.dense_min = self.tile // 8
+        # Key rows must not lie a power of two apart: 40 rows 4 KiB apart share one set of the
+        # 8-way L1 cache and evict each other (measured 1.7x slower).
+        self.row_stride = self.tile + 32
+        self.dense_min = self.tile // 8   # smaller node sets are walked in lockstep (tuned)
         self._compile(parsed)
 
     def _compile(self, trees: list[ParsedTree]) -> None:
-        """One uint32 table of 4-word nodes for all trees (layout in `_kernel.predict_rows`)."""
+        """All trees in one uint32 table of 4-word nodes (layout in `_kernel.predict_rows`).
+
+        Within a tree, children pairs stay adjacent and every subtree is contiguous (a
+        depth-first order of pairs), so that a walk through the lower levels touches few cache
+        lines; this measured ~5 % faster than breadth-first order.
+        """
         total = sum(t.feature.size for t in trees)
-        if total * 4 >= 2 ** 32:
-            raise ProjectError(f"The classifier has {total} nodes, more than pixelserve handles.")
+        if total * 4 >= 2 ** 32 or self.n_features * self.row_stride >= 2 ** 32:
+            raise ProjectError(f"The classifier has {total} nodes and {self.n_features} features, "
+                               "more than pixelserve handles.")
         nodes = np.zeros((total, 4), dtype=np.uint32)
         leaf_blocks, roots = [], []
-        first_node = 0
-        first_leaf = 0
+        first_node = first_leaf = 0
         max_levels = 1
         for tree in trees:
-            if LAYOUT == "dfs":
-                tree = _relayout(tree)
-            count = tree.feature.size
-            own = np.arange(count, dtype=np.int64) + first_node
-            split = tree.feature >= 0
-            leaf = ~split
+            order, left = _subtree_order(tree.left)
+            feature, threshold = tree.feature[order], tree.threshold[order]
+            count = feature.size
+            split = feature >= 0
             block = nodes[first_node:first_node + count]
-            block[split, 0] = tree.feature[split] * self.row_stride
-            block[split, 1] = threshold_keys(tree.threshold[split])
-            block[leaf, 1] = _kernel.LEAF_KEY
-            block[:, 2] = 4 * np.where(split, tree.left + first_node, own)
-            values = tree.leaf_values[leaf]
+            block[split, 0] = feature[split] * self.row_stride
+            block[split, 1] = threshold_keys(threshold[split])
+            block[~split, 1] = _kernel.LEAF_KEY
+            block[:, 2] = 4 * (np.where(split, left, np.arange(count)) + first_node)
+            values = tree.leaf_values[order][~split]
             sums = values.sum(axis=1)
             if np.any(np.abs(sums - 1.0) > 1e-6):
-                raise ProjectError(f"A leaf's class probabilities sum to {sums[np.argmax(np.abs(sums - 1))]:.6g}"
-                                   f" instead of 1; vigra and ilastik always normalise them. {_FIX}")
-            block[leaf, 3] = (first_leaf + np.arange(values.shape[0])) * self.n_classes
+                worst = sums[np.argmax(np.abs(sums - 1.0))]
+                raise ProjectError(f"A leaf's class probabilities sum to {worst:.6g} instead of 1; "
+                                   f"vigra and ilastik always normalise them. {_FIX}")
+            block[~split, 3] = first_leaf + np.arange(values.shape[0])   # row, remapped below
             leaf_blocks.append(values)
             roots.append(4 * first_node)
             max_levels = max(max_levels, tree.levels)
@@ -117,12 +123,23 @@ class ForestEnsemble:
             first_leaf += values.shape[0]
         if first_leaf * self.n_classes >= 2 ** 32:
             raise ProjectError(f"The classifier has {first_leaf} leaves, more than pixelserve handles.")
+        # Full-depth trees have mostly pure leaves, so few distinct distributions exist (3 for
+        # 32000 leaves of a 3-class forest): sharing rows keeps the table in L1 cache, which
+        # made prediction ~30 % faster than one row per leaf. Values are unchanged, bit for bit.
+        # Rows are zero-padded to a multiple of 4 classes for the kernel's 4-lane adds.
+        rows, row_of_leaf = np.unique(np.concatenate(leaf_blocks), axis=0, return_inverse=True)
+        width = (self.n_classes + 3) // 4 * 4
+        padded = np.zeros((rows.shape[0], width))
+        padded[:, :self.n_classes] = rows
+        leaf = nodes[:, 1] == _kernel.LEAF_KEY
+        nodes[leaf, 3] = row_of_leaf.reshape(-1)[nodes[leaf, 3]] * width
         self._nodes = nodes.reshape(-1)
-        self._leaf_values = np.ascontiguousarray(np.concatenate(leaf_blocks).reshape(-1))
+        self._leaf_values = padded.reshape(-1)
         self._roots = np.asarray(roots, dtype=np.uint32)
         self._max_depth = max_levels
 
-    def predict_proba(self, X: np.ndarray, out: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, out: np.ndarray | None = None,
+                      threads: int = 1) -> np.ndarray:
         """Class probabilities (N, n_classes) float32 of feature rows X (N, n_features).
 
         X should be float32 and C-contiguous (other input is converted, which costs a copy).
@@ -162,31 +179,13 @@ class ForestEnsemble:
                              self.tile, self.row_stride, self.dense_min, float(self.tree_count), out)
 
 
-
-LAYOUT = "dfs"
-
-
-def _relayout(tree: ParsedTree) -> ParsedTree:
-    """Renumber nodes so that every subtree is contiguous, children pairs kept adjacent."""
-    count = tree.feature.size
-    position = np.empty(count, dtype=np.int64)
-    position[0] = 0
-    next_free = 1
-    stack = [0]
-    left = tree.left
-    while stack:
-        node = stack.pop()
-        child = left[node]
-        if child >= 0:
-            position[child] = next_free
-            position[child + 1] = next_free + 1
-            next_free += 2
-            stack.append(child + 1)
-            stack.append(child)
-    order = np.empty(count, dtype=np.int64)
-    order[position] = np.arange(count)
-    new_left = np.where(tree.left[order] >= 0, position[np.maximum(tree.left[order], 0)], -1)
-    return ParsedTree(feature=tree.feature[order], threshold=tree.threshold[order], left=new_left,
-                      right=np.where(new_left >= 0, new_left + 1, -1),
-                      leaf_values=tree.leaf_values[order], leaf_weight=tree.leaf_weight[order],
-                      levels=tree.levels)
+def _subtree_order(left: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A renumbering of a breadth-first tree (children of a split at left, left + 1) that keeps
+    children pairs adjacent and makes every subtree contiguous. Returns (old node of each new
+    position, left child of each new position in new numbers, -1 for leaves)."""
+    position = _kernel.subtree_positions(np.ascontiguousarray(left, dtype=np.int64))
+    order = np.empty_like(position)
+    order[position] = np.arange(position.size)
+    old_left = left[order]
+    new_left = np.where(old_left >= 0, position[np.maximum(old_left, 0)], -1)
+    return order, new_left

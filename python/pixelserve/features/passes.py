@@ -125,8 +125,9 @@ class BufferPool:
 
     Fresh multi-megabyte arrays come straight from the kernel as untouched pages, and
     faulting them in cost more than the filtering itself (2-3x slower overall on the
-    project's VMs). Buffers are reused by size; at most ``max_bytes`` are kept.
-    One pool per thread (``thread_pool()``), so no locking.
+    project's VMs). Buffers are reused by size; at most ``max_bytes`` stay allocated per
+    thread between calls (``clear()`` lets them go). One pool per thread
+    (``thread_pool()``), so no locking.
     """
 
     def __init__(self, max_bytes: int = 256 << 20):
@@ -147,6 +148,11 @@ class BufferPool:
         if self._bytes + 4 * array.size <= self.max_bytes:
             self._free.setdefault(array.size, []).append(array.reshape(-1))
             self._bytes += 4 * array.size
+
+    def clear(self) -> None:
+        """Let go of every kept buffer (e.g. after a one-off large image)."""
+        self._free.clear()
+        self._bytes = 0
 
 
 _THREAD_STATE = threading.local()

@@ -16,6 +16,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from ..errors import UserError
+from ..features import STRUCTURE_TENSOR_ORDERS
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -54,7 +55,7 @@ def base_parser(add_help: bool = True) -> _Parser:
     general.add_argument("--debug", action="store_true", help="Show stack traces for errors.")
     general.add_argument("--threads", type=int, default=None,
                          help="Threads for block computation (default: all cores, or LAZYFLOW_THREADS).")
-    general.add_argument("--structure_tensor_order", choices=("fastfilters", "vigra"),
+    general.add_argument("--structure_tensor_order", choices=STRUCTURE_TENSOR_ORDERS,
                          help="Override the structure-tensor scale order (default: from the "
                               "project's ilastik version: vigra before 1.3.3).")
     general.add_argument("--version", action="store_true", help="Print the version and exit.")

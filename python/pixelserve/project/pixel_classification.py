@@ -57,9 +57,9 @@ def structure_tensor_order_for(project: ProjectFile) -> str:
     return "fastfilters" if project.version_tuple() >= FASTFILTERS_SINCE else "vigra"
 
 
-def read_stage(file: h5py.File, stage_index: int, project: ProjectFile, depth: int) -> StageModel:
+def read_stage(file: h5py.File, stage_index: int, project: ProjectFile) -> StageModel:
     feature_group_name, classifier_group_name = stage_group_names(stage_index)
-    specs = _read_feature_specs(file[feature_group_name], depth, project.path.name)
+    specs = _read_feature_specs(file[feature_group_name], project.path.name)
     group = file[classifier_group_name]
     forests_group = group.get("ClassifierForests")
     where = f"{project.path.name} ({classifier_group_name})"
@@ -98,18 +98,16 @@ def read_stage(file: h5py.File, stage_index: int, project: ProjectFile, depth: i
     )
 
 
-def _read_feature_specs(group: h5py.Group, depth: int, project_name: str) -> list[FeatureSpec]:
+def _read_feature_specs(group: h5py.Group, project_name: str) -> list[FeatureSpec]:
     if "SelectionMatrix" not in group or "FeatureIds" not in group:
         raise ProjectError(f"{project_name} has no feature selection. Fix: select features in "
                            "ilastik's Feature Selection applet and save the project.")
     feature_ids = as_text_list(group["FeatureIds"])
     scales = np.asarray(group["Scales"][()], dtype=np.float64)
     matrix = np.asarray(group["SelectionMatrix"][()], dtype=bool)
+    # None for projects older than the ComputeIn2d switch: 2D data is filtered per slice anyway.
     compute_in_2d = read_array(group, "ComputeIn2d")
-    if compute_in_2d is None:
-        # Projects older than the ComputeIn2d switch computed in 2D exactly when the data was 2D.
-        compute_in_2d = np.full(len(scales), depth == 1)
-    specs = specs_from_selection(feature_ids, scales, matrix, np.asarray(compute_in_2d, dtype=bool))
+    specs = specs_from_selection(feature_ids, scales, matrix, compute_in_2d)
     if not specs:
         raise ProjectError(f"{project_name} selects no features. Fix: select features in "
                            "ilastik's Feature Selection applet and save the project.")

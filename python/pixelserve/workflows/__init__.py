@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ProjectError
+from ..features import STRUCTURE_TENSOR_ORDERS
 from ..project.ilp import open_h5, read_project_file
 from ..project.pixel_classification import count_stages, read_stage, structure_tensor_order_for
 from .base import InputRole, Workflow
 from .pixel_classification import PixelClassificationWorkflow, is_pixel_workflow
 from .volume import Volume
 
-STRUCTURE_TENSOR_ORDERS = ("fastfilters", "vigra")
 SUPPORTED_WORKFLOWS = ("Pixel Classification", "AutocontextTwoStage")
 
 
@@ -34,12 +34,12 @@ def load_workflow(path, *, structure_tensor_order: str | None = None) -> Workflo
         elif structure_tensor_order not in STRUCTURE_TENSOR_ORDERS:
             raise ProjectError(f"Unknown structure tensor order '{structure_tensor_order}': use "
                                f"one of {', '.join(STRUCTURE_TENSOR_ORDERS)}.")
-        depth = project.training_raw.depth
+        _ = project.training_raw  # a project without input data is refused first
         stages = count_stages(file)
         if stages == 0:
             raise ProjectError(f"{path.name} has no feature selection or classifier groups: it "
                                "is not a trained pixel classification project.")
-        models = [read_stage(file, k, project, depth) for k in range(1, stages + 1)]
+        models = [read_stage(file, k, project) for k in range(1, stages + 1)]
     return PixelClassificationWorkflow(project, models, structure_tensor_order)
 
 
