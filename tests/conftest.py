@@ -24,22 +24,22 @@ def require_fixtures() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
-def api_projects(tmp_path_factory) -> Path:
+def _unpacked(tmp_path_factory, archive_name: str) -> Path:
     folder = require_fixtures()
-    target = tmp_path_factory.mktemp("api_projects")
-    with zipfile.ZipFile(folder / "api_projects.zip") as archive:
+    target = tmp_path_factory.mktemp(archive_name.removesuffix(".zip"))
+    with zipfile.ZipFile(folder / archive_name) as archive:
         archive.extractall(target)
     return target
+
+
+@pytest.fixture(scope="session")
+def api_projects(tmp_path_factory) -> Path:
+    return _unpacked(tmp_path_factory, "api_projects.zip")
 
 
 @pytest.fixture(scope="session")
 def test_projects(tmp_path_factory) -> Path:
-    folder = require_fixtures()
-    target = tmp_path_factory.mktemp("test_projects")
-    with zipfile.ZipFile(folder / "test_projects.zip") as archive:
-        archive.extractall(target)
-    return target
+    return _unpacked(tmp_path_factory, "test_projects.zip")
 
 
 def assert_matches_ilastik(result: np.ndarray, reference: np.ndarray) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..blocks import default_threads
 from ..errors import UserError
-from ..export import OUTPUT_FORMATS, ExportSettings, export_result, parse_tuple_list
+from ..export import OUTPUT_FORMATS, ExportSettings, export_result
 from ..io import open_dataset
 from ..workflows import Volume, Workflow, load_workflow
 from .args import HeadlessArgs, base_parser, parse_headless
@@ -49,11 +49,10 @@ def export_settings(workflow: Workflow, args: HeadlessArgs) -> ExportSettings:
     """The project's stored export settings, overridden by the command line (as in ilastik)."""
     stored = workflow.project.export_defaults
     options = args.options
-    region = None
-    if "RegionStart" in stored and "RegionStop" in stored:
+    region = options.cutout_subregion
+    if not region and "RegionStart" in stored and "RegionStop" in stored:
         region = (tuple(stored["RegionStart"]), tuple(stored["RegionStop"]))
-    if options.cutout_subregion:
-        region = tuple(tuple(part) for part in parse_tuple_list(options.cutout_subregion))
+    # ExportSettings.validated() parses the flags' list syntax and checks every value.
     return ExportSettings(
         output_format=options.output_format or stored.get("OutputFormat", "compressed hdf5"),
         output_filename_format=options.output_filename_format
@@ -62,14 +61,10 @@ def export_settings(workflow: Workflow, args: HeadlessArgs) -> ExportSettings:
         or stored.get("OutputInternalPath", "exported_data"),
         export_dtype=options.export_dtype or stored.get("ExportDtype"),
         cutout_subregion=region,
-        pipeline_result_drange=_pair(options.pipeline_result_drange) or stored.get("InputRange"),
-        export_drange=_pair(options.export_drange) or stored.get("ExportRange"),
+        pipeline_result_drange=options.pipeline_result_drange or stored.get("InputRange"),
+        export_drange=options.export_drange or stored.get("ExportRange"),
         output_axis_order=options.output_axis_order or stored.get("OutputAxisOrder"),
     ).validated()
-
-
-def _pair(text: str | None):
-    return tuple(parse_tuple_list(text)) if text else None
 
 
 def _role_flags(workflow: Workflow) -> dict[str, str]:
