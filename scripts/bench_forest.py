@@ -35,7 +35,8 @@ def smooth_image(shape, seed):
     rng = np.random.default_rng(seed)
     image = np.zeros(shape, np.float32)
     for sigma, weight in ((40, 1.0), (12, 0.5), (3, 0.25), (1, 0.1)):
-        image += weight * sigma * ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma)
+        noise = rng.standard_normal(shape).astype(np.float32)
+        image += weight * sigma * ndi.gaussian_filter(noise, sigma)
     return image
 
 

@@ -142,7 +142,8 @@ def test_fixture_forest_fields(api_projects):
 
 def _layout(group: h5py.Group) -> dict:
     """Names, dtypes and shapes of everything in a forest group (tree data shapes excluded)."""
-    layout = {"attrs": {k: (np.asarray(v).dtype.str, np.asarray(v).shape) for k, v in group.attrs.items()}}
+    layout = {"attrs": {k: (np.asarray(v).dtype.str, np.asarray(v).shape)
+                        for k, v in group.attrs.items()}}
     for part in ("_options", "_ext_param"):
         layout[part] = {k: (d.dtype.str, d.shape) for k, d in group[part].items()}
     trees = sorted(k for k in group if not k.startswith("_"))
@@ -182,8 +183,9 @@ def test_write_read_round_trip_is_exact(api_projects, tmp_path):
     assert again.ext_param.keys() == forest.ext_param.keys()
 
 
-@pytest.mark.parametrize("n_trees, first, last", [(1, "Tree_0", "Tree_0"), (10, "Tree_0", "Tree_9"),
-                                                  (13, "Tree_00", "Tree_12"), (100, "Tree_00", "Tree_99")])
+@pytest.mark.parametrize("n_trees, first, last", [
+    (1, "Tree_0", "Tree_0"), (10, "Tree_0", "Tree_9"), (13, "Tree_00", "Tree_12"),
+    (100, "Tree_00", "Tree_99")])
 def test_tree_group_names_follow_vigra(n_trees, first, last, tmp_path):
     forest = forest_from_sklearn(_small_sklearn_forest(n_trees, n_classes=2))
     with h5py.File(tmp_path / "f.h5", "w") as out:
@@ -198,11 +200,12 @@ def test_converted_forest_has_ilastik_layout(api_projects, tmp_path):
         write_vigra_forest(out.create_group("Forest0000"), forest)
     with h5py.File(tmp_path / "ours.h5", "r") as ours, \
             h5py.File(api_projects / "PixelClass.ilp", "r") as theirs:
-        assert _layout(ours["Forest0000"]) == _layout(theirs["PixelClassification/ClassifierForests/Forest0000"])
+        fixture = theirs["PixelClassification/ClassifierForests/Forest0000"]
+        assert _layout(ours["Forest0000"]) == _layout(fixture)
         back = read_vigra_forest(ours["Forest0000"])
     X = probing_rows([forest], 500, seed=3)
-    np.testing.assert_allclose(ForestEnsemble([back]).predict_proba(X), reference_predict([forest], X),
-                               rtol=0, atol=2e-7)
+    np.testing.assert_allclose(ForestEnsemble([back]).predict_proba(X),
+                               reference_predict([forest], X), rtol=0, atol=2e-7)
 
 
 # ------------------------------------------------------------------ scikit-learn forests
@@ -236,7 +239,8 @@ def test_rows_exactly_on_sklearn_thresholds():
     """Integer features give thresholds like 0.5 that float32 holds exactly: scikit-learn sends
     x == 0.5 left (x <= t), vigra would send it right (x < t) without the conversion."""
     clf = _small_sklearn_forest(n_trees=9, n_classes=2, integer=True)
-    thresholds = np.concatenate([e.tree_.threshold[e.tree_.children_left >= 0] for e in clf.estimators_])
+    thresholds = np.concatenate([e.tree_.threshold[e.tree_.children_left >= 0]
+                                 for e in clf.estimators_])
     on = thresholds[thresholds == thresholds.astype(np.float32)]
     assert on.size > 20, "the test needs thresholds that are float32 values"
     rng = np.random.default_rng(4)
@@ -281,6 +285,20 @@ def test_nan_rows_give_zeros_and_tiles_and_threads_agree():
     assert ensemble.predict_proba(X[:0]).shape == (0, 3)
 
 
+def test_concurrent_calls_share_nothing():
+    """The engine calls one ensemble from many threads at once (the kernel releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    forest = forest_from_sklearn(_small_sklearn_forest(n_trees=15, seed=7))
+    ensemble = ForestEnsemble([forest])
+    blocks = [probing_rows([forest], 2500, seed=s) for s in range(6)]
+    alone = [ensemble.predict_proba(b) for b in blocks]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        together = list(pool.map(ensemble.predict_proba, blocks))
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_forests_combine_by_tree_count():
     a = forest_from_sklearn(_small_sklearn_forest(n_trees=3, seed=1))
     b = forest_from_sklearn(_small_sklearn_forest(n_trees=8, seed=2))
@@ -300,8 +318,8 @@ def test_special_thresholds_and_values():
     trees = [_stump(t) for t in thresholds]
     forest = VigraForest(n_features=1, n_classes=2, labels=np.array([1, 2], np.uint32), trees=trees)
     values = [0.0, -0.0, np.inf, -np.inf, 0.1, 1.0, 2.5, 1e-45, -1e-45, 1e-40, 3e38, -3e38]
-    values += [float(np.nextafter(np.float32(v), np.float32(d))) for v in values for d in (-np.inf, np.inf)
-               if np.isfinite(v)]
+    values += [float(np.nextafter(np.float32(v), np.float32(d)))
+               for v in values for d in (-np.inf, np.inf) if np.isfinite(v)]
     X = np.asarray(values, dtype=np.float32)[:, None]
     np.testing.assert_array_equal(ForestEnsemble([forest]).predict_proba(X),
                                   reference_predict([forest], X).astype(np.float32))
@@ -371,7 +389,8 @@ def test_inconsistent_forests_are_refused(tmp_path):
     with pytest.raises(ProjectError, match="weighted"):
         ForestEnsemble([weighted])
     unnormalised = VigraForest(1, 2, np.array([1, 2], np.uint32),
-                               [(_stump(0.5)[0], np.array([1.0, 0.5, 3.0, 2.0, 0.0, 4.0, 0.0, 1.0]))])
+                               [(_stump(0.5)[0],
+                                 np.array([1.0, 0.5, 3.0, 2.0, 0.0, 4.0, 0.0, 1.0]))])
     with pytest.raises(ProjectError, match="sum"):
         ForestEnsemble([unnormalised])
     with pytest.raises(ProjectError, match="tree_count_"):

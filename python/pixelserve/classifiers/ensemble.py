@@ -71,7 +71,8 @@ class ForestEnsemble:
                                    f"forest 0 knows {np.asarray(first.labels).tolist()}. {_FIX}")
             if forest.predict_weighted:
                 raise ProjectError(f"{where} asks for weighted prediction (predict_weighted_), "
-                                   "which ilastik never uses and pixelserve does not support. " + _FIX)
+                                   "which ilastik never uses and pixelserve does not support. "
+                                   + _FIX)
             parsed.extend(check_forest(forest, where))
         self.n_features = int(first.n_features)
         self.labels = np.asarray(first.labels, dtype=np.uint32).copy()
@@ -122,7 +123,8 @@ class ForestEnsemble:
             first_node += count
             first_leaf += values.shape[0]
         if first_leaf * self.n_classes >= 2 ** 32:
-            raise ProjectError(f"The classifier has {first_leaf} leaves, more than pixelserve handles.")
+            raise ProjectError(f"The classifier has {first_leaf} leaves, more than pixelserve "
+                               "handles.")
         # Full-depth trees have mostly pure leaves, so few distinct distributions exist (3 for
         # 32000 leaves of a 3-class forest): sharing rows keeps the table in L1 cache, which
         # made prediction ~30 % faster than one row per leaf. Values are unchanged, bit for bit.
@@ -163,7 +165,7 @@ class ForestEnsemble:
         if n_rows == 0:
             return out
         bits = X.view(np.uint32)
-        threads = max(1, min(int(threads), math.ceil(n_rows / self.tile)))
+        threads = max(1, min(int(threads or 1), math.ceil(n_rows / self.tile)))
         if threads == 1:
             self._run(bits, out)
             return out
@@ -176,7 +178,8 @@ class ForestEnsemble:
 
     def _run(self, bits: np.ndarray, out: np.ndarray) -> None:
         _kernel.predict_rows(bits, self._nodes, self._leaf_values, self._roots, self._max_depth,
-                             self.tile, self.row_stride, self.dense_min, float(self.tree_count), out)
+                             self.tile, self.row_stride, self.dense_min,
+                             float(self.tree_count), out)
 
 
 def _subtree_order(left: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

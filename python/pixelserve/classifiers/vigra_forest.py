@@ -129,7 +129,8 @@ def parse_tree(topology: np.ndarray, parameters: np.ndarray, n_features: int, n_
         raise ProjectError(f"{where}: a split uses a feature outside 0..{n_features - 1}. {fix}")
     if split.any() and (address[split].min() < 0 or address[split].max() > par.size - 2):
         raise ProjectError(f"{where}: a split's parameters lie outside the array. {fix}")
-    if (~split).any() and (address[~split].min() < 0 or address[~split].max() > par.size - 1 - n_classes):
+    leaves = address[~split]
+    if leaves.size and (leaves.min() < 0 or leaves.max() > par.size - 1 - n_classes):
         raise ProjectError(f"{where}: a leaf's probabilities lie outside the array. {fix}")
     # children of the k-th split (in breadth-first order) are nodes 1 + 2k and 2 + 2k
     left = np.full(count, -1, dtype=np.int64)
@@ -160,7 +161,8 @@ def check_forest(forest: VigraForest, where: str = "forest") -> list[ParsedTree]
     labels = np.asarray(forest.labels).reshape(-1)
     fix = "Fix: retrain the classifier in ilastik and save the project again."
     if forest.n_features < 1 or forest.n_classes < 1:
-        raise ProjectError(f"{where}: {forest.n_features} features and {forest.n_classes} classes. {fix}")
+        raise ProjectError(f"{where}: {forest.n_features} features and {forest.n_classes} "
+                           f"classes. {fix}")
     if labels.size != forest.n_classes:
         raise ProjectError(f"{where}: {labels.size} labels for {forest.n_classes} classes. {fix}")
     if labels.size > 1 and np.any(np.diff(labels.astype(np.int64)) <= 0):
@@ -182,7 +184,8 @@ def read_vigra_forest(group: h5py.Group) -> VigraForest:
     fix = "Fix: retrain the classifier in ilastik and save the project again."
     for part in ("_options", "_ext_param"):
         if not isinstance(group.get(part), h5py.Group):
-            raise ProjectError(f"{where} has no {part} group; it is not a vigra random forest. {fix}")
+            raise ProjectError(f"{where} has no {part} group; it is not a vigra random forest. "
+                               + fix)
     options = {name: np.asarray(dataset[()]) for name, dataset in group["_options"].items()}
     ext = {name: np.asarray(dataset[()]) for name, dataset in group["_ext_param"].items()}
     for name in ("column_count_", "class_count_", "labels"):
@@ -200,7 +203,8 @@ def read_vigra_forest(group: h5py.Group) -> VigraForest:
             raise ProjectError(f"{where}/{name} lacks topology or parameters. {fix}")
         trees.append((np.asarray(tree["topology"][()], dtype=np.int32).reshape(-1),
                       np.asarray(tree["parameters"][()], dtype=np.float64).reshape(-1)))
-    if "tree_count_" in options and _scalar(options["tree_count_"], "tree_count_", where) != len(trees):
+    stated = options.get("tree_count_")
+    if stated is not None and _scalar(stated, "tree_count_", where) != len(trees):
         raise ProjectError(f"{where}: tree_count_ says {options['tree_count_'].reshape(-1)[0]:g}, "
                            f"the group holds {len(trees)} trees. {fix}")
     forest = VigraForest(
@@ -227,11 +231,13 @@ def write_vigra_forest(group: h5py.Group, forest: VigraForest) -> None:
     group.attrs["vigra_random_forest_version"] = np.array([FORMAT_VERSION], dtype=np.float64)
     options = group.create_group("_options")
     for name, value in forest.options.items():
-        options.create_dataset(name, data=_stored(value))
+        if name not in _OPTION_FIELDS:   # written from the fields below
+            options.create_dataset(name, data=_stored(value))
     options.create_dataset("tree_count_", data=np.array([forest.tree_count], dtype=np.float64))
     ext = group.create_group("_ext_param")
     for name, value in forest.ext_param.items():
-        ext.create_dataset(name, data=_stored(value))
+        if name not in _EXT_FIELDS:
+            ext.create_dataset(name, data=_stored(value))
     ext.create_dataset("column_count_", data=np.array([forest.n_features], dtype=np.float64))
     ext.create_dataset("class_count_", data=np.array([forest.n_classes], dtype=np.float64))
     ext.create_dataset("labels", data=np.asarray(forest.labels, dtype=np.uint32).reshape(-1))
