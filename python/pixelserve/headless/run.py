@@ -45,26 +45,34 @@ def run_headless(argv: list[str], options) -> int:
     return 0
 
 
+# Each export setting: the flag that sets it and the project field holding its stored default.
+EXPORT_SETTING_SOURCES = {
+    "output_format": ("output_format", "OutputFormat"),
+    "output_filename_format": ("output_filename_format", "OutputFilenameFormat"),
+    "output_internal_path": ("output_internal_path", "OutputInternalPath"),
+    "export_dtype": ("export_dtype", "ExportDtype"),
+    "pipeline_result_drange": ("pipeline_result_drange", "InputRange"),
+    "export_drange": ("export_drange", "ExportRange"),
+    "output_axis_order": ("output_axis_order", "OutputAxisOrder"),
+}
+
+
 def export_settings(workflow: Workflow, args: HeadlessArgs) -> ExportSettings:
-    """The project's stored export settings, overridden by the command line (as in ilastik)."""
+    """The project's stored export settings, overridden by the command line (as in ilastik);
+    what neither gives keeps ExportSettings' defaults (ilastik's)."""
     stored = workflow.project.export_defaults
-    options = args.options
-    region = options.cutout_subregion
+    chosen = {}
+    for field, (flag, key) in EXPORT_SETTING_SOURCES.items():
+        value = getattr(args.options, flag) or stored.get(key)
+        if value is not None:
+            chosen[field] = value
+    region = args.options.cutout_subregion
     if not region and "RegionStart" in stored and "RegionStop" in stored:
         region = (tuple(stored["RegionStart"]), tuple(stored["RegionStop"]))
-    # ExportSettings.validated() parses the flags' list syntax and checks every value.
-    return ExportSettings(
-        output_format=options.output_format or stored.get("OutputFormat", "compressed hdf5"),
-        output_filename_format=options.output_filename_format
-        or stored.get("OutputFilenameFormat", "{dataset_dir}/{nickname}_{result_type}"),
-        output_internal_path=options.output_internal_path
-        or stored.get("OutputInternalPath", "exported_data"),
-        export_dtype=options.export_dtype or stored.get("ExportDtype"),
-        cutout_subregion=region,
-        pipeline_result_drange=options.pipeline_result_drange or stored.get("InputRange"),
-        export_drange=options.export_drange or stored.get("ExportRange"),
-        output_axis_order=options.output_axis_order or stored.get("OutputAxisOrder"),
-    ).validated()
+    if region:
+        chosen["cutout_subregion"] = region
+    # validated() parses the flags' list syntax and checks every value.
+    return ExportSettings(**chosen).validated()
 
 
 def _role_flags(workflow: Workflow) -> dict[str, str]:
