@@ -70,6 +70,12 @@ def test_unknown_flag_names_the_closest_and_is_not_an_input(project_2d, image_2d
     assert "--output_fromat" in line and "Did you mean --output_format?" in line
 
 
+def test_ilastik_flags_pixelserve_does_not_take_say_what_to_do(project_2d, image_2d, capsys):
+    assert headless(f"--project={project_2d}", "--distributed", image_2d) == 2
+    line = error_line(capsys)
+    assert "--distributed" in line and "not supported yet" in line
+
+
 @pytest.mark.parametrize("make_input, expected", [
     (lambda d: d / "missing.tif", "not found"),
     (lambda d: _h5(d, {"a/b": np.zeros((40, 40), np.uint8)}) + "/a/c", "a/b"),

@@ -7,11 +7,14 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 
 from conftest import run_measuring_memory
 from pixelserve.synthetic import cells_image
 
 
+@pytest.mark.skipif(not Path("/proc/self/status").exists(),
+                    reason="measures memory through /proc (Linux only)")
 def test_volume_prediction_runs_in_bounded_memory(project_3d, tmp_path):
     tile, _ = cells_image((64, 256, 256), seed=4)
     with h5py.File(tmp_path / "volume.h5", "w") as file:

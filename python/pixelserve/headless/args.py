@@ -159,11 +159,27 @@ def parse_global(argv: list[str]) -> argparse.Namespace:
     return options
 
 
+# ilastik flags that pixelserve knows but does not take (yet), with what to do instead.
+NOT_SUPPORTED = {
+    "--distributed": "distributed (MPI) runs are not supported yet; without --distributed "
+                     "pixelserve already uses every core of this machine",
+    "--distributed_block_roi": "distributed (MPI) runs are not supported yet; drop the flag",
+    "--retrain": "pixelserve never changes a project; create a new one with 'pixelserve train'",
+    "--new_project": "pixelserve never creates projects from the headless command; use "
+                     "'pixelserve train'",
+    "--workflow": "pixelserve never creates projects from the headless command; use "
+                  "'pixelserve train'",
+}
+
+
 def _refuse_unknown_flags(rest: list[str], parser: argparse.ArgumentParser) -> None:
     known = [option for action in parser._actions for option in action.option_strings]
     for token in rest:
         if token.startswith("-") and len(token) > 1 and not _is_number(token):
             name = token.split("=", 1)[0]
+            if name in NOT_SUPPORTED:
+                raise UserError(f"{name} is an ilastik flag that pixelserve does not take: "
+                                f"{NOT_SUPPORTED[name]}.")
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
             hint = f" Did you mean {close[0]}?" if close else ""
             raise UserError(f"Unknown flag {name}.{hint} Run 'pixelserve --help' for every flag.")
