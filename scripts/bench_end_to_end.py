@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -22,7 +21,7 @@ from conftest import train_project  # noqa: E402
 import pixelserve  # noqa: E402
 from pixelserve.blocks import default_threads  # noqa: E402
 from pixelserve.synthetic import cells_image, scribbles  # noqa: E402
-from pixelserve.training.trainer import DEFAULT_SCALES  # noqa: E402
+from pixelserve.features import DEFAULT_SCALES  # noqa: E402
 
 
 def measure(project_path: Path, shape, axes: str, repeats: int) -> tuple[float, float]:

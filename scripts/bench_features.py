@@ -23,25 +23,13 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pixelserve.features import (
-    FEATURE_IDS,
-    FeatureSpec,
+    DEFAULT_SCALES,
+    all_features,
     compute_features,
     feature_count,
     feature_names,
 )  # noqa: E402
 from pixelserve.features.reference import reference_features  # noqa: E402
-
-DEFAULT_SCALES = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
-
-
-def default_specs(in_2d: bool) -> list[FeatureSpec]:
-    return [
-        FeatureSpec(f, s, in_2d)
-        for f in FEATURE_IDS
-        for s in DEFAULT_SCALES
-        if s != 0.3 or f == "GaussianSmoothing"
-    ]
-
 
 def structured_image(shape, seed=0) -> np.ndarray:
     """uint8 (z, y, x, 1): blobs of several sizes, a ramp and noise (features at all scales
@@ -132,7 +120,7 @@ def main(argv=None):
         compare(
             "2D",
             structured_image(shape_2d, seed=1),
-            default_specs(True),
+            all_features(in_2d=True),
             options.repeats,
             options.reference_repeats,
         )
@@ -140,7 +128,7 @@ def main(argv=None):
         compare(
             "3D",
             structured_image(shape_3d, seed=2),
-            default_specs(False),
+            all_features(in_2d=False),
             options.repeats,
             options.reference_repeats,
         )

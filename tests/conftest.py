@@ -56,11 +56,11 @@ def train_project(path: Path, image: np.ndarray, labels: np.ndarray, axes: str, 
                   label_names=("background", "cell")) -> Path:
     """A small project of our own, trained through the trainer's API."""
     from pixelserve.project.writer import TrainingImage, write_pixel_classification
-    from pixelserve.training.trainer import (DEFAULT_COLORS, default_feature_specs,
-                                             labelled_samples, train_forest)
+    from pixelserve.features import all_features
+    from pixelserve.training.trainer import DEFAULT_COLORS, labelled_samples, train_forest
     from pixelserve.workflows.volume import Volume
 
-    specs = default_feature_specs(scales, in_2d=in_2d)
+    specs = all_features(scales, in_2d=in_2d)
     raw = Volume.from_array(image, axes)
     label_axes = axes.replace("c", "")
     features, values = labelled_samples(raw, Volume.from_array(labels, label_axes), specs)

@@ -18,6 +18,7 @@ from pixelserve.errors import UserError
 from pixelserve.features import (
     FEATURE_IDS,
     FeatureSpec,
+    all_features,
     check_image_size,
     compute_features,
     feature_count,
@@ -30,19 +31,6 @@ from pixelserve.features import (
 from pixelserve.features.kernels import gaussian_kernel, kernel_radius
 from pixelserve.features.reference import reference_features
 from pixelserve.features.spec import filter_in_2d
-
-DEFAULT_SCALES = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
-
-
-def default_specs(in_2d: bool, scales=DEFAULT_SCALES) -> list[FeatureSpec]:
-    """ilastik's full default selection (its GUI offers only smoothing at 0.3)."""
-    return [
-        FeatureSpec(fid, s, in_2d)
-        for fid in FEATURE_IDS
-        for s in scales
-        if s != 0.3 or fid == "GaussianSmoothing"
-    ]
-
 
 def make_image(shape, channels=1, seed=0, scale=255.0) -> np.ndarray:
     """Blobs, a ramp and noise: structure at every scale, values 0..scale, (z, y, x, c)."""
@@ -114,7 +102,7 @@ def test_derivative_too_narrow_to_sample_is_refused():
 @pytest.mark.parametrize("order", ["fastfilters", "vigra"])
 def test_2d_features_match_reference(order):
     image = make_image((1, 90, 101), channels=1, seed=1)
-    specs = default_specs(True)
+    specs = all_features(in_2d=True)
     fast = compute_features(image, specs, structure_tensor_order=order)
     assert fast.flags.c_contiguous and fast.shape == (1, 90, 101, feature_count(specs, 1, 1)) == (
         1,
@@ -128,7 +116,7 @@ def test_2d_features_match_reference(order):
 
 def test_3d_features_match_reference():
     image = make_image((38, 40, 42), channels=1, seed=2)
-    specs = default_specs(False)
+    specs = all_features(in_2d=False)
     fast = compute_features(image, specs)
     assert fast.shape[-1] == feature_count(specs, 1, 38) == 61  # 3 eigenvalues per tensor
     assert_close(fast, reference_features(image, specs), image, feature_names(specs, 1, 38))
@@ -136,7 +124,7 @@ def test_3d_features_match_reference():
 
 def test_in_2d_filters_each_slice_alone():
     volume = make_image((5, 48, 52), channels=2, seed=3)
-    specs = default_specs(True, scales=(0.7, 1.6, 5.0))
+    specs = all_features(in_2d=True, scales=(0.7, 1.6, 5.0))
     per_slice = np.concatenate([compute_features(volume[z : z + 1], specs) for z in range(5)])
     assert np.array_equal(compute_features(volume, specs), per_slice)
     assert feature_count(specs, 2, 5) == feature_count(specs, 2, 1)
@@ -221,7 +209,7 @@ def test_structure_tensor_scale_orders():
 
 def test_input_is_cast_not_rescaled():
     image = make_image((1, 40, 40), seed=9)
-    specs = default_specs(True, scales=(0.3, 1.0))
+    specs = all_features(in_2d=True, scales=(0.3, 1.0))
     as_float = compute_features(np.round(image), specs)
     assert np.array_equal(compute_features(np.round(image).astype(np.uint8), specs), as_float)
     assert np.array_equal(compute_features(np.round(image).astype(np.float64), specs), as_float)
@@ -264,7 +252,7 @@ def test_blocks_with_halo_are_bit_identical_to_the_whole_volume():
 
 def test_2d_blocks_need_no_z_halo_and_are_bit_identical():
     image = make_image((3, 150, 140), seed=11)
-    specs = default_specs(True)
+    specs = all_features(in_2d=True)
     assert halo_zyx(specs, 3) == (0, 38, 38)
     assert np.array_equal(_blockwise(image, specs, (1, 37, 61)), compute_features(image, specs))
 
@@ -282,7 +270,7 @@ def test_tiling_inside_compute_features_does_not_change_values(monkeypatch):
 
 def test_out_argument_and_interior():
     image = make_image((1, 50, 60), seed=12)
-    specs = default_specs(True, scales=(1.0,))
+    specs = all_features(in_2d=True, scales=(1.0,))
     out = np.empty((1, 20, 30, feature_count(specs, 1, 1)), dtype=np.float32)
     result = compute_features(image, specs, interior=(slice(None), slice(10, 30), slice(5, 35)), out=out)
     assert result is out
@@ -295,16 +283,16 @@ def test_out_argument_and_interior():
 
 
 def test_images_too_small_for_the_scales_are_refused():
-    specs = default_specs(True)
+    specs = all_features(in_2d=True)
     assert minimum_size(specs) == 36  # ceil(3.5 * 10) + 1, ilastik's own check
     check_image_size(specs, (36, 36))
     with pytest.raises(UserError, match=r"σ=10\.0.*36 pixels.*smaller scales.*bigger image"):
         check_image_size(specs, (35, 200))
-    volume_specs = default_specs(False, scales=(1.0, 3.5))
+    volume_specs = all_features(in_2d=False, scales=(1.0, 3.5))
     check_image_size(volume_specs, (14, 50, 50))
     with pytest.raises(UserError, match=r"z-slices.*σ=3\.5.*14 slices.*2D"):
         check_image_size(volume_specs, (13, 50, 50))
-    check_image_size(default_specs(True, scales=(3.5,)), (2, 50, 50))  # per-slice scales ignore z
+    check_image_size(all_features(in_2d=True, scales=(3.5,)), (2, 50, 50))  # per-slice scales ignore z
     with pytest.raises(UserError, match="too small"):
         compute_features(make_image((1, 30, 30)), specs)
 

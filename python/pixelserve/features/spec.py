@@ -291,3 +291,15 @@ def check_image_size(specs: Sequence[FeatureSpec], spatial_shape: tuple) -> None
             f"σ={_scale_text(scale)} needs at least {needed} slices. Choose smaller scales, compute these "
             "scales in 2D in the project's feature selection, or use a bigger volume."
         )
+
+
+# ilastik's scales; its GUI offers only smoothing at the smallest one (derivatives at 0.3
+# sample too coarsely).
+DEFAULT_SCALES = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
+
+
+def all_features(scales: Sequence[float] = DEFAULT_SCALES, in_2d: bool = False) -> list[FeatureSpec]:
+    """Every feature at every scale that ilastik offers it at, in ilastik's order."""
+    return [FeatureSpec(feature_id, float(scale), in_2d)
+            for feature_id in FEATURE_IDS for scale in scales
+            if scale >= 0.5 or feature_id == "GaussianSmoothing"]

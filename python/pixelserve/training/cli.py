@@ -11,7 +11,8 @@ from ..errors import UserError
 from ..io import open_dataset
 from ..project.writer import TrainingImage, write_pixel_classification
 from ..workflows.volume import Volume
-from .trainer import DEFAULT_COLORS, default_feature_specs, labelled_samples, train_forest
+from ..features import DEFAULT_SCALES, all_features
+from .trainer import DEFAULT_COLORS, labelled_samples, train_forest
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,8 +44,8 @@ def main(argv: list[str]) -> int:
     label_axes = raw_axes.replace("c", "") if len(label_dataset.shape) == len(raw_axes.replace("c", "")) else label_dataset.axes
     labels = Volume(label_dataset.read, label_dataset.shape, label_dataset.dtype, label_axes,
                     name=options.labels)
-    specs = default_feature_specs([s for s in (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
-                                   if s <= options.max_scale], in_2d=raw.shape[1] == 1)
+    specs = all_features([s for s in DEFAULT_SCALES if s <= options.max_scale],
+                         in_2d=raw.shape[1] == 1)
     features, values = labelled_samples(raw, labels, specs)
     names = (options.label_names.split(",") if options.label_names
              else [f"Label {k}" for k in range(1, int(values.max()) + 1)])

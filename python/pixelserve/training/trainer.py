@@ -11,19 +11,11 @@ import numpy as np
 
 from ..classifiers import VigraForest, forest_from_sklearn
 from ..errors import UserError
-from ..features import FEATURE_IDS, FeatureSpec, compute_features, halo
+from ..features import FeatureSpec, compute_features, halo
 from ..workflows.volume import Box, Volume
 
-DEFAULT_SCALES = (0.3, 0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
 DEFAULT_COLORS = np.array([[255, 225, 25], [0, 130, 200], [230, 25, 75], [70, 240, 240],
                            [60, 180, 75], [245, 130, 48], [145, 30, 180], [240, 50, 230]])
-
-
-def default_feature_specs(scales=DEFAULT_SCALES, in_2d: bool = False) -> list[FeatureSpec]:
-    """Every feature at every scale; ilastik offers only smoothing at the smallest scale 0.3."""
-    return [FeatureSpec(feature_id, scale, in_2d)
-            for feature_id in FEATURE_IDS for scale in scales
-            if scale >= 0.5 or feature_id == "GaussianSmoothing"]
 
 
 def labelled_samples(raw: Volume, labels: Volume, specs: list[FeatureSpec],
