@@ -17,6 +17,7 @@ def test_project_describes_itself(project_2d):
     assert (raw.name, raw.flag, raw.channels, raw.spatial_dims) == ("Raw Data", "--raw_data", 1, 2)
     assert project.export_sources == ["Probabilities", "Simple Segmentation", "Uncertainty",
                                       "Features", "Labels"]
+    assert project.min_image_size == 14   # ilastik's rule for the largest scale 3.5: ceil(3.5 * 3.5) + 1
 
 
 def test_predict_on_numpy_arrays_with_explicit_axes(project_2d):

@@ -35,6 +35,11 @@ class Project:
     def label_names(self) -> list[str]:
         return self.workflow.label_names
 
+    @property
+    def min_image_size(self) -> int:
+        """Smallest image side (pixels) the project's filters accept."""
+        return self.workflow.min_image_size
+
     def predict(self, image: np.ndarray | None = None, axes: str | None = None, *,
                 export_source: str | None = None, inputs: dict | None = None,
                 threads: int | None = None) -> np.ndarray:

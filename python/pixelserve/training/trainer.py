@@ -11,7 +11,7 @@ import numpy as np
 
 from ..classifiers import VigraForest, forest_from_sklearn
 from ..errors import UserError
-from ..features import FeatureSpec, compute_features, halo
+from ..features import FeatureSpec, compute_features, halo_zyx
 from ..workflows.volume import Box, Volume
 
 DEFAULT_COLORS = np.array([[255, 225, 25], [0, 130, 200], [230, 25, 75], [70, 240, 240],
@@ -28,8 +28,7 @@ def labelled_samples(raw: Volume, labels: Volume, specs: list[FeatureSpec],
             "the raw image's size (0 = unlabelled, 1..K = classes)."
         )
     depth = raw.shape[1]
-    xy_halo = halo(specs, structure_tensor_order)
-    z_halo = xy_halo if depth > 1 and any(not s.in_2d for s in specs) else 0
+    context = halo_zyx(specs, depth, structure_tensor_order)
     rows, values = [], []
     for t in range(raw.time_points):
         whole = Box.whole(raw.spatial_shape)
@@ -38,7 +37,7 @@ def labelled_samples(raw: Volume, labels: Volume, specs: list[FeatureSpec],
         if not where[0].size:
             continue
         box = Box(*((int(w.min()), int(w.max()) + 1) for w in where))
-        padded = box.grown((z_halo, xy_halo, xy_halo), raw.spatial_shape)
+        padded = box.grown(context, raw.spatial_shape)
         features = compute_features(raw.read(t, padded), specs, depth=depth,
                                     structure_tensor_order=structure_tensor_order,
                                     interior=box.relative_to(padded))

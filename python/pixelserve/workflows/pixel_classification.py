@@ -85,7 +85,9 @@ class PixelClassificationWorkflow(Workflow):
     def default_export_source(self) -> str:
         return self._name(ExportSource(SourceKind.PROBABILITIES, len(self.stages)))
 
+    @property
     def min_image_size(self) -> int:
+        """Smallest side (pixels) an image may have for the selected filters."""
         return max(minimum_size(stage.specs) for stage in self.stages)
 
     # -- computing ---------------------------------------------------------------------------
@@ -97,7 +99,7 @@ class PixelClassificationWorkflow(Workflow):
             check_image_size(stage.specs, spatial)
         source = self._sources[self.resolve_export_source(export_source)]
         chain = StageChain(self.stages, raw, inputs.get(PREDICTION_MASK), raw.shape[1])
-        return PixelResultSource(chain, source, self)
+        return PixelResultSource(chain, source)
 
     def _name(self, source: ExportSource) -> str:
         if source.kind is SourceKind.ALL_PROBABILITIES or not self.autocontext:
@@ -117,7 +119,7 @@ class PixelClassificationWorkflow(Workflow):
 class PixelResultSource:
     """A ResultSource (pixelserve.export) for one export source of one lane."""
 
-    def __init__(self, chain: StageChain, source: ExportSource, workflow: PixelClassificationWorkflow):
+    def __init__(self, chain: StageChain, source: ExportSource):
         self.chain = chain
         self.source = source
         raw = chain.raw
