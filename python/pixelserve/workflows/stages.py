@@ -9,13 +9,17 @@ on the whole image, so blockwise results equal whole-image results.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from ..classifiers import ForestEnsemble
 from ..errors import ProjectError
-from ..features import compute_features, feature_count, halo_zyx
+from ..features import compute_features, feature_count, feature_names, halo_zyx
 from ..project.pixel_classification import StageModel
 from .volume import Box, Volume
+
+logger = logging.getLogger(__name__)
 
 
 class Stage:
@@ -37,6 +41,12 @@ class Stage:
                 f"classifier was trained on {self.ensemble.n_features}. The project is "
                 "inconsistent (features changed after training?). Fix: retrain it in ilastik."
             )
+        expected_names = feature_names(self.specs, n_input_channels, depth)
+        if model.stored_feature_names and model.stored_feature_names != expected_names:
+            # The count matches, so prediction can go on; a different order would be a bug.
+            logger.warning("%s stage %d: stored feature names differ from the computed ones "
+                           "(first stored: %r, computed: %r)", project_name, self.index,
+                           model.stored_feature_names[0], expected_names[0])
         labels = model.known_labels
         self.output_channel = labels - 1   # forest column i -> label known_labels[i]
 
