@@ -61,9 +61,6 @@ class Project:
         source = self.workflow.result_source(volumes, export_source)
         return compute_array(source, threads)
 
-    def result_axes(self, axes: str) -> str:
-        return "".join(a for a in axes if a != "c") + "c"
-
 
 def open_project(path, *, structure_tensor_order: str | None = None) -> Project:
     """Load an ilastik (or pixelserve) project file for prediction."""
