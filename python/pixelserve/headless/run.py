@@ -129,10 +129,7 @@ def input_volume(dataset, axes: str | None, workflow: Workflow, role: str) -> Vo
             training = next((r.training_axes for r in workflow.input_roles if r.name == role), "")
             if training and len(training) == len(dataset.shape):
                 axes = training
-    # Pixel sizes belong to the file's own axes; reinterpreted axes drop them, as in ilastik.
-    resolution = dataset.resolution if axes == dataset.axes else {}
-    return Volume(dataset.read, dataset.shape, dataset.dtype, axes, name=dataset_label(dataset),
-                  resolution=resolution)
+    return Volume.from_dataset(dataset, axes, name=dataset_label(dataset))
 
 
 def dataset_label(dataset) -> str:

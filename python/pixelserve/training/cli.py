@@ -39,11 +39,11 @@ def main(argv: list[str]) -> int:
     raw_dataset = open_dataset(options.raw_data)
     label_dataset = open_dataset(options.labels)
     raw_axes = options.input_axes or raw_dataset.axes
-    raw = Volume(raw_dataset.read, raw_dataset.shape, raw_dataset.dtype, raw_axes,
-                 name=options.raw_data)
-    label_axes = raw_axes.replace("c", "") if len(label_dataset.shape) == len(raw_axes.replace("c", "")) else label_dataset.axes
-    labels = Volume(label_dataset.read, label_dataset.shape, label_dataset.dtype, label_axes,
-                    name=options.labels)
+    raw = Volume.from_dataset(raw_dataset, raw_axes, name=options.raw_data)
+    # A label image without a channel axis is read in the raw image's spatial axes.
+    spatial_axes = raw_axes.replace("c", "")
+    label_axes = spatial_axes if len(label_dataset.shape) == len(spatial_axes) else label_dataset.axes
+    labels = Volume.from_dataset(label_dataset, label_axes, name=options.labels)
     specs = all_features([s for s in DEFAULT_SCALES if s <= options.max_scale],
                          in_2d=raw.shape[1] == 1)
     features, values = labelled_samples(raw, labels, specs)

@@ -6,7 +6,7 @@ the file or array has, inserting singleton axes, so nothing is copied whole.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -62,9 +62,13 @@ class Volume:
         return cls(lambda region: array[region], array.shape, array.dtype, axes, name=name)
 
     @classmethod
-    def from_dataset(cls, dataset, *, name: str | None = None) -> "Volume":
-        return cls(dataset.read, dataset.shape, dataset.dtype, dataset.axes,
-                   name=name or dataset.nickname, resolution=dataset.resolution)
+    def from_dataset(cls, dataset, axes: str | None = None, *, name: str | None = None) -> "Volume":
+        """A pixelserve.io Dataset, read as `axes` (default: the dataset's own)."""
+        axes = axes or dataset.axes
+        # Pixel sizes belong to the file's own axes; reinterpreted axes drop them, as in ilastik.
+        resolution = dataset.resolution if axes == dataset.axes else {}
+        return cls(dataset.read, dataset.shape, dataset.dtype, axes,
+                   name=name or dataset.nickname, resolution=resolution)
 
     @property
     def channels(self) -> int:
@@ -124,13 +128,3 @@ class Box:
             slice(start - outer_start, stop - outer_start)
             for (start, stop), (outer_start, _) in zip(self.ranges, outer.ranges)
         )
-
-
-@dataclass
-class LaneInputs:
-    """The volumes of one lane, by role name."""
-
-    volumes: dict[str, Volume] = field(default_factory=dict)
-
-    def get(self, role: str) -> Volume | None:
-        return self.volumes.get(role)
