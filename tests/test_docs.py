@@ -90,6 +90,9 @@ def test_headless_examples_wrote_what_the_text_says(example_folder, headless_run
     np.testing.assert_allclose(channel_first.sum(axis=0), 1.0, atol=1e-5)
     with h5py.File(results / "all_cells_2.h5", "r") as file:
         assert file["predictions/cells"].shape == (256, 256, 2)
+    frames = sorted(p.name for p in (results / "frames").iterdir())
+    assert frames == [f"seg_{index:02d}.png" for index in range(10)]
+    assert np.asarray(Image.open(results / "frames" / "seg_03.png")).shape == (96, 96)
     with h5py.File(example_folder / "frames" / "frame__Probabilities.h5", "r") as file:
         assert file["exported_data"].shape == (10, 96, 96, 2)
     masked = tifffile.imread(example_folder / "images" / "cells_1_Simple_Segmentation.tif")

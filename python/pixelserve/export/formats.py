@@ -8,12 +8,16 @@ from pixelserve.errors import UserError
 
 from .hdf5_writer import CompressedHdf5Writer, Hdf5Writer
 from .numpy_writer import NumpyWriter
+from .pillow_writers import PILLOW_WRITERS
 from .png_writer import PngWriter
-from .tiff_writer import TifWriter, TiffWriter
+from .sequence_writer import TiffSliceWriter, TifSliceWriter, sequence_of
+from .tiff_writer import MultipageTiffWriter, TifWriter, TiffWriter
 from .writer_base import FormatMismatch, FormatWriter
 
+_SEQUENCES = tuple(sequence_of(w) for w in (PngWriter, *PILLOW_WRITERS, TifSliceWriter, TiffSliceWriter))
 WRITERS: dict[str, type[FormatWriter]] = {
-    w.name: w for w in (Hdf5Writer, CompressedHdf5Writer, TifWriter, TiffWriter, PngWriter, NumpyWriter)
+    w.name: w for w in (Hdf5Writer, CompressedHdf5Writer, TifWriter, TiffWriter, PngWriter, NumpyWriter,
+                        *PILLOW_WRITERS, *_SEQUENCES, MultipageTiffWriter)
 }
 OUTPUT_FORMATS: tuple[str, ...] = tuple(WRITERS)
 DEFAULT_FORMAT = CompressedHdf5Writer.name  # ilastik's default (ilastik/config.py)

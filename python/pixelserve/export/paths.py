@@ -42,6 +42,27 @@ class SliceIndex:
         return format(self.index, spec or f"0{self.digits}")
 
 
+class _SlicePlaceholder:
+    """Stands for {slice_index} (with its format spec) in a formatted name until each file's
+    number is known; see fill_slice_index."""
+
+    def __format__(self, spec: str) -> str:
+        return f"\0{spec}\0"
+
+
+SLICE_KEY = "slice_index"
+SLICE_PLACEHOLDER = _SlicePlaceholder()
+
+
+def fill_slice_index(path: str, index: SliceIndex) -> str:
+    """`path` (formatted with SLICE_PLACEHOLDER for {slice_index}) with `index` in its place."""
+    return re.sub("\0([^\0]*)\0", lambda m: format(index, m.group(1)), path)
+
+
+def uses_placeholder(template: str, name: str) -> bool:
+    return any(field == name for _, field, _, _ in _parse(template))
+
+
 def _parse(template: str):
     try:
         return list(string.Formatter().parse(template))

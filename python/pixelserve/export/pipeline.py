@@ -17,11 +17,14 @@ from .conversion import ExportPlan, check_axes
 from .formats import check_fits, writer_class
 from .paths import (
     ILASTIK_NAME_KEYS,
+    SLICE_KEY,
+    SLICE_PLACEHOLDER,
     format_path,
     output_only_placeholders,
     refuse_input_as_output,
     region_placeholders,
     unknown_placeholders,
+    uses_placeholder,
     with_extension,
 )
 from .settings import ExportSettings
@@ -95,6 +98,14 @@ def _output_paths(settings, writer, plan, placeholders) -> tuple[str, str]:
     internal = format_path(settings.output_internal_path, names) if writer.hierarchical else ""
     names.update({k: v for k, v in output_only_placeholders(plan.source_axes, plan.output_axes).items() if k not in names})
     template = settings.output_filename_format
+    if writer.sequence:
+        if not uses_placeholder(template, SLICE_KEY):
+            raise UserError(f"{writer.name!r} writes one file per slice, so --output_filename_format must contain "
+                            f"{{{SLICE_KEY}}}: add it, e.g. '{{dataset_dir}}/{{nickname}}_{{{SLICE_KEY}}}'")
+        names[SLICE_KEY] = SLICE_PLACEHOLDER
+    elif uses_placeholder(template, SLICE_KEY):
+        raise UserError(f"{{{SLICE_KEY}}} numbers the files of a sequence but {writer.name!r} writes one file: "
+                        f"remove it from --output_filename_format or choose a '... sequence' --output_format")
     for name in unknown_placeholders(template, names):
         if name in ILASTIK_NAME_KEYS:
             raise UserError(f"The output name {template!r} uses {{{name}}} but this export has no value for it: "
@@ -142,38 +153,54 @@ def export_result(
     writer_cls = writer_class(settings.output_format)
     check_fits(writer_cls, plan.output_shape, plan.output_axes, plan.export_dtype)
     path, internal = _output_paths(settings, writer_cls, plan, placeholders)
-    refuse_input_as_output(path, internal, placeholders.get("input_paths"))
-    if os.path.isdir(path):
-        raise UserError(f"The output path {path} is a folder: choose a file name with --output_filename_format")
+    origin = {a: int(plan.region_start[plan.source_axes.index(a)]) for a in plan.output_axes if a in plan.source_axes}
+    paths = writer_cls.output_paths(path, plan.output_shape, plan.output_axes, origin)
+    for final in paths:
+        refuse_input_as_output(final, internal, placeholders.get("input_paths"))
+        if os.path.isdir(final):
+            raise UserError(f"The output path {final} is a folder: choose a file name with --output_filename_format")
     metadata = ExportMetadata(
         internal_path=internal, drange=plan.drange, display_mode=getattr(source, "display_mode", None),
-        resolution=dict(resolution or {}), axis_units=dict(axis_units or {}),
+        resolution=dict(resolution or {}), axis_units=dict(axis_units or {}), origin=origin,
     )
 
-    created_folders = _make_folders(os.path.dirname(path))
+    created_folders = []
+    for folder in dict.fromkeys(os.path.dirname(final) for final in paths):
+        created_folders += _make_folders(folder)
     # Hidden, in the target folder so that the final rename stays on one file system.
-    temp_path = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.part")
+    tag = uuid.uuid4().hex[:8]
+    temp_path = _temp_name(path, tag)
+    temp_paths = [_temp_name(final, tag) for final in paths]  # what writer_cls.output_paths(temp_path) gives
     writer = None
     try:
         writer = writer_cls(temp_path, path, plan.output_shape, plan.output_axes, plan.export_dtype, metadata)
         _stream_blocks(source, plan, writer, threads, progress)
         writer.finish()
         writer = None
-        os.replace(temp_path, path)
+        for temp, final in zip(temp_paths, paths):
+            os.replace(temp, final)
     except BaseException:  # KeyboardInterrupt too: never leave a partial file
         if writer is not None:
             try:
                 writer.abort()
             except Exception:  # the original error matters more
                 logger.debug("Closing the unfinished output failed", exc_info=True)
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        for folder in created_folders:
+        for temp in temp_paths:
+            if os.path.exists(temp):
+                os.remove(temp)
+        for folder in sorted(created_folders, key=len, reverse=True):
             if os.path.isdir(folder) and not os.listdir(folder):
                 os.rmdir(folder)
         raise
-    logger.info("Exported %s", path if not internal else f"{path}/{internal}")
-    return [path]
+    if len(paths) > 1:
+        logger.info("Exported %d files, %s to %s", len(paths), paths[0], paths[-1])
+    else:
+        logger.info("Exported %s", paths[0] if not internal else f"{paths[0]}/{internal}")
+    return paths
+
+
+def _temp_name(path: str, tag: str) -> str:
+    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{tag}.part")
 
 
 def _stream_blocks(source, plan: ExportPlan, writer, threads: int, progress) -> None:

@@ -75,3 +75,9 @@ class TifWriter(FormatWriter):
 class TiffWriter(TifWriter):
     name = "tiff"
     extension = "tiff"
+
+
+class MultipageTiffWriter(TiffWriter):
+    """ilastik's 'multipage tiff': one file, one page per 2D plane (the same ImageJ layout)."""
+
+    name = "multipage tiff"

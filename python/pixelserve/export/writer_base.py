@@ -19,6 +19,7 @@ class ExportMetadata:
     display_mode: str | None = None  # ilastik's viewer hint, e.g. "grayscale"
     resolution: Mapping[str, float] = field(default_factory=dict)  # axis key -> pixel size
     axis_units: Mapping[str, str] = field(default_factory=dict)  # axis key -> unit, e.g. "um"
+    origin: Mapping[str, int] = field(default_factory=dict)  # output axis -> subregion start in the source
 
 
 class FormatMismatch(Exception):
@@ -49,16 +50,23 @@ class FormatWriter(ABC):
     The pipeline calls `check` before computing anything, then creates the writer, calls
     `write` for every block (always from the same thread, in any order), then `finish`; on any
     failure it calls `abort` instead and deletes `temp_path`. It renames `temp_path` to
-    `final_path` itself, so a writer never touches `final_path` except to read it.
+    `final_path` itself, so a writer never touches `final_path` except to read it. A sequence
+    writer writes the files `output_paths(temp_path, ...)`, renamed to `output_paths(final_path, ...)`.
     """
 
     name: ClassVar[str]  # the --output_format value; format names live here and only here
     extension: ClassVar[str]  # without the dot
     hierarchical: ClassVar[bool] = False  # True: the file holds datasets at internal paths
+    sequence: ClassVar[bool] = False  # True: one file per slice, named with {slice_index}
 
     @classmethod
     def check(cls, shape: tuple[int, ...], axes: str, dtype: np.dtype) -> None:
         """Raise FormatMismatch if the format cannot hold such a result."""
+
+    @classmethod
+    def output_paths(cls, path: str, shape, axes: str, origin: Mapping[str, int]) -> list[str]:
+        """The files written for the (formatted) output name `path`, in writing order."""
+        return [path]
 
     def __init__(self, temp_path: str, final_path: str, shape, axes: str, dtype, metadata: ExportMetadata):
         self.temp_path = temp_path
