@@ -364,7 +364,8 @@ def test_png_refuses_3d_and_floats_with_the_fix(tmp_path):
     with pytest.raises(UserError) as error:
         export(tmp_path, np.zeros((4, 5, 6, 1), np.uint8), "zyxc", output_format="png")
     assert str(error.value) == ("png holds 2D images but the result is 3D (z=4, y=5, x=6): "
-                                "use --output_format 'tif' or 'compressed hdf5'")
+                                "use --output_format 'tif' or 'compressed hdf5', or 'png sequence' "
+                                "with {slice_index} in --output_filename_format for one file per slice")
     with pytest.raises(UserError) as error:
         export(tmp_path, np.zeros((5, 6, 2), np.float32), "yxc", output_format="png")
     assert str(error.value) == ("png cannot hold float32: add --export_dtype uint8 "

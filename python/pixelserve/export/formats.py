@@ -52,4 +52,8 @@ def check_fits(writer: type[FormatWriter], shape, axes, dtype) -> None:
         if fix is None:
             fitting = [w.name for w in _SUGGESTED if w is not writer and _fits(w, shape, axes, dtype)][:2]
             fix = "use --output_format " + " or ".join(repr(name) for name in fitting)
+            sequence = WRITERS.get(f"{writer.name} sequence")
+            if sequence is not None and _fits(sequence, shape, axes, dtype):
+                fix += (f", or {sequence.name!r} with {{slice_index}} in --output_filename_format "
+                        "for one file per slice")
         raise UserError(f"{mismatch.problem}: {fix}") from None
