@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 import tifffile
@@ -25,6 +26,14 @@ def test_trained_project_predicts_held_out_pixels(training_images):
     assert main(["train", "--raw_data", f"{folder}/raw.tif", "--labels", f"{folder}/labels.tif",
                  "--label_names", "background,cell", "--trees", "30", "--seed", "1",
                  "--max_scale", "3.5", "--output", f"{folder}/cells.ilp"]) == 0
+    with h5py.File(folder / "cells.ilp", "r") as project:
+        block = project["PixelClassification/LabelSets/labels000/block0000"]
+        start_stop = [part.split(":") for part in block.attrs["blockSlice"].strip("[]").split(",")]
+        assert block.ndim == 3 and block.shape == tuple(int(b) - int(a) for a, b in start_stop)
+        stored = np.zeros((128, 128), np.uint8)
+        (y0, y1), (x0, x1) = [(int(a), int(b)) for a, b in start_stop[:2]]
+        stored[y0:y1, x0:x1] = block[..., 0]
+        np.testing.assert_array_equal(stored, tifffile.imread(folder / "labels.tif"))
     assert main(["--headless", f"--project={folder}/cells.ilp", "--export_source=Simple Segmentation",
                  "--output_format=numpy", f"--output_filename_format={folder}/seg", f"{folder}/new.tif"]) == 0
     segmentation = np.load(folder / "seg.npy")[..., 0]

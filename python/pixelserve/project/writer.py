@@ -36,7 +36,7 @@ class TrainingImage:
     nickname: str
     axes: str
     shape: tuple[int, ...]
-    labels: np.ndarray | None = None   # label image in `axes` order with c last (c = 1)
+    labels: np.ndarray | None = None   # label image in the spatial axes of `axes`, no c
 
 
 def write_pixel_classification(path, *, specs: list[FeatureSpec], forest: VigraForest,
@@ -134,15 +134,14 @@ def _write_classifier(group: h5py.Group, specs, forest: VigraForest, label_names
 
 
 def _write_label_block(group: h5py.Group, labels: np.ndarray, axes: str) -> None:
-    """The labels' bounding box as one block, with ilastik's blockSlice text (c last)."""
+    """The labels' bounding box as one block, with ilastik's blockSlice text (c last).
+
+    `labels` has the lane's spatial axes (its `axes` without c), in that order."""
     present = np.nonzero(labels)
-    start = [int(p.min()) for p in present]
-    stop = [int(p.max()) + 1 for p in present]
-    block = labels[tuple(slice(a, b) for a, b in zip(start, stop))].astype(np.uint8)
-    block_axes = axes if "c" in axes else axes + "c"
-    if "c" not in axes:
-        block = block[..., None]
-        start, stop = start + [0], stop + [1]
+    start = [int(p.min()) for p in present] + [0]
+    stop = [int(p.max()) + 1 for p in present] + [1]
+    block = labels[..., None][tuple(slice(a, b) for a, b in zip(start, stop))].astype(np.uint8)
+    block_axes = axes.replace("c", "") + "c"
     dataset = group.create_dataset("block0000", data=block, compression="gzip")
     dataset.attrs["blockSlice"] = "[" + ",".join(f"{a}:{b}" for a, b in zip(start, stop)) + "]"
     dataset.attrs["axistags"] = vigra_axistags_json(block_axes)

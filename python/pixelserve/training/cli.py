@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import UserError
 from ..io import open_dataset
 from ..project.writer import TrainingImage, write_pixel_classification
-from ..workflows.volume import Volume
+from ..workflows.volume import Box, Volume
 from ..features import DEFAULT_SCALES, all_features
 from .trainer import DEFAULT_COLORS, labelled_samples, train_forest
 
@@ -55,7 +55,7 @@ def main(argv: list[str]) -> int:
     forest = train_forest(features, values, n_trees=options.trees, seed=options.seed)
     axes_with_c = raw_axes if "c" in raw_axes else raw_axes + "c"
     shape_with_c = tuple(raw_dataset.shape) + (() if "c" in raw_axes else (1,))
-    label_image = labels.read(0, _whole(raw))[..., 0] if raw.time_points == 1 else None
+    label_image = labels.read(0, Box.whole(raw.spatial_shape))[..., 0] if raw.time_points == 1 else None
     training = TrainingImage(
         file_path=raw_dataset.paths[0], nickname=raw_dataset.nickname, axes=axes_with_c,
         shape=shape_with_c,
@@ -71,13 +71,8 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _whole(volume: Volume):
-    from ..workflows.volume import Box
-    return Box.whole(volume.spatial_shape)
-
-
 def _in_axes(zyx: np.ndarray, axes: str) -> np.ndarray:
-    """A (z, y, x) label image in the raw axes (without c), for storing in the project."""
-    spatial = [a for a in axes if a in "zyx"]
-    array = zyx if "z" in spatial else zyx[0]
-    return np.ascontiguousarray(array)
+    """A (z, y, x) label image in the raw image's spatial axis order, for the project."""
+    present = [a for a in "zyx" if a in axes]
+    array = zyx if "z" in axes else zyx[0]
+    return np.ascontiguousarray(array.transpose([present.index(a) for a in axes if a in "zyx"]))

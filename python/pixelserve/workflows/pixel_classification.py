@@ -55,11 +55,12 @@ class PixelClassificationWorkflow(Workflow):
         self.training_depth = training.depth
         self.training_channels = training.size("c")
         raw_channels = self.training_channels or _channels_from_forest(models[0], self.training_depth)
+        # Stage k sees the raw channels followed by stage k-1's probabilities.
         self.stages: list[Stage] = []
-        for model in models:
-            self.stages.append(Stage(model, raw_channels, self.training_depth,
+        for index, model in enumerate(models):
+            previous_classes = models[index - 1].n_classes if index else 0
+            self.stages.append(Stage(model, raw_channels + previous_classes, self.training_depth,
                                      structure_tensor_order, project.path.name))
-            raw_channels += model.n_classes
         self._sources = self._build_sources()
 
     # -- what the workflow offers ------------------------------------------------------------

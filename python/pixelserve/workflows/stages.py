@@ -71,10 +71,10 @@ class StageChain:
         return self.stages[index - 1]
 
     def input_channels(self, index: int) -> int:
-        return self.raw.channels + sum(s.n_classes for s in self.stages[: index - 1])
+        return self.raw.channels + (self.stage(index - 1).n_classes if index > 1 else 0)
 
     def stage_input(self, index: int, t: int, box: Box) -> np.ndarray:
-        """Stage `index`'s input: raw channels, then every earlier stage's probabilities
+        """Stage `index`'s input: raw channels, then the previous stage's probabilities
         converted to the raw dtype (as ilastik's autocontext does)."""
         raw = self.raw.read(t, box)
         if index == 1:
