@@ -38,7 +38,10 @@ class ResultSource(Protocol):
     """A result that can be computed region by region.
 
     Optional attributes, read with getattr: `drange` (value range, e.g. (0.0, 1.0) for
-    probabilities) and `display_mode` (ilastik viewer hint); both go into HDF5 metadata.
+    probabilities) and `display_mode` (ilastik viewer hint), both in HDF5 metadata; and
+    `channel_names`, `channel_colors` (per channel) and `label_colors` (the result is a label
+    image, value v drawn in label_colors[v - 1]), which the TIFF writer turns into ImageJ's
+    slice labels, LUTs and display ranges.
     """
 
     axes: str  # subset of "tzyxc", c last, e.g. "yxc", "zyxc", "tyxc"
@@ -59,7 +62,8 @@ def _default_block_shape(axes: str, shape) -> tuple[int, ...]:
 class ArraySource:
     """A ResultSource over an in-memory array (Python API, server, tests)."""
 
-    def __init__(self, array, axes: str, *, block_shape=None, drange=None, display_mode=None):
+    def __init__(self, array, axes: str, *, block_shape=None, drange=None, display_mode=None,
+                 channel_names=(), channel_colors=(), label_colors=()):
         self.array = np.asarray(array)
         self.axes = check_axes(axes, "The array's axes")
         if len(self.axes) != self.array.ndim:
@@ -69,6 +73,9 @@ class ArraySource:
         self.block_shape = tuple(block_shape) if block_shape else _default_block_shape(self.axes, self.shape)
         self.drange = drange
         self.display_mode = display_mode
+        self.channel_names = tuple(channel_names)
+        self.channel_colors = tuple(channel_colors)
+        self.label_colors = tuple(label_colors)
 
     def compute(self, start, stop):
         return self.array[tuple(slice(s, e) for s, e in zip(start, stop))]
@@ -162,6 +169,9 @@ def export_result(
     metadata = ExportMetadata(
         internal_path=internal, drange=plan.drange, display_mode=getattr(source, "display_mode", None),
         resolution=dict(resolution or {}), axis_units=dict(axis_units or {}), origin=origin,
+        channel_names=_exported_channels(plan, getattr(source, "channel_names", ())),
+        channel_colors=_exported_channels(plan, getattr(source, "channel_colors", ())),
+        label_colors=tuple(tuple(int(v) for v in rgb) for rgb in getattr(source, "label_colors", ())),
     )
 
     created_folders = []
@@ -197,6 +207,20 @@ def export_result(
     else:
         logger.info("Exported %s", paths[0] if not internal else f"{paths[0]}/{internal}")
     return paths
+
+
+def _exported_channels(plan: ExportPlan, per_channel) -> tuple:
+    """The entries of `per_channel` (one per source channel) that the subregion keeps; ()
+    when the source gives none, or not one per channel."""
+    per_channel = tuple(tuple(int(v) for v in entry) if not isinstance(entry, str) else entry
+                        for entry in per_channel)
+    channels = dict(zip(plan.source_axes, plan.source_shape)).get("c", 1)
+    if len(per_channel) != channels:
+        return ()
+    if "c" not in plan.source_axes:
+        return per_channel
+    index = plan.source_axes.index("c")
+    return per_channel[plan.region_start[index]:plan.region_stop[index]]
 
 
 def _temp_name(path: str, tag: str) -> str:

@@ -1,6 +1,12 @@
 """TIFF output through tifffile: an ImageJ hyperstack (axes TZCYX, or TZYXS for 8-bit RGB)
 when ImageJ can hold the dtype, otherwise a plain TIFF with tifffile's shape metadata.
 
+Beyond ilastik's TIFFs, the ImageJ metadata makes Fiji show the result as it is meant:
+calibration and origin (a cutout keeps the source's coordinates), the channels named after
+the classes, probabilities in their class colours with a 0-1 display range, and label images
+with a colour table (an 8-bit palette TIFF, which every viewer reads, where ImageJ does not
+need a hyperstack).
+
 The file is created at full size and memory-mapped (tifffile.memmap), so blocks are written
 in place as they arrive and the result never has to fit in memory. It is uncompressed, as
 both ImageJ's contiguous hyperstacks and memory-mapping require.
@@ -52,6 +58,8 @@ class TifWriter(FormatWriter):
             unit = metadata.axis_units.get("x") or metadata.axis_units.get("y")
             if unit:
                 options["metadata"]["unit"] = unit
+            if not rgb:
+                _add_imagej_display(options, metadata, sizes, self.dtype)
         else:
             options["bigtiff"] = nbytes >= _IMAGEJ_MAX_BYTES
         self._memmap = tifffile.memmap(temp_path, shape=file_shape, dtype=self.dtype, **options)
@@ -70,6 +78,44 @@ class TifWriter(FormatWriter):
     def _release(self):
         # numpy memmaps close their file when the last reference goes
         self._view = self._memmap = None
+
+
+def _add_imagej_display(options: dict, metadata, sizes: dict, dtype: np.dtype) -> None:
+    """ImageJ's origin, slice labels, display ranges and LUTs (see the module docstring)."""
+    imagej = options["metadata"]
+    for axis in "xyz":
+        if metadata.origin.get(axis):
+            # ImageJ's origin is the pixel position of coordinate 0
+            imagej[f"{axis}origin"] = -float(metadata.origin[axis])
+    channels = sizes.get("c", 1)
+    if len(metadata.channel_names) == channels:
+        planes = sizes.get("t", 1) * sizes.get("z", 1)
+        imagej["Labels"] = list(metadata.channel_names) * planes  # ImageJ orders planes t, z, c
+    if metadata.drange is not None:
+        low, high = (float(v) for v in metadata.drange)
+        imagej["Ranges"] = (low, high) * channels
+        imagej["min"], imagej["max"] = low, high
+    if metadata.label_colors and channels == 1 and dtype.kind == "u":
+        table = label_color_table(metadata.label_colors)
+        imagej["min"], imagej["max"] = 0, 255  # value v -> table entry v
+        if dtype == np.uint8 and (sizes.get("t", 1) == 1 or sizes.get("z", 1) == 1):
+            options["photometric"] = "palette"
+            options["colormap"] = table.astype(np.uint16) * 257
+        else:  # a palette TIFF cannot be an ImageJ hyperstack
+            imagej["LUTs"] = [table]
+    elif len(metadata.channel_colors) == channels > 1:
+        ramp = np.linspace(0.0, 1.0, 256)
+        imagej["LUTs"] = [np.rint(np.outer(color, ramp)).astype(np.uint8) for color in metadata.channel_colors]
+        imagej["mode"] = "composite"
+
+
+def label_color_table(colors) -> np.ndarray:
+    """A 3x256 colour table: 0 black, value v the colour of label v, values without a label gray."""
+    table = np.tile(np.arange(256, dtype=np.uint8), (3, 1))
+    table[:, 0] = 0
+    for value, color in enumerate(colors[:255], start=1):
+        table[:, value] = color
+    return table
 
 
 class TiffWriter(TifWriter):

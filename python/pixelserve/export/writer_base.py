@@ -20,6 +20,9 @@ class ExportMetadata:
     resolution: Mapping[str, float] = field(default_factory=dict)  # axis key -> pixel size
     axis_units: Mapping[str, str] = field(default_factory=dict)  # axis key -> unit, e.g. "um"
     origin: Mapping[str, int] = field(default_factory=dict)  # output axis -> subregion start in the source
+    channel_names: tuple[str, ...] = ()  # one per exported channel, e.g. the class of each probability
+    channel_colors: tuple[tuple[int, int, int], ...] = ()  # RGB per exported channel, for display
+    label_colors: tuple[tuple[int, int, int], ...] = ()  # label image: value v is shown as label_colors[v - 1]
 
 
 class FormatMismatch(Exception):

@@ -142,10 +142,30 @@ class PixelResultSource:
         self.shape = tuple(self._shape5["tzyxc".index(a)] for a in self.axes)
         self.block_shape = self._choose_block_shape(stage, channels)
         self.label_names = stage.model.label_names
-        self.label_colors = stage.model.label_colors
+        self._set_display(chain, kind, stage)
         self.drange = (0.0, 1.0) if kind in (SourceKind.PROBABILITIES, SourceKind.UNCERTAINTY,
                                              SourceKind.ALL_PROBABILITIES) else None
         self.resolution = raw.resolution
+
+    def _set_display(self, chain: StageChain, kind: SourceKind, stage: Stage) -> None:
+        """Channel names and colours, and label colours for label images (ImageJ metadata)."""
+        self.channel_names: tuple[str, ...] = ()
+        self.channel_colors: tuple = ()
+        self.label_colors: tuple = ()
+        model = stage.model
+        if kind is SourceKind.PROBABILITIES:
+            self.channel_names = tuple(model.label_names)
+            self.channel_colors = tuple(map(tuple, model.label_colors))
+        elif kind is SourceKind.ALL_PROBABILITIES:
+            self.channel_names = tuple(f"Stage {s.index} {name}" for s in chain.stages for name in s.model.label_names)
+            self.channel_colors = tuple(tuple(c) for s in chain.stages for c in s.model.label_colors)
+        elif kind is SourceKind.FEATURES:
+            self.channel_names = tuple(stage.feature_names)
+        elif kind is SourceKind.UNCERTAINTY:
+            self.channel_names = ("Uncertainty",)
+        elif kind in (SourceKind.SIMPLE_SEGMENTATION, SourceKind.LABELS):
+            self.channel_names = (kind.value,)
+            self.label_colors = tuple(map(tuple, model.label_colors))
 
     def _choose_block_shape(self, stage: Stage, channels: int) -> tuple[int, ...]:
         """Blocks big enough that halos cost little, small enough that the feature stack of a

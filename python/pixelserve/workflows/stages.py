@@ -42,6 +42,7 @@ class Stage:
                 "inconsistent (features changed after training?). Fix: retrain it in ilastik."
             )
         expected_names = feature_names(self.specs, n_input_channels, depth)
+        self.feature_names = expected_names
         if model.stored_feature_names and model.stored_feature_names != expected_names:
             # The count matches, so prediction can go on; a different order would be a bug.
             logger.warning("%s stage %d: stored feature names differ from the computed ones "
