@@ -8,3 +8,30 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".${EXTRAS:+[$EXTRAS]}"
+
+# The tests read the hdr, xv and ras exports back with ImageMagick (no Python library reads
+# all three). Any `convert` on PATH may be a stand-in, so every candidate is asked.
+has_imagemagick() {
+  local candidate
+  for candidate in magick convert-im6.q16 convert-im7.q16 $(type -ap convert); do
+    if "$candidate" -version 2>/dev/null | grep -q ImageMagick; then
+      return 0
+    fi
+  done
+  return 1
+}
+case ",${EXTRAS:-}," in
+  *,test,*)
+    if ! has_imagemagick; then
+      if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        echo "Installing ImageMagick (apt-get) for the image format tests..."
+        if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq imagemagick >/dev/null; }; then
+          echo "warning: apt-get could not install ImageMagick; the hdr/xv/ras read-back tests will be skipped" >&2
+        fi
+      else
+        echo "note: ImageMagick is missing and cannot be installed here (needs apt-get as root); the hdr/xv/ras" \
+             "read-back tests will be skipped. Install ImageMagick to run them." >&2
+      fi
+    fi
+    ;;
+esac

@@ -3,4 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS=test bash scripts/setup_env.sh
+# A real DVID server for the dvid export tests (built from the Go module proxy; they are
+# skipped with the reason when it cannot be built here).
+bash scripts/install_dvid.sh || echo "warning: DVID could not be built; the dvid export tests will be skipped" >&2
 exec .venv/bin/python -m pytest -ra "$@"

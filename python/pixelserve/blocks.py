@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -31,28 +33,52 @@ def iter_blocks(start, stop, block_shape) -> Iterator[tuple[tuple[int, ...], tup
         yield tuple(c[0] for c in combination), tuple(c[1] for c in combination)
 
 
-def map_blocks(compute: Callable, blocks, consume: Callable, threads: int) -> None:
+class Cancelled(Exception):
+    """The computation was stopped from outside (a client went away, Ctrl-C)."""
+
+
+def map_blocks(compute: Callable, blocks, consume: Callable, threads: int, *,
+               pool: Executor | None = None, cancel: threading.Event | None = None) -> None:
     """Run compute(start, stop) for every block on `threads` threads and hand each result to
     consume(start, stop, data) in the calling thread, keeping at most 2 x threads blocks in
-    flight so that memory stays bounded."""
+    flight so that memory stays bounded.
+
+    `pool` shares one executor between several computations (a server's jobs): each keeps
+    its own bound, so blocks of a huge job and of a small one alternate in the pool's queue.
+    Setting `cancel` stops the computation after the blocks that are running (Cancelled).
+    """
     blocks = iter(blocks)
-    if threads <= 1:
+
+    def check():
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+
+    if threads <= 1 and pool is None:
         for start, stop in blocks:
+            check()
             consume(start, stop, compute(start, stop))
         return
-    with ThreadPoolExecutor(threads) as pool:
+
+    def guarded(start, stop):
+        check()  # a queued block of a cancelled job is skipped, not computed
+        return compute(start, stop)
+
+    with contextlib.ExitStack() as stack:
+        if pool is None:
+            pool = stack.enter_context(ThreadPoolExecutor(threads))
         pending = {}
         try:
             for start, stop in itertools.islice(blocks, 2 * threads):
-                pending[pool.submit(compute, start, stop)] = (start, stop)
+                pending[pool.submit(guarded, start, stop)] = (start, stop)
             while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                check()
                 for future in done:
                     start, stop = pending.pop(future)
                     consume(start, stop, future.result())
                     following = next(blocks, None)
                     if following is not None:
-                        pending[pool.submit(compute, *following)] = following
+                        pending[pool.submit(guarded, *following)] = following
         finally:
             # On failure, drop what has not started; running blocks finish first.
             for future in pending:

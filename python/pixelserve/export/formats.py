@@ -6,18 +6,24 @@ from __future__ import annotations
 
 from pixelserve.errors import UserError
 
+from .dvid_writer import DvidWriter
 from .hdf5_writer import CompressedHdf5Writer, Hdf5Writer
+from .n5_writer import CompressedN5Writer, N5Writer
 from .numpy_writer import NumpyWriter
 from .pillow_writers import PILLOW_WRITERS
 from .png_writer import PngWriter
-from .sequence_writer import TiffSliceWriter, TifSliceWriter, sequence_of
+from .raster_writers import RASTER_WRITERS
+from .sequence_writer import MultipageTiffSequenceWriter, TiffSliceWriter, TifSliceWriter, sequence_of
 from .tiff_writer import MultipageTiffWriter, TifWriter, TiffWriter
 from .writer_base import FormatMismatch, FormatWriter
+from .zarr_writer import ZarrWriter
 
-_SEQUENCES = tuple(sequence_of(w) for w in (PngWriter, *PILLOW_WRITERS, TifSliceWriter, TiffSliceWriter))
+_IMAGES_2D = (PngWriter, *PILLOW_WRITERS, *RASTER_WRITERS)
+_SEQUENCES = tuple(sequence_of(w) for w in (*_IMAGES_2D, TifSliceWriter, TiffSliceWriter))
 WRITERS: dict[str, type[FormatWriter]] = {
     w.name: w for w in (Hdf5Writer, CompressedHdf5Writer, TifWriter, TiffWriter, PngWriter, NumpyWriter,
-                        *PILLOW_WRITERS, *_SEQUENCES, MultipageTiffWriter)
+                        *PILLOW_WRITERS, *RASTER_WRITERS, *_SEQUENCES, MultipageTiffWriter,
+                        MultipageTiffSequenceWriter, N5Writer, CompressedN5Writer, ZarrWriter, DvidWriter)
 }
 OUTPUT_FORMATS: tuple[str, ...] = tuple(WRITERS)
 DEFAULT_FORMAT = CompressedHdf5Writer.name  # ilastik's default (ilastik/config.py)

@@ -21,7 +21,8 @@ FLOAT_FIX = "add --export_dtype uint8 --pipeline_result_drange '(0.0,1.0)' --exp
 class Image2dWriter(FormatWriter):
     """Holds the (2D) result in memory and saves it in `finish` with `save`."""
 
-    #: dtype -> the channel counts the format holds; None: any unsigned/signed/float dtype, any count
+    #: dtype -> the channel counts the format holds (an empty tuple: any count);
+    #: None: any unsigned/signed/float dtype, any count
     channels: ClassVar[Mapping[np.dtype, tuple[int, ...]] | None] = None
 
     @classmethod
@@ -34,14 +35,17 @@ class Image2dWriter(FormatWriter):
             if dtype.kind not in "uif":
                 raise FormatMismatch(f"{cls.name} cannot hold {dtype}", fix="add e.g. --export_dtype uint8")
             return
-        if dtype.kind == "f":
-            raise FormatMismatch(f"{cls.name} cannot hold {dtype}", fix=FLOAT_FIX)
         if dtype not in cls.channels:
+            if dtype.kind == "f" and not any(d.kind == "f" for d in cls.channels):
+                raise FormatMismatch(f"{cls.name} cannot hold {dtype}", fix=FLOAT_FIX)
             names = " or ".join(str(d) for d in cls.channels)
-            raise FormatMismatch(f"{cls.name} holds {names} but the result is {dtype}", fix=f"add --export_dtype {names} if the values fit")
+            # a dtype that holds every value of the result needs no "if the values fit"
+            lossless = [d for d in cls.channels if np.can_cast(dtype, d, "safe")]
+            fix = f"add --export_dtype {lossless[0]}" if lossless else f"add --export_dtype {names} if the values fit"
+            raise FormatMismatch(f"{cls.name} holds {names} but the result is {dtype}", fix=fix)
         count = dict(zip(axes, shape)).get("c", 1)
         allowed = cls.channels[dtype]
-        if count not in allowed:
+        if allowed and count not in allowed:
             if allowed == tuple(range(1, allowed[-1] + 1)):
                 holds = f"1 to {allowed[-1]}" if len(allowed) > 1 else "1"
             else:

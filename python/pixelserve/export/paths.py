@@ -129,7 +129,8 @@ def with_extension(path: str, extension: str) -> str:
     return f"{base}.{extension}"
 
 
-_HIERARCHICAL_EXTENSIONS = (".ilp", ".h5", ".hdf5", ".npz", ".n5")
+# .zarr too: pixelserve reads dir.zarr/internal/path, and exports into zarr folders
+_HIERARCHICAL_EXTENSIONS = (".ilp", ".h5", ".hdf5", ".npz", ".n5", ".zarr")
 
 
 def split_internal_path(path: str) -> tuple[str, str]:

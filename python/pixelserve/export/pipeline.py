@@ -13,6 +13,7 @@ import numpy as np
 from pixelserve.blocks import iter_blocks, map_blocks
 from pixelserve.errors import UserError
 
+from .chunk_assembly import remove_path
 from .conversion import ExportPlan, check_axes
 from .formats import check_fits, writer_class
 from .paths import (
@@ -90,13 +91,8 @@ def _plan(axes, shape, dtype, settings, default_axis_order, source_drange=None) 
 def apply_export(array, axes: str, settings: ExportSettings, *, default_axis_order: str) -> tuple[np.ndarray, str]:
     """The export's conversion chain in memory (subregion, data range and dtype, axis order).
     Returns a new C-contiguous array and its axes."""
-    array = np.asarray(array)
-    _, plan = _plan(axes, array.shape, array.dtype, settings, default_axis_order)
-    region = array[tuple(slice(s, e) for s, e in zip(plan.region_start, plan.region_stop))]
-    result = np.ascontiguousarray(plan.reorder(plan.convert(region)))
-    if np.shares_memory(result, array):
-        result = result.copy()
-    return result, plan.output_axes
+    result, output_axes, _ = export_to_array(ArraySource(array, axes), settings, default_axis_order=default_axis_order)
+    return result, output_axes
 
 
 def _output_paths(settings, writer, plan, placeholders) -> tuple[str, str]:
@@ -118,6 +114,8 @@ def _output_paths(settings, writer, plan, placeholders) -> tuple[str, str]:
             raise UserError(f"The output name {template!r} uses {{{name}}} but this export has no value for it: "
                             "give --output_filename_format a file name without it, e.g. '/path/to/result'")
         logger.warning("The output name %r has no value for {%s}: it stays in the name as written", template, name)
+    if writer.remote:  # a URL: no home folder, absolute path or extension
+        return format_path(template, names), internal
     path = os.path.expanduser(format_path(template, names))
     path = os.path.abspath(with_extension(path, writer.extension))
     return path, internal
@@ -161,26 +159,22 @@ def export_result(
     check_fits(writer_cls, plan.output_shape, plan.output_axes, plan.export_dtype)
     path, internal = _output_paths(settings, writer_cls, plan, placeholders)
     origin = {a: int(plan.region_start[plan.source_axes.index(a)]) for a in plan.output_axes if a in plan.source_axes}
-    paths = writer_cls.output_paths(path, plan.output_shape, plan.output_axes, origin)
-    for final in paths:
+    remote = writer_cls.remote
+    paths = [path] if remote else writer_cls.output_paths(path, plan.output_shape, plan.output_axes, origin)
+    for final in [] if remote else paths:
         refuse_input_as_output(final, internal, placeholders.get("input_paths"))
-        if os.path.isdir(final):
+        if os.path.isdir(final) and not writer_cls.folder:
             raise UserError(f"The output path {final} is a folder: choose a file name with --output_filename_format")
-    metadata = ExportMetadata(
-        internal_path=internal, drange=plan.drange, display_mode=getattr(source, "display_mode", None),
-        resolution=dict(resolution or {}), axis_units=dict(axis_units or {}), origin=origin,
-        channel_names=_exported_channels(plan, getattr(source, "channel_names", ())),
-        channel_colors=_exported_channels(plan, getattr(source, "channel_colors", ())),
-        label_colors=tuple(tuple(int(v) for v in rgb) for rgb in getattr(source, "label_colors", ())),
-    )
+    metadata = _metadata(source, plan, internal, resolution, axis_units)
 
     created_folders = []
-    for folder in dict.fromkeys(os.path.dirname(final) for final in paths):
+    for folder in [] if remote else dict.fromkeys(os.path.dirname(final) for final in paths):
         created_folders += _make_folders(folder)
     # Hidden, in the target folder so that the final rename stays on one file system.
     tag = uuid.uuid4().hex[:8]
-    temp_path = _temp_name(path, tag)
-    temp_paths = [_temp_name(final, tag) for final in paths]  # what writer_cls.output_paths(temp_path) gives
+    temp_path = path if remote else _temp_name(path, tag)
+    # what writer_cls.output_paths(temp_path) gives; a remote writer has none to rename
+    temp_paths = [] if remote else [_temp_name(final, tag) for final in paths]
     writer = None
     try:
         writer = writer_cls(temp_path, path, plan.output_shape, plan.output_axes, plan.export_dtype, metadata)
@@ -188,7 +182,7 @@ def export_result(
         writer.finish()
         writer = None
         for temp, final in zip(temp_paths, paths):
-            os.replace(temp, final)
+            _move_into_place(temp, final, tag)
     except BaseException:  # KeyboardInterrupt too: never leave a partial file
         if writer is not None:
             try:
@@ -196,8 +190,7 @@ def export_result(
             except Exception:  # the original error matters more
                 logger.debug("Closing the unfinished output failed", exc_info=True)
         for temp in temp_paths:
-            if os.path.exists(temp):
-                os.remove(temp)
+            remove_path(temp)
         for folder in sorted(created_folders, key=len, reverse=True):
             if os.path.isdir(folder) and not os.listdir(folder):
                 os.rmdir(folder)
@@ -207,6 +200,36 @@ def export_result(
     else:
         logger.info("Exported %s", paths[0] if not internal else f"{paths[0]}/{internal}")
     return paths
+
+
+def export_to_array(source: ResultSource, settings: ExportSettings, *, default_axis_order: str, threads: int = 1,
+                    progress: Callable[[int, int], None] | None = None, pool=None,
+                    cancel=None) -> tuple[np.ndarray, str, ExportMetadata]:
+    """The export of `source` in memory instead of a file (server, Python API): the same plan
+    and conversions, block by block. Returns (array, its axes, what a file would record).
+    `pool` and `cancel` are pixelserve.blocks.map_blocks's (a shared executor, a stop event)."""
+    settings, plan = _plan(source.axes, source.shape, source.dtype, settings, default_axis_order,
+                           getattr(source, "drange", None))
+    result = np.empty(plan.output_shape, plan.export_dtype)
+
+    class Target:
+        @staticmethod
+        def write(start, block):
+            result[tuple(slice(s, s + n) for s, n in zip(start, block.shape))] = block
+
+    _stream_blocks(source, plan, Target, threads, progress, pool=pool, cancel=cancel)
+    return result, plan.output_axes, _metadata(source, plan, "", None, None)
+
+
+def _metadata(source, plan: ExportPlan, internal: str, resolution, axis_units) -> ExportMetadata:
+    origin = {a: int(plan.region_start[plan.source_axes.index(a)]) for a in plan.output_axes if a in plan.source_axes}
+    return ExportMetadata(
+        internal_path=internal, drange=plan.drange, display_mode=getattr(source, "display_mode", None),
+        resolution=dict(resolution or {}), axis_units=dict(axis_units or {}), origin=origin,
+        channel_names=_exported_channels(plan, getattr(source, "channel_names", ())),
+        channel_colors=_exported_channels(plan, getattr(source, "channel_colors", ())),
+        label_colors=tuple(tuple(int(v) for v in rgb) for rgb in getattr(source, "label_colors", ())),
+    )
 
 
 def _exported_channels(plan: ExportPlan, per_channel) -> tuple:
@@ -227,7 +250,24 @@ def _temp_name(path: str, tag: str) -> str:
     return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{tag}.part")
 
 
-def _stream_blocks(source, plan: ExportPlan, writer, threads: int, progress) -> None:
+def _move_into_place(temp: str, final: str, tag: str) -> None:
+    """Rename `temp` to `final`. A folder (N5, zarr) cannot be renamed over a non-empty folder,
+    so an existing one is first moved aside and deleted only once the new one is in place
+    (its other datasets were copied into `temp` by the writer)."""
+    if not (os.path.isdir(temp) and os.path.lexists(final)):
+        os.replace(temp, final)
+        return
+    old = _temp_name(final, tag + ".old")
+    os.replace(final, old)
+    try:
+        os.replace(temp, final)
+    except BaseException:
+        os.replace(old, final)
+        raise
+    remove_path(old)
+
+
+def _stream_blocks(source, plan: ExportPlan, writer, threads: int, progress, *, pool=None, cancel=None) -> None:
     """Compute and convert blocks on `threads` workers, at most 2*threads in flight (bounded
     memory), and write each as it arrives from this thread (h5py is not thread-safe)."""
     total = int(np.prod(plan.region_shape, dtype=np.int64))
@@ -250,4 +290,4 @@ def _stream_blocks(source, plan: ExportPlan, writer, threads: int, progress) -> 
             progress(done, total)
 
     blocks = iter_blocks(plan.region_start, plan.region_stop, source.block_shape)
-    map_blocks(produce, blocks, consume, max(1, int(threads)))
+    map_blocks(produce, blocks, consume, max(1, int(threads)), pool=pool, cancel=cancel)

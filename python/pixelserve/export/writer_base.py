@@ -55,12 +55,19 @@ class FormatWriter(ABC):
     failure it calls `abort` instead and deletes `temp_path`. It renames `temp_path` to
     `final_path` itself, so a writer never touches `final_path` except to read it. A sequence
     writer writes the files `output_paths(temp_path, ...)`, renamed to `output_paths(final_path, ...)`.
+    A folder writer creates the folder `temp_path` (starting from a copy of an existing
+    container at `final_path` if it keeps other datasets); the pipeline then swaps it in.
     """
 
     name: ClassVar[str]  # the --output_format value; format names live here and only here
     extension: ClassVar[str]  # without the dot
     hierarchical: ClassVar[bool] = False  # True: the file holds datasets at internal paths
     sequence: ClassVar[bool] = False  # True: one file per slice, named with {slice_index}
+    folder: ClassVar[bool] = False  # True: the output is a folder (N5, zarr), renamed into place whole
+    # True: the output name is a URL the writer sends to (temp_path == final_path == the URL);
+    # the pipeline makes no folders, temporary file or rename, and the writer itself decides
+    # what a failed export leaves behind (see its docstring).
+    remote: ClassVar[bool] = False
 
     @classmethod
     def check(cls, shape: tuple[int, ...], axes: str, dtype: np.dtype) -> None:
