@@ -15,6 +15,7 @@ import pytest
 import tifffile
 from PIL import Image
 
+from pixelserve.io import open_dataset
 from pixelserve.synthetic import cells_image, scribbles
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -59,27 +60,31 @@ def example_folder(tmp_path_factory) -> Path:
     return folder
 
 
+# The documents whose bash blocks are run, in this order, in one example folder.
+SHELL_DOCS = ("headless.md", "export.md")
+
+
 @pytest.fixture(scope="module")
-def headless_runs(example_folder) -> dict[str, subprocess.CompletedProcess]:
-    """Every shell block of docs/headless.md, run once, in order."""
-    return {block: run(block, example_folder) for block in shell_blocks("headless.md")}
+def doc_runs(example_folder) -> dict[tuple[str, str], subprocess.CompletedProcess]:
+    """Every shell block of SHELL_DOCS, run once, in order."""
+    return {(name, block): run(block, example_folder) for name in SHELL_DOCS for block in shell_blocks(name)}
 
 
-@pytest.mark.parametrize("block", shell_blocks("headless.md"))
-def test_headless_examples_run(headless_runs, block):
-    result = headless_runs[block]
+@pytest.mark.parametrize("name, block", [(name, block) for name in SHELL_DOCS for block in shell_blocks(name)])
+def test_shell_examples_run(doc_runs, name, block):
+    result = doc_runs[name, block]
     expected = EXPECTED_FAILURE.search(block)
     if expected:
         assert result.returncode == int(expected.group(1)), result.stderr
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
         assert lines[0].startswith("pixelserve: error: "), lines[0]
-        assert any(hint in lines[0] for hint in ("Fix", "Did you mean", "e.g.")), lines[0]
+        assert any(hint in lines[0] for hint in ("Fix", "Did you mean", "e.g.", "add --", "use --")), lines[0]
     else:
         assert result.returncode == 0, result.stderr
 
 
-def test_headless_examples_wrote_what_the_text_says(example_folder, headless_runs):
+def test_headless_examples_wrote_what_the_text_says(example_folder, doc_runs):
     results = example_folder / "results"
     segmentation = tifffile.imread(results / "cells_1_segmentation.tif")
     assert segmentation.dtype == np.uint8 and set(np.unique(segmentation)) <= {1, 2}
@@ -97,6 +102,27 @@ def test_headless_examples_wrote_what_the_text_says(example_folder, headless_run
         assert file["exported_data"].shape == (10, 96, 96, 2)
     masked = tifffile.imread(example_folder / "images" / "cells_1_Simple_Segmentation.tif")
     assert (masked[:, 128:] == 0).all() and (masked[:, :128] > 0).all()
+
+
+def test_export_examples_wrote_what_the_text_says(example_folder, doc_runs):
+    out = example_folder / "export_docs"
+    box = np.asarray(Image.open(out / "cells_1_cell_y50-150_x20-220.png"))
+    probabilities = np.load(out / "cells_1_Probabilities.npy")  # cyx
+    assert box.shape == (100, 200) and box.dtype == np.uint8
+    # ilastik's mapping: x * 255, rounded half to even, no clipping
+    expected = np.rint(probabilities[1, 50:150, 20:220].astype(np.float32) * np.float32(255)).astype(np.uint8)
+    np.testing.assert_array_equal(box, expected)
+    with tifffile.TiffFile(out / "cells_2_Probabilities.tif") as tif:
+        assert tif.imagej_metadata["Labels"] == ["background", "cell"]
+    with tifffile.TiffFile(out / "cells_1_Simple_Segmentation.tif") as tif:
+        assert tif.pages[0].photometric == tifffile.PHOTOMETRIC.PALETTE
+    frames = sorted(p.name for p in (out / "frames").iterdir())
+    assert frames == [f"frame_{i:02d}.tiff" for i in range(10)] + [f"seg_{i:02d}.ras" for i in range(10)]
+    assert tifffile.imread(out / "frames" / "frame_03.tiff").shape == (2, 96, 96)
+    n5 = open_dataset(str(out / "results.n5" / "cells_1" / "probabilities"))
+    assert n5.shape == (256, 256, 2) and n5.axes == "yxc"
+    zarr_dataset = open_dataset(str(out / "results.zarr" / "cells_2" / "segmentation"))
+    assert zarr_dataset.dtype == np.uint8 and zarr_dataset.shape[:2] == (256, 256)
 
 
 def test_python_examples_run(example_folder, monkeypatch):
