@@ -13,6 +13,7 @@ from .args import base_parser, normalize_flags, parse_global
 
 SUBCOMMANDS = {
     "train": "pixelserve.training.cli",
+    "serve": "pixelserve.server.cli",
 }
 
 
@@ -31,9 +32,9 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"pixelserve: error: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM during a headless run
         print("pixelserve: interrupted; no partial output was kept.", file=sys.stderr)
-        return 130
+        return getattr(interrupt, "exit_code", 130)
     except Exception as error:  # a bug in pixelserve, not bad input
         if debug:
             traceback.print_exc()
@@ -46,7 +47,8 @@ def _headless(argv: list[str]) -> int:
     if not argv or argv in (["-h"], ["--help"]):
         base_parser().print_help()
         print("\nsubcommands:\n  pixelserve train ...   create a project from an image and a "
-              "label image (pixelserve train --help)")
+              "label image (pixelserve train --help)\n  pixelserve serve ...   run the prediction server "
+              "(pixelserve serve --help)")
         return 0 if argv else 2
     options = parse_global(argv)
     if options.version:

@@ -69,6 +69,10 @@ class PixelClassificationWorkflow(Workflow):
         return self.stages[-1].model.label_names
 
     @property
+    def label_colors(self) -> list[tuple[int, int, int]]:
+        return [tuple(int(v) for v in color) for color in self.stages[-1].model.label_colors]
+
+    @property
     def input_roles(self) -> list[InputRole]:
         training = self.project.training_raw
         dims = 3 if self.training_depth > 1 else 2
@@ -187,6 +191,27 @@ class PixelResultSource:
             block = (1, min(z, max(1, budget // plane)), min(y, edge), min(x, edge))
         block5 = block + (self._shape5[4],)
         return tuple(block5["tzyxc".index(a)] for a in self.axes)
+
+    def block_working_bytes(self) -> int:
+        """Peak memory one thread holds while computing one block (an estimate).
+
+        Stage k computes its features (float32, one per feature) on the block widened by the
+        later stages' halos, then its probabilities. Calibrated against the peak resident
+        size of one thread on 2D 512x512 blocks (17 and 49 features: 134 and 255 MB measured,
+        140 and 280 MB estimated) and a 3D 64x103x103 block (61 features: 524 MB measured,
+        750 MB estimated): the feature stack and its temporaries take about 4 times the stack,
+        plus a fixed 64 MB of filter-response tiles (features.compute._STACK_BYTES)."""
+        block = dict(zip(self.axes, self.block_shape))
+        extent = [block.get(a, 1) for a in "zyx"]
+        full = self._shape5[1:4]
+        peak = 0
+        for index, stage in enumerate(self.chain.stages):
+            later = self.chain.halos[index + 1:]
+            grown = [min(n, e + 2 * sum(h[axis] for h in later))
+                     for axis, (n, e) in enumerate(zip(full, extent))]
+            pixels = math.prod(grown)
+            peak = max(peak, pixels * (stage.n_features + stage.n_classes) * 4)
+        return 4 * peak + (64 << 20)
 
     def compute(self, start, stop) -> np.ndarray:
         region = canonical_region(self.axes, start, stop, self._shape5)

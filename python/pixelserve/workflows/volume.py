@@ -62,13 +62,20 @@ class Volume:
         return cls(lambda region: array[region], array.shape, array.dtype, axes, name=name)
 
     @classmethod
-    def from_dataset(cls, dataset, axes: str | None = None, *, name: str | None = None) -> "Volume":
-        """A pixelserve.io Dataset, read as `axes` (default: the dataset's own)."""
+    def from_dataset(cls, dataset, axes: str | None = None, *, name: str | None = None,
+                     region: tuple[tuple[int, int], ...] | None = None) -> "Volume":
+        """A pixelserve.io Dataset, read as `axes` (default: the dataset's own); `region`
+        ((start, stop) per dimension of the file) limits it to a box."""
         axes = axes or dataset.axes
         # Pixel sizes belong to the file's own axes; reinterpreted axes drop them, as in ilastik.
         resolution = dataset.resolution if axes == dataset.axes else {}
-        return cls(dataset.read, dataset.shape, dataset.dtype, axes,
-                   name=name or dataset.nickname, resolution=resolution)
+        reader, shape = dataset.read, dataset.shape
+        if region is not None:
+            offsets = tuple(start for start, _ in region)
+            shape = tuple(stop - start for start, stop in region)
+            reader = lambda box: dataset.read(tuple(  # noqa: E731
+                slice(o + (s.start or 0), o + (n if s.stop is None else s.stop)) for o, s, n in zip(offsets, box, shape)))
+        return cls(reader, shape, dataset.dtype, axes, name=name or dataset.nickname, resolution=resolution)
 
     @property
     def channels(self) -> int:

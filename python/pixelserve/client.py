@@ -1,0 +1,256 @@
+"""A Python client of the prediction server (`pixelserve serve`).
+
+    from pixelserve.client import Client
+    with Client("127.0.0.1:50051") as client:
+        result = client.predict("MyProject.ilp", image, axes="yx")
+        print(result.array.shape, result.channel_names)
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import grpc
+import numpy as np
+
+from .server import protocol
+from .server.protocol import ArrayReceiver, describe_header, iter_chunks
+
+
+@dataclass
+class Result:
+    """A result from the server: the array and what it shows."""
+
+    array: np.ndarray
+    axes: str
+    export_source: str = ""
+    channel_names: list[str] = field(default_factory=list)
+    channel_colors: list[tuple[int, int, int]] = field(default_factory=list)
+    label_colors: list[tuple[int, int, int]] = field(default_factory=list)
+    drange: tuple[float, float] | None = None
+    resolution: dict[str, float] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Dataset:
+    """A dataset the server reads for a prediction: path (with HDF5/N5 internal path) on the
+    server, optional subregion ((start, stop) per dimension) and axes."""
+
+    path: str
+    subregion: tuple[tuple[int, int], ...] | None = None
+    axes: str = ""
+
+
+class ServerError(Exception):
+    """The server refused or failed a call; `code` is the gRPC status, the message says why."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def _color(color) -> tuple[int, int, int]:
+    return (color.red, color.green, color.blue)
+
+
+class Client:
+    """Calls a pixelserve server. `token` is needed when the server was started with one."""
+
+    def __init__(self, address: str, *, token: str | None = None, timeout: float | None = None):
+        self.address = address
+        self.timeout = timeout
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        limit = protocol.DEFAULT_CHUNK_BYTES + (1 << 20)
+        self.channel = grpc.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)])
+        self._max_chunk_bytes: int | None = None
+        self._prediction = protocol.prediction_grpc.PredictionServiceStub(self.channel)
+        self._projects = protocol.projects_grpc.ProjectServiceStub(self.channel)
+        self._datasets = protocol.datasets_grpc.DatasetServiceStub(self.channel)
+        self._server = protocol.server_grpc.ServerServiceStub(self.channel)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    @property
+    def max_chunk_bytes(self) -> int:
+        """The chunk size to send: the server's limit, asked once."""
+        if self._max_chunk_bytes is None:
+            self._max_chunk_bytes = min(protocol.DEFAULT_CHUNK_BYTES, int(self.server_info().max_chunk_bytes))
+        return self._max_chunk_bytes
+
+    # -- calls ---------------------------------------------------------------------------------
+    def _call(self, method, request):
+        try:
+            return method(request, metadata=self._metadata, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise ServerError(error.code(), error.details()) from None
+
+    def server_info(self):
+        return self._call(self._server.GetServerInfo, protocol.server.ServerInfoRequest())
+
+    def project_info(self, project: str):
+        return self._call(self._projects.GetProjectInfo, protocol.projects.ProjectInfoRequest(project=project))
+
+    def health(self, service: str = "") -> str:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        response = self._call(stub.Check, health_pb2.HealthCheckRequest(service=service))
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+    def predict(self, project: str, image: np.ndarray | Dataset | None = None, axes: str = "", *,
+                inputs: dict | None = None, export_source: str = "", export_dtype: str = "",
+                pipeline_result_drange=None, export_drange=None, cutout_subregion=None,
+                output_axis_order: str = "", image_name: str = "",
+                progress: Callable[[int, int, str], None] | None = None,
+                cancel: threading.Event | None = None) -> Result:
+        """Run `project` on `image` (an array with `axes`, or a Dataset on the server).
+
+        `inputs` adds other roles: {role name: (array, axes) or Dataset}. The export settings
+        are those of the headless command line. `progress(done, total, phase)` is called as the
+        server reports; setting `cancel` cancels the call (ServerError with code CANCELLED).
+        """
+        roles: list[tuple[str, object, str]] = []
+        if image is not None:
+            roles.append(("", image, axes))
+        for role, value in (inputs or {}).items():
+            data, role_axes = (value, "") if isinstance(value, Dataset) else value
+            roles.append((role, data, role_axes))
+        header = protocol.prediction.PredictHeader(project=project, image_name=image_name)
+        settings = header.export_settings
+        settings.export_source, settings.export_dtype, settings.output_axis_order = export_source, export_dtype, output_axis_order
+        for field_name, value in (("pipeline_result_drange", pipeline_result_drange), ("export_drange", export_drange)):
+            if value is not None:
+                getattr(settings, field_name).min, getattr(settings, field_name).max = value
+        if cutout_subregion is not None:
+            start, stop = cutout_subregion
+            settings.cutout_subregion.start.extend(0 if v is None else int(v) for v in start)
+            settings.cutout_subregion.stop.extend(0 if v is None else int(v) for v in stop)
+        arrays = []
+        for role, data, role_axes in roles:
+            message = header.inputs.add(role=role)
+            if isinstance(data, Dataset):
+                message.dataset.path, message.axes = data.path, data.axes
+                if data.subregion is not None:
+                    message.dataset.subregion.start.extend(int(a) for a, _ in data.subregion)
+                    message.dataset.subregion.stop.extend(int(b) for _, b in data.subregion)
+            else:
+                data = np.asarray(data)
+                message.array.CopyFrom(protocol.array_header(data.shape, data.dtype, role_axes))
+                arrays.append((len(header.inputs) - 1, data))
+
+        def requests() -> Iterator:
+            yield protocol.prediction.PredictRequest(header=header)
+            for index, data in arrays:
+                for chunk in iter_chunks(data, self.max_chunk_bytes, index):
+                    yield protocol.prediction.PredictRequest(chunk=chunk)
+
+        call = self._prediction.Predict(requests(), metadata=self._metadata, timeout=self.timeout)
+        watcher = _cancel_when_set(cancel, call)
+        try:
+            return self._receive_result(call, progress)
+        except grpc.RpcError as error:
+            raise ServerError(error.code(), error.details()) from None
+        finally:
+            if watcher is not None:
+                watcher.set_done()
+
+    def _receive_result(self, responses, progress) -> Result:
+        result = receiver = None
+        for response in responses:
+            kind = response.WhichOneof("kind")
+            if kind == "progress" and progress is not None:
+                progress(response.progress.done, response.progress.total, response.progress.phase)
+            elif kind == "result":
+                header = response.result
+                shape, dtype, axes = describe_header(header.array, "The result")
+                receiver = ArrayReceiver(shape, dtype, "the result", 1 << 62)
+                result = Result(
+                    array=receiver.array, axes=axes, export_source=header.export_source,
+                    channel_names=list(header.channel_names),
+                    channel_colors=[_color(c) for c in header.channel_colors],
+                    label_colors=[_color(c) for c in header.label_colors],
+                    drange=(header.drange.min, header.drange.max) if header.HasField("drange") else None,
+                )
+            elif kind == "chunk":
+                receiver.add(response.chunk.data)
+        if receiver is None:
+            raise ServerError(grpc.StatusCode.UNKNOWN, "The server ended the call without a result")
+        result.array = receiver.result()
+        return result
+
+    def list_datasets(self, path: str) -> dict[str, tuple[tuple[int, ...], np.dtype, str]]:
+        """{internal path: (shape, dtype, axes)} of the datasets in a file on the server."""
+        response = self._call(self._datasets.ListDatasets, protocol.datasets.ListDatasetsRequest(path=path))
+        return {info.internal_path: describe_header(info.array, info.internal_path) for info in response.datasets}
+
+    def read_dataset(self, path: str, *, subregion=None, axes: str = "") -> Result:
+        """A dataset (or a box of it) from a file on the server."""
+        request = protocol.datasets.ReadDatasetRequest(path=path, axes=axes)
+        if subregion is not None:
+            request.subregion.start.extend(int(a) for a, _ in subregion)
+            request.subregion.stop.extend(int(b) for _, b in subregion)
+        try:
+            responses = self._datasets.ReadDataset(request, metadata=self._metadata, timeout=self.timeout)
+            result = receiver = None
+            for response in responses:
+                if response.WhichOneof("kind") == "header":
+                    shape, dtype, header_axes = describe_header(response.header, path)
+                    receiver = ArrayReceiver(shape, dtype, path, 1 << 62)
+                    result = Result(array=receiver.array, axes=header_axes, resolution=dict(response.resolution),
+                                    units=dict(response.units))
+                else:
+                    receiver.add(response.chunk.data)
+        except grpc.RpcError as error:
+            raise ServerError(error.code(), error.details()) from None
+        result.array = receiver.result()
+        return result
+
+    def write_dataset(self, path: str, array: np.ndarray, axes: str, *, internal_path: str = "exported_data",
+                      compressed: bool = True, resolution: dict | None = None) -> str:
+        """Write `array` as an HDF5 dataset on the server; returns the file's path there."""
+        array = np.asarray(array)
+        header = protocol.datasets.WriteDatasetHeader(path=path, internal_path=internal_path, compressed=compressed,
+                                                      array=protocol.array_header(array.shape, array.dtype, axes))
+        for axis, size in (resolution or {}).items():
+            header.resolution[axis] = float(size)
+
+        def requests():
+            yield protocol.datasets.WriteDatasetRequest(header=header)
+            for chunk in iter_chunks(array, self.max_chunk_bytes):
+                yield protocol.datasets.WriteDatasetRequest(chunk=chunk)
+
+        return self._call(self._datasets.WriteDataset, requests()).path
+
+
+class _CancelWatcher(threading.Thread):
+    def __init__(self, event: threading.Event, call):
+        super().__init__(daemon=True)
+        self.event, self.call, self.done = event, call, threading.Event()
+
+    def run(self):
+        while not self.done.is_set():
+            if self.event.wait(0.05):
+                self.call.cancel()
+                return
+
+    def set_done(self):
+        self.done.set()
+
+
+def _cancel_when_set(event: threading.Event | None, call):
+    if event is None:
+        return None
+    watcher = _CancelWatcher(event, call)
+    watcher.start()
+    return watcher

@@ -1,0 +1,224 @@
+"""The prediction server: its state, the gRPC server around the servicers, start and stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ..blocks import Cancelled, default_threads
+from ..errors import ProjectError, UserError
+from ..io import open_dataset, split_internal_path
+from . import protocol
+from .jobs import JobRunner
+from .projects import ProjectCache
+from .protocol import DEFAULT_CHUNK_BYTES, RequestTooLarge
+from .security import PathDenied, PathPolicy, TokenInterceptor, is_loopback
+
+logger = logging.getLogger("pixelserve.server")
+
+
+class NotFound(UserError):
+    """A file or dataset that does not exist (NOT_FOUND)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    max_request_bytes: int = 8 << 30
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    allowed_roots: tuple[str, ...]
+    host: str = "127.0.0.1"
+    port: int = 0
+    token: str | None = None
+    limits: Limits = Limits()
+    workers: int = 2  # jobs computed at once; more wait in line
+    threads: int = 0  # block threads shared by all jobs; 0: all cores (LAZYFLOW_THREADS)
+    project_cache_bytes: int = 2 << 30
+    grace_seconds: float = 3.0  # on stop: running calls may finish this long, then are cancelled
+
+
+class Server:
+    """What the servicers share: settings, the path policy, warm projects and the job runner."""
+
+    def __init__(self, config: ServerConfig):
+        if not is_loopback(config.host) and not config.token:
+            raise UserError(f"Listening on {config.host} (beyond this machine) requires a token: "
+                            "add --token-file FILE (the file holds the token clients must send)")
+        self.config = config
+        self.limits = config.limits
+        self.paths = PathPolicy(config.allowed_roots)
+        self.projects = ProjectCache(config.project_cache_bytes)
+        self.jobs = JobRunner(config.workers, config.threads or default_threads())
+        self._grpc: grpc.Server | None = None
+        self.port: int | None = None
+        self._health = health.HealthServicer()
+
+    # -- for the servicers ---------------------------------------------------------------------
+    def resolve_file(self, path: str, what: str) -> str:
+        """The real path of a request's file, inside the roots; NotFound if missing."""
+        real = self.paths.resolve(path, what)
+        external, _ = split_internal_path(real)
+        if not os.path.exists(external) and not any(ch in external for ch in "*?["):
+            raise NotFound(f"The {what} {path!r} does not exist on the server ({external}): check the path")
+        return real
+
+    def load_project(self, path: str):
+        return self.projects.get(self.resolve_file(path, "project"))
+
+    def open_dataset(self, path: str, axes: str | None = None):
+        dataset = open_dataset(self.resolve_file(path, "dataset path"), axes=axes)
+        for member in dataset.paths:  # a glob may match a symlink that leads out
+            self.paths.check_inside(member, path, "dataset path")
+        return dataset
+
+    # -- life cycle ----------------------------------------------------------------------------
+    def start(self) -> int:
+        from .datasets import DatasetServicer
+        from .info import ProjectServicer, ServerServicer
+        from .prediction import PredictionServicer
+
+        message_limit = self.limits.max_chunk_bytes + (1 << 20)  # a chunk plus its envelope
+        interceptors = [CallInterceptor()]
+        if self.config.token:
+            interceptors.insert(0, TokenInterceptor(self.config.token))
+        self._grpc = grpc.server(
+            ThreadPoolExecutor(max_workers=64, thread_name_prefix="pixelserve-grpc"),
+            interceptors=interceptors,
+            options=[("grpc.max_receive_message_length", message_limit),
+                     ("grpc.max_send_message_length", message_limit),
+                     ("grpc.so_reuseport", 0)],
+        )
+        protocol.prediction_grpc.add_PredictionServiceServicer_to_server(PredictionServicer(self), self._grpc)
+        protocol.projects_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(self), self._grpc)
+        protocol.datasets_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(self), self._grpc)
+        protocol.server_grpc.add_ServerServiceServicer_to_server(ServerServicer(self), self._grpc)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
+        services = [
+            protocol.prediction.DESCRIPTOR.services_by_name["PredictionService"].full_name,
+            protocol.projects.DESCRIPTOR.services_by_name["ProjectService"].full_name,
+            protocol.datasets.DESCRIPTOR.services_by_name["DatasetService"].full_name,
+            protocol.server.DESCRIPTOR.services_by_name["ServerService"].full_name,
+        ]
+        reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], self._grpc)
+        address = f"[{self.config.host}]" if ":" in self.config.host else self.config.host
+        self.port = self._grpc.add_insecure_port(f"{address}:{self.config.port}")
+        if not self.port:
+            raise UserError(f"Could not listen on {self.config.host}:{self.config.port} (in use?): choose another --port, or 0 for a free one")
+        self._grpc.start()
+        for name in ("", *services):
+            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        return self.port
+
+    def stop(self) -> None:
+        """Refuse new calls, let running ones finish for the grace period, then cancel them."""
+        if self._grpc is None:
+            return
+        self._health.enter_graceful_shutdown()
+        stopped = self._grpc.stop(self.config.grace_seconds)
+        timer = threading.Timer(self.config.grace_seconds, self.jobs.cancel_all)
+        timer.start()
+        stopped.wait()
+        timer.cancel()
+        self.jobs.shutdown()
+        self._grpc = None
+
+    def wait_for_signal(self) -> None:
+        """Serve until SIGTERM or SIGINT, then stop cleanly."""
+        done = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: done.set())
+        while not done.wait(0.5):
+            pass
+        logger.info("Stopping: %d job(s) running", self.jobs.running())
+        self.stop()
+
+
+# Exceptions to statuses; the first matching class wins.
+_STATUSES = (
+    (Cancelled, grpc.StatusCode.CANCELLED),
+    (PathDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (RequestTooLarge, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (ProjectError, grpc.StatusCode.FAILED_PRECONDITION),
+    (UserError, grpc.StatusCode.INVALID_ARGUMENT),
+)
+
+
+def status_of(error: BaseException) -> tuple[grpc.StatusCode, str]:
+    for kind, code in _STATUSES:
+        if isinstance(error, kind):
+            return code, str(error) or "cancelled"
+    return grpc.StatusCode.INTERNAL, (f"internal error: {type(error).__name__}: {error} "
+                                      "(a bug in pixelserve; the server log has the details)")
+
+
+class CallInterceptor(grpc.ServerInterceptor):
+    """Maps exceptions to gRPC statuses with their message, and logs one line per call."""
+
+    def intercept_service(self, continuation, details):
+        handler = continuation(details)
+        if handler is None or details.method.startswith("/grpc."):
+            return handler
+        method = details.method.rsplit("/", 1)[-1]
+        if handler.response_streaming:
+            behavior = handler.stream_stream or handler.unary_stream
+            wrapped = _streaming(behavior, method)
+            make = grpc.stream_stream_rpc_method_handler if handler.request_streaming else grpc.unary_stream_rpc_method_handler
+        else:
+            behavior = handler.stream_unary or handler.unary_unary
+            wrapped = _unary(behavior, method)
+            make = grpc.stream_unary_rpc_method_handler if handler.request_streaming else grpc.unary_unary_rpc_method_handler
+        return make(wrapped, request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer)
+
+
+def _fail(context, method: str, started: float, error: BaseException):
+    if context.code() is not None:  # already aborted by the servicer
+        raise error
+    code, message = status_of(error)
+    if code is grpc.StatusCode.INTERNAL:
+        logger.exception("%s %s: internal error", context.peer(), method)
+    _log(context, method, started, code.name)
+    context.abort(code, message)
+
+
+def _log(context, method: str, started: float, outcome: str) -> None:
+    logger.info("%s %s %s %.3fs", context.peer(), method, outcome, time.monotonic() - started)
+
+
+def _unary(behavior, method: str):
+    def call(request, context):
+        started = time.monotonic()
+        try:
+            response = behavior(request, context)
+        except Exception as error:
+            _fail(context, method, started, error)
+        _log(context, method, started, "OK")
+        return response
+    return call
+
+
+def _streaming(behavior, method: str):
+    def call(request, context):
+        started = time.monotonic()
+        try:
+            yield from behavior(request, context)
+        except Exception as error:
+            if not context.is_active():  # the client went away: nobody to tell
+                _log(context, method, started, "CANCELLED")
+                return
+            _fail(context, method, started, error)
+        _log(context, method, started, "OK" if context.is_active() else "CANCELLED")
+    return call

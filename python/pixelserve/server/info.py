@@ -1,0 +1,44 @@
+"""ProjectService and ServerService: what a project expects, what the server offers."""
+
+from __future__ import annotations
+
+from .. import __version__
+from ..export.settings import EXPORT_DTYPES
+from ..workflows import SUPPORTED_WORKFLOWS
+from . import protocol
+
+
+class ProjectServicer(protocol.projects_grpc.ProjectServiceServicer):
+    def __init__(self, server):
+        self.server = server
+
+    def GetProjectInfo(self, request, context):
+        project = self.server.load_project(request.project)
+        workflow = project.workflow
+        messages = protocol.projects
+        colors = workflow.label_colors
+        return messages.ProjectInfo(
+            project=str(project.path),
+            workflow=project.workflow_name,
+            input_roles=[messages.InputRole(
+                name=role.name, required=role.required, training_axes=role.training_axes or "",
+                channels=role.channels or 0, spatial_dims=role.spatial_dims or 0, flag=role.flag,
+            ) for role in project.input_roles],
+            export_sources=project.export_sources,
+            default_export_source=workflow.default_export_source,
+            labels=[messages.Label(name=name, color=protocol.arrays.Color(red=int(r), green=int(g), blue=int(b)))
+                    for name, (r, g, b) in zip(project.label_names, colors)],
+            min_image_size=project.min_image_size,
+        )
+
+
+class ServerServicer(protocol.server_grpc.ServerServiceServicer):
+    def __init__(self, server):
+        self.server = server
+
+    def GetServerInfo(self, request, context):
+        limits = self.server.limits
+        return protocol.server.ServerInfo(
+            version=__version__, max_chunk_bytes=limits.max_chunk_bytes, max_request_bytes=limits.max_request_bytes,
+            workflows=list(SUPPORTED_WORKFLOWS), export_dtypes=list(EXPORT_DTYPES),
+        )

@@ -1,0 +1,179 @@
+"""PredictionService: pixels in, progress and the exported result out."""
+
+from __future__ import annotations
+
+import logging
+import queue
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..export import ExportSettings, export_to_array
+from ..workflows import Volume
+from . import protocol
+from .jobs import Cancelled, Job
+from .protocol import ArrayReceiver, ProtocolError, describe_header
+
+logger = logging.getLogger(__name__)
+
+
+def export_settings(message) -> ExportSettings:
+    """The ExportSettings of a protocol message (unset fields: ilastik's defaults)."""
+    chosen = {}
+    if message.export_dtype:
+        chosen["export_dtype"] = message.export_dtype
+    if message.HasField("pipeline_result_drange"):
+        chosen["pipeline_result_drange"] = (message.pipeline_result_drange.min, message.pipeline_result_drange.max)
+    if message.HasField("export_drange"):
+        chosen["export_drange"] = (message.export_drange.min, message.export_drange.max)
+    if message.HasField("cutout_subregion"):
+        region = message.cutout_subregion
+        chosen["cutout_subregion"] = (tuple(region.start) or None, tuple(n or None for n in region.stop) or None)
+    if message.output_axis_order:
+        chosen["output_axis_order"] = message.output_axis_order
+    return ExportSettings(**chosen).validated()
+
+
+def region_of(subregion, shape, what: str) -> tuple[tuple[int, int], ...]:
+    """(start, stop) per dimension of a Subregion message within `shape`."""
+    start = list(subregion.start) or [0] * len(shape)
+    stop = [n or size for n, size in zip(subregion.stop, shape)] if subregion.stop else list(shape)
+    if len(start) != len(shape) or len(stop) != len(shape):
+        raise ProtocolError(f"The subregion of {what} has {len(start)} start and {len(stop)} stop values for "
+                            f"{len(shape)} dimensions {list(shape)}: give one per dimension")
+    for begin, end, size in zip(start, stop, shape):
+        if not 0 <= begin < end <= size:
+            raise ProtocolError(f"The subregion [{start}, {stop}] of {what} does not fit inside {list(shape)}: "
+                                "each start must be below its stop, inside the data")
+    return tuple(zip(start, stop))
+
+
+@dataclass
+class _Input:
+    role: str
+    axes: str
+    receiver: ArrayReceiver | None = None  # arrays streamed by the client
+    volume: Volume | None = None           # datasets read on the server
+
+
+class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
+    def __init__(self, server):
+        self.server = server  # the Server: settings, project cache, path policy, job runner
+
+    def Predict(self, requests, context):
+        limits = self.server.limits
+        first = next(requests, None)
+        if first is None or first.WhichOneof("kind") != "header":
+            raise ProtocolError("The first message of Predict must be a PredictHeader: send the header, then the chunks")
+        header = first.header
+        yield _progress(0, 0, "loading project")
+        project = self.server.load_project(header.project)
+        workflow = project.workflow
+        settings = export_settings(header.export_settings)
+        export_source = workflow.resolve_export_source(header.export_settings.export_source or None)
+        inputs = self._open_inputs(header, workflow)
+        self._receive(requests, inputs, limits.max_chunk_bytes)
+        volumes = {item.role: item.volume or Volume.from_array(item.receiver.result(), item.axes, name=f"{item.role} array")
+                   for item in inputs}
+
+        job = Job(f"{header.image_name or header.project}")
+        context.add_callback(job.cancel)
+        source = workflow.result_source(volumes, export_source)
+        events: queue.Queue = queue.Queue()
+
+        def run():
+            return export_to_array(source, settings, default_axis_order=source.default_axis_order,
+                                   progress=lambda done, total: events.put(_progress(done, total, "computing")),
+                                   **self.server.jobs.block_options(job))
+
+        future = self.server.jobs.submit(job, run)
+        future.add_done_callback(lambda f: events.put(None))
+        while True:
+            event = events.get()
+            if event is None:
+                break
+            if events.qsize() == 0:  # only the newest progress matters when the client is slow
+                yield event
+        try:
+            result, axes, metadata = future.result()
+        except Cancelled:
+            logger.info("%s: cancelled by the client", job.name)
+            return
+        yield protocol.prediction.PredictResponse(result=_result_header(result, axes, metadata, export_source))
+        for chunk in protocol.iter_chunks(result, limits.max_chunk_bytes):
+            if not context.is_active():
+                return
+            yield protocol.prediction.PredictResponse(chunk=chunk)
+
+    def _open_inputs(self, header, workflow) -> list[_Input]:
+        roles = {role.name.lower(): role.name for role in workflow.input_roles}
+        if not header.inputs:
+            raise ProtocolError("The PredictHeader has no inputs: add the raw data as an array or a dataset path")
+        inputs: list[_Input] = []
+        for index, given in enumerate(header.inputs):
+            role = roles.get(given.role.lower()) if given.role else workflow.input_roles[0].name
+            if role is None:
+                raise ProtocolError(f"Input {index} names the role {given.role!r}, which "
+                                    f"{workflow.workflow_name} does not have: use one of {', '.join(map(repr, roles.values()))}")
+            if any(item.role == role for item in inputs):
+                raise ProtocolError(f"The role {role!r} is given twice: give each role once")
+            kind = given.WhichOneof("data")
+            if kind == "array":
+                shape, dtype, axes = describe_header(given.array, f"Input {index} ({role})", self.server.limits.max_request_bytes)
+                inputs.append(_Input(role, axes, receiver=ArrayReceiver(shape, dtype, f"input {index} ({role})",
+                                                                        self.server.limits.max_chunk_bytes)))
+            elif kind == "dataset":
+                inputs.append(_Input(role, given.axes, volume=self._dataset_volume(given, role)))
+            else:
+                raise ProtocolError(f"Input {index} ({role}) has neither an array header nor a dataset path: set one")
+        total = sum(item.receiver.array.nbytes for item in inputs if item.receiver)
+        if total > self.server.limits.max_request_bytes:
+            raise protocol.RequestTooLarge(f"The inputs have {total} bytes, more than this server's limit of "
+                                           f"{self.server.limits.max_request_bytes}: send smaller images or raise --max-request-bytes")
+        return inputs
+
+    def _dataset_volume(self, given, role: str) -> Volume:
+        dataset = self.server.open_dataset(given.dataset.path)
+        region = region_of(given.dataset.subregion, dataset.shape, given.dataset.path) if given.dataset.HasField("subregion") else None
+        # without axes: the file's own, else ilastik's guess, as the headless mode without --input_axes
+        return Volume.from_dataset(dataset, given.axes.lower() or None, name=given.dataset.path, region=region)
+
+    @staticmethod
+    def _receive(requests, inputs: list[_Input], max_chunk_bytes: int) -> None:
+        pending = [index for index, item in enumerate(inputs) if item.receiver is not None]
+        while pending:
+            message = next(requests, None)
+            if message is None:
+                item = inputs[pending[0]]
+                item.receiver.result()  # raises: says how many bytes are missing
+            if message.WhichOneof("kind") != "chunk":
+                raise ProtocolError("Only Chunk messages may follow the PredictHeader")
+            index = message.chunk.array_index
+            if index != pending[0]:
+                raise ProtocolError(f"A chunk for input {index} arrived while input {pending[0]} was incomplete: "
+                                    "send the array inputs one after another, in the order of PredictHeader.inputs")
+            receiver = inputs[index].receiver
+            receiver.add(message.chunk.data)
+            if receiver.complete:
+                pending.pop(0)
+
+
+def _progress(done: int, total: int, phase: str):
+    return protocol.prediction.PredictResponse(progress=protocol.prediction.Progress(done=done, total=total, phase=phase))
+
+
+def _color(rgb):
+    red, green, blue = (int(v) for v in rgb)
+    return protocol.arrays.Color(red=red, green=green, blue=blue)
+
+
+def _result_header(result: np.ndarray, axes: str, metadata, export_source: str):
+    header = protocol.prediction.ResultHeader(
+        array=protocol.array_header(result.shape, result.dtype, axes), export_source=export_source,
+        channel_names=list(metadata.channel_names),
+        channel_colors=[_color(c) for c in metadata.channel_colors],
+        label_colors=[_color(c) for c in metadata.label_colors],
+    )
+    if metadata.drange is not None:
+        header.drange.min, header.drange.max = (float(v) for v in metadata.drange)
+    return header

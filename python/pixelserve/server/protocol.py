@@ -1,0 +1,200 @@
+"""The gRPC protocol (proto/pixelserve/v1) in Python: generated modules, arrays to and from
+messages.
+
+The `_pb2` modules are generated from proto/ into pixelserve/v1/ on first use (and again
+whenever a .proto file changes), so that they always match the installed protobuf runtime;
+generated code is never committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import UserError
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PROTO_ROOT = PACKAGE_DIR.parents[1] / "proto"
+GENERATED_DIR = PACKAGE_DIR / "v1"
+PROTO_FILES = ("arrays", "projects", "prediction", "datasets", "server")
+
+#: Chunks of at most this many bytes (the protocol promises "a few MB").
+DEFAULT_CHUNK_BYTES = 4 << 20
+
+_lock = threading.Lock()
+
+
+def _proto_digest() -> str:
+    digest = hashlib.sha256()
+    for name in PROTO_FILES:
+        digest.update((PROTO_ROOT / "pixelserve" / "v1" / f"{name}.proto").read_bytes())
+    return digest.hexdigest()
+
+
+def generate(force: bool = False) -> None:
+    """Generate pixelserve/v1/*_pb2*.py from proto/ unless they are up to date."""
+    stamp = GENERATED_DIR / ".digest"
+    with _lock:
+        if not PROTO_ROOT.is_dir():
+            if stamp.exists():
+                return  # an installed copy without the sources: use what was generated
+            raise RuntimeError(f"The protocol sources {PROTO_ROOT} are missing: reinstall pixelserve from its repository")
+        digest = _proto_digest()
+        if not force and stamp.exists() and stamp.read_text() == digest:
+            return
+        from grpc_tools import protoc
+
+        GENERATED_DIR.mkdir(exist_ok=True)
+        include = Path(protoc.__file__).parent / "_proto"
+        sources = [str(PROTO_ROOT / "pixelserve" / "v1" / f"{name}.proto") for name in PROTO_FILES]
+        # Generate into a temporary folder and move in, so that a concurrent import never sees half a file.
+        temp = GENERATED_DIR.parent / f".v1-{os.getpid()}-{threading.get_ident()}"
+        temp.mkdir()
+        try:
+            code = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={temp}",
+                                f"--grpc_python_out={temp}", f"--pyi_out={temp}", *sources])
+            if code != 0:
+                raise RuntimeError(f"protoc failed ({code}) on {PROTO_ROOT}")
+            for generated in (temp / "pixelserve" / "v1").iterdir():
+                os.replace(generated, GENERATED_DIR / generated.name)
+            (GENERATED_DIR / "__init__.py").touch()
+            stamp.write_text(digest)
+        finally:
+            for leftover in sorted(temp.rglob("*"), reverse=True):
+                leftover.unlink() if leftover.is_file() else leftover.rmdir()
+            temp.rmdir()
+        importlib.invalidate_caches()
+
+
+generate()
+from pixelserve.v1 import arrays_pb2 as arrays  # noqa: E402  (generated just above)
+from pixelserve.v1 import datasets_pb2 as datasets  # noqa: E402
+from pixelserve.v1 import datasets_pb2_grpc as datasets_grpc  # noqa: E402
+from pixelserve.v1 import prediction_pb2 as prediction  # noqa: E402
+from pixelserve.v1 import prediction_pb2_grpc as prediction_grpc  # noqa: E402
+from pixelserve.v1 import projects_pb2 as projects  # noqa: E402
+from pixelserve.v1 import projects_pb2_grpc as projects_grpc  # noqa: E402
+from pixelserve.v1 import server_pb2 as server  # noqa: E402
+from pixelserve.v1 import server_pb2_grpc as server_grpc  # noqa: E402
+
+__all__ = ["arrays", "datasets", "datasets_grpc", "prediction", "prediction_grpc", "projects", "projects_grpc",
+           "server", "server_grpc", "ArrayReceiver", "ProtocolError", "RequestTooLarge", "array_header",
+           "describe_header", "iter_chunks", "numpy_dtype", "dtype_code", "DEFAULT_CHUNK_BYTES"]
+
+_DTYPES = {
+    arrays.DTYPE_UINT8: "uint8", arrays.DTYPE_UINT16: "uint16", arrays.DTYPE_UINT32: "uint32",
+    arrays.DTYPE_UINT64: "uint64", arrays.DTYPE_INT8: "int8", arrays.DTYPE_INT16: "int16",
+    arrays.DTYPE_INT32: "int32", arrays.DTYPE_INT64: "int64", arrays.DTYPE_FLOAT32: "float32",
+    arrays.DTYPE_FLOAT64: "float64",
+}
+_DTYPE_CODES = {name: code for code, name in _DTYPES.items()}
+
+
+class ProtocolError(UserError):
+    """A message that breaks the protocol (INVALID_ARGUMENT)."""
+
+
+class RequestTooLarge(UserError):
+    """A request beyond the server's size limit (RESOURCE_EXHAUSTED)."""
+
+
+def numpy_dtype(code: int) -> np.dtype:
+    """The little-endian numpy dtype of a DType code."""
+    if code not in _DTYPES:
+        valid = ", ".join(arrays.DType.Name(c) for c in _DTYPES)
+        raise ProtocolError(f"Unknown or unset dtype {code}: set ArrayHeader.dtype to one of {valid}")
+    return np.dtype(_DTYPES[code]).newbyteorder("<")
+
+
+def dtype_code(dtype) -> int:
+    dtype = np.dtype(dtype)
+    if dtype == np.bool_:
+        dtype = np.dtype(np.uint8)
+    if dtype.name not in _DTYPE_CODES:
+        raise ProtocolError(f"Arrays of {dtype} cannot be sent: convert to one of {', '.join(_DTYPE_CODES)}")
+    return _DTYPE_CODES[dtype.name]
+
+
+def array_header(shape, dtype, axes: str):
+    return arrays.ArrayHeader(dtype=dtype_code(dtype), shape=[int(n) for n in shape], axes=axes)
+
+
+def describe_header(header, what: str, max_bytes: int | None = None) -> tuple[tuple[int, ...], np.dtype, str]:
+    """(shape, dtype, axes) of an ArrayHeader, checked; ProtocolError names what is wrong."""
+    dtype = numpy_dtype(header.dtype)
+    shape = tuple(int(n) for n in header.shape)
+    axes = header.axes.lower()
+    if not shape:
+        raise ProtocolError(f"{what} has no shape: set ArrayHeader.shape, e.g. [512, 512]")
+    if any(n <= 0 for n in shape):
+        raise ProtocolError(f"{what} has the shape {list(shape)}: every size must be at least 1")
+    if len(axes) != len(shape) or set(axes) - set("tzyxc") or len(set(axes)) != len(axes):
+        raise ProtocolError(f"{what} has the axes {header.axes!r} for the shape {list(shape)}: give one distinct "
+                            "letter of 'tzyxc' per dimension, e.g. 'zyx'")
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if max_bytes is not None and nbytes > max_bytes:
+        raise RequestTooLarge(f"{what} has {nbytes} bytes, more than this server's limit of {max_bytes} "
+                              "(pixelserve serve --max-request-bytes): send it in parts or raise the limit")
+    return shape, dtype, axes
+
+
+def iter_chunks(array: np.ndarray, max_bytes: int = DEFAULT_CHUNK_BYTES, array_index: int = 0) -> Iterator:
+    """Chunk messages with the bytes of `array` (C order, little-endian), copying one chunk
+    at a time."""
+    array = np.asarray(array)
+    if array.dtype.byteorder == ">" or (array.dtype.byteorder == "=" and sys.byteorder == "big"):
+        array = array.astype(array.dtype.newbyteorder("<"))
+    if array.dtype == np.bool_:
+        array = array.view(np.uint8)
+    # Along the first axis so that a large C-contiguous array is never copied whole.
+    if array.ndim == 0:
+        array = array.reshape(1)
+    row_bytes = max(1, array[0].nbytes if array.shape[0] else 1)
+    rows = max(1, max_bytes // row_bytes)
+    if row_bytes > max_bytes:
+        flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+        for begin in range(0, flat.size, max_bytes):
+            yield arrays.Chunk(array_index=array_index, data=flat[begin:begin + max_bytes].tobytes())
+        return
+    for begin in range(0, array.shape[0], rows):
+        yield arrays.Chunk(array_index=array_index, data=np.ascontiguousarray(array[begin:begin + rows]).tobytes())
+
+
+class ArrayReceiver:
+    """Assembles an array from consecutive chunks into one preallocated buffer."""
+
+    def __init__(self, shape, dtype, what: str, max_chunk_bytes: int):
+        self.array = np.empty(shape, dtype)
+        self._bytes = self.array.reshape(-1).view(np.uint8)
+        self._filled = 0
+        self.what = what
+        self.max_chunk_bytes = max_chunk_bytes
+
+    @property
+    def complete(self) -> bool:
+        return self._filled == self._bytes.size
+
+    def add(self, data: bytes) -> None:
+        if len(data) > self.max_chunk_bytes:
+            raise ProtocolError(f"A chunk of {self.what} has {len(data)} bytes, more than the limit of "
+                                f"{self.max_chunk_bytes}: send chunks of at most that size")
+        end = self._filled + len(data)
+        if end > self._bytes.size:
+            raise ProtocolError(f"{self.what} got {end} bytes but its header announces "
+                                f"{self._bytes.size} (shape {list(self.array.shape)}, {self.array.dtype}): "
+                                "send exactly the bytes of the announced array")
+        self._bytes[self._filled:end] = np.frombuffer(data, np.uint8)
+        self._filled = end
+
+    def result(self) -> np.ndarray:
+        if not self.complete:
+            raise ProtocolError(f"{self.what} ended after {self._filled} of {self._bytes.size} bytes: "
+                                "send all of the announced array's bytes")
+        return self.array.astype(self.array.dtype.newbyteorder("="), copy=False)

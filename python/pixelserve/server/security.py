@@ -1,0 +1,98 @@
+"""What a request may touch: paths inside the allowed roots, and a token when the server
+listens beyond loopback."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+
+import grpc
+
+from ..errors import UserError
+from ..io import split_internal_path
+
+
+class PathDenied(UserError):
+    """A path outside the allowed roots (PERMISSION_DENIED)."""
+
+
+class PathPolicy:
+    """Resolves request paths: relative ones against the first allowed root; every path,
+    after following symlinks and '..', must lie inside one of the roots."""
+
+    def __init__(self, roots):
+        self.roots = [os.path.realpath(os.path.expanduser(str(root))) for root in roots]
+        if not self.roots:
+            raise UserError("No allowed root: give pixelserve serve --allowed-root DIR (repeatable)")
+
+    def resolve(self, path: str, what: str = "path") -> str:
+        """The real path of the file part of `path` with any internal dataset path re-attached."""
+        if not path:
+            raise UserError(f"The request names no {what}: give a file path")
+        if "\x00" in path:
+            raise UserError(f"The {what} contains a NUL character")
+        external, internal = split_internal_path(os.path.expanduser(path))
+        if internal and ".." in internal.split("/"):
+            # N5 and zarr datasets are folders: '..' inside them is a file system path
+            raise PathDenied(f"The {what} {path!r} has '..' in its internal dataset path: name the dataset directly")
+        joined = external if os.path.isabs(external) else os.path.join(self.roots[0], external)
+        real = os.path.realpath(joined)
+        self.check_inside(real, path, what)
+        return real + (f"/{internal}" if internal else "")
+
+    def check_inside(self, real: str, path: str, what: str) -> None:
+        """Refuse a real (symlink-free) path outside every root."""
+        real = os.path.realpath(real)
+        if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.roots):
+            roots = ", ".join(self.roots)
+            raise PathDenied(f"The {what} {path!r} resolves to {real}, outside the server's allowed roots ({roots}): "
+                             "use a file inside them, or start the server with --allowed-root for its folder")
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class TokenInterceptor(grpc.ServerInterceptor):
+    """Refuses calls without `authorization: Bearer <token>` (health checks excepted, so that
+    orchestrators can probe the server)."""
+
+    OPEN_METHODS = ("/grpc.health.v1.Health/",)
+
+    def __init__(self, token: str):
+        self._expected = f"Bearer {token}".encode()
+
+        def deny(request, context):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                          "Missing or wrong token: send the metadata 'authorization: Bearer <token>' "
+                          "with the token from the server's --token-file")
+
+        self._deny = deny
+
+    def intercept_service(self, continuation, handler_call_details):
+        if handler_call_details.method.startswith(self.OPEN_METHODS):
+            return continuation(handler_call_details)
+        given = dict(handler_call_details.invocation_metadata).get("authorization", "")
+        if hmac.compare_digest(given.encode(), self._expected):
+            return continuation(handler_call_details)
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        return _denying_like(handler, self._deny)
+
+
+def _denying_like(handler, deny):
+    """A handler of the same streaming kind as `handler` that calls `deny` (which aborts)."""
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(lambda requests, context: deny(None, context))
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(lambda requests, context: deny(None, context))
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(lambda request, context: deny(request, context))
+    return grpc.unary_unary_rpc_method_handler(deny)
