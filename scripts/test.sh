@@ -6,4 +6,6 @@ EXTRAS=test bash scripts/setup_env.sh
 # A real DVID server for the dvid export tests (built from the Go module proxy; they are
 # skipped with the reason when it cannot be built here).
 bash scripts/install_dvid.sh || echo "warning: DVID could not be built; the dvid export tests will be skipped" >&2
+# grpcurl, for the grpcurl examples of docs/server.md (skipped with the reason without it).
+bash scripts/install_grpcurl.sh || echo "warning: grpcurl could not be built; its doc examples will be skipped" >&2
 exec .venv/bin/python -m pytest -ra "$@"

@@ -189,6 +189,10 @@ class PixelResultSource:
             edge = max(edge, 64)
             plane = min(y, edge) * min(x, edge)
             block = (1, min(z, max(1, budget // plane)), min(y, edge), min(x, edge))
+        if block[:4] == (t, z, y, x) and t == 1 and y >= 256:
+            # One block would leave all but one core idle: a single small image (a server
+            # request, a Fiji image) is answered sooner in two halves, despite their halos.
+            block = (1, z, (y + 1) // 2, x)
         block5 = block + (self._shape5[4],)
         return tuple(block5["tzyxc".index(a)] for a in self.axes)
 
@@ -196,11 +200,13 @@ class PixelResultSource:
         """Peak memory one thread holds while computing one block (an estimate).
 
         Stage k computes its features (float32, one per feature) on the block widened by the
-        later stages' halos, then its probabilities. Calibrated against the peak resident
-        size of one thread on 2D 512x512 blocks (17 and 49 features: 134 and 255 MB measured,
-        140 and 280 MB estimated) and a 3D 64x103x103 block (61 features: 524 MB measured,
-        750 MB estimated): the feature stack and its temporaries take about 4 times the stack,
-        plus a fixed 64 MB of filter-response tiles (features.compute._STACK_BYTES)."""
+        later stages' halos, then its probabilities. Calibrated on the peak resident size
+        one thread adds to a process (`pixelserve --headless --threads=1`, VmHWM minus the
+        size after loading the project): 2D 512x512 blocks with 17 and 49 features, 126 and
+        242 MB measured, 144 and 278 MB estimated; a 3D 64x103x103 block with 61 features,
+        500 MB measured, 748 MB estimated; a whole 256x256 image, 36 MB measured, 117 MB
+        estimated. The feature stack and its temporaries take about 4 times the stack, plus
+        a fixed 64 MB of filter-response tiles (features.compute._STACK_BYTES)."""
         block = dict(zip(self.axes, self.block_shape))
         extent = [block.get(a, 1) for a in "zyx"]
         full = self._shape5[1:4]
