@@ -358,3 +358,11 @@ def test_serve_refuses_an_open_address_without_token(root):
     result = subprocess.run([sys.executable, "-m", "pixelserve.headless.cli", "serve", "--host", "0.0.0.0",
                              "--allowed-root", str(root)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--token-file" in result.stderr
+
+
+def test_link_probe_moves_the_bytes_both_ways(client, server):
+    up, down = client.measure_link(8 << 20)
+    assert up > 0 and down > 0
+    with pytest.raises(ServerError) as error:
+        client.measure_link(server.limits.max_request_bytes + (1 << 20))
+    assert error.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -97,6 +98,24 @@ class Client:
 
     def server_info(self):
         return self._call(self._server.GetServerInfo, protocol.server.ServerInfoRequest())
+
+    def measure_link(self, nbytes: int = 256 << 20) -> tuple[float, float]:
+        """(MB/s to the server, MB/s from the server) for `nbytes`, without disk or compute."""
+        chunk = bytes(self.max_chunk_bytes)
+        count = max(1, nbytes // len(chunk))
+        started = time.perf_counter()
+        self._call(self._server.SendProbe, (protocol.arrays.Chunk(data=chunk) for _ in range(count)))
+        up = count * len(chunk) / (time.perf_counter() - started) / 1e6
+        started = time.perf_counter()
+        try:
+            receiver = ArrayReceiver((count * len(chunk),), np.uint8, "the probe", 1 << 62)
+            for message in self._server.ReceiveProbe(protocol.server.ProbeRequest(bytes=count * len(chunk)),
+                                                     metadata=self._metadata, timeout=self.timeout):
+                receiver.add(message.data)
+        except grpc.RpcError as error:
+            raise ServerError(error.code(), error.details()) from None
+        down = count * len(chunk) / (time.perf_counter() - started) / 1e6
+        return up, down
 
     def project_info(self, project: str):
         return self._call(self._projects.GetProjectInfo, protocol.projects.ProjectInfoRequest(project=project))

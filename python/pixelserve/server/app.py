@@ -63,6 +63,7 @@ class Server:
         self.jobs = JobRunner(config.workers, config.threads or default_threads())
         self._grpc: grpc.Server | None = None
         self.port: int | None = None
+        protocol.keep_freed_memory()
         self._health = health.HealthServicer()
 
     # -- for the servicers ---------------------------------------------------------------------

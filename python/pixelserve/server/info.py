@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from .. import __version__
 from ..export.settings import EXPORT_DTYPES
 from ..workflows import SUPPORTED_WORKFLOWS
 from . import protocol
+from .protocol import ProtocolError, RequestTooLarge
 
 
 class ProjectServicer(protocol.projects_grpc.ProjectServiceServicer):
@@ -35,6 +38,28 @@ class ProjectServicer(protocol.projects_grpc.ProjectServiceServicer):
 class ServerServicer(protocol.server_grpc.ServerServiceServicer):
     def __init__(self, server):
         self.server = server
+
+    def SendProbe(self, chunks, context):
+        received, first, last = 0, None, None
+        for chunk in chunks:
+            last = time.monotonic()
+            first = first or last
+            if len(chunk.data) > self.server.limits.max_chunk_bytes:
+                raise ProtocolError(f"A chunk has {len(chunk.data)} bytes, more than the limit of "
+                                    f"{self.server.limits.max_chunk_bytes}: send chunks of at most that size")
+            received += len(chunk.data)
+        return protocol.server.ProbeSummary(bytes=received, seconds=(last - first) if first else 0.0)
+
+    def ReceiveProbe(self, request, context):
+        if request.bytes > self.server.limits.max_request_bytes:
+            raise RequestTooLarge(f"{request.bytes} bytes asked, more than this server's limit of "
+                                  f"{self.server.limits.max_request_bytes}: ask for fewer")
+        size = self.server.limits.max_chunk_bytes
+        zeros = bytes(size)
+        for begin in range(0, request.bytes, size):
+            if not context.is_active():
+                return
+            yield protocol.arrays.Chunk(data=zeros if begin + size <= request.bytes else zeros[:request.bytes - begin])
 
     def GetServerInfo(self, request, context):
         limits = self.server.limits
