@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from pixelserve.synthetic import cells_image
+from pixelserve.synthetic import cells_image, scribbles
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "server.md"
 DOC_ADDRESS = "127.0.0.1:50051"
@@ -59,8 +59,9 @@ def folder(tmp_path_factory, project_2d) -> Path:
     folder = tmp_path_factory.mktemp("server_docs")
     shutil.copy(project_2d, folder / "MyProject.ilp")
     (folder / "images").mkdir()
-    image, _ = cells_image((256, 256), seed=11)
+    image, truth = cells_image((256, 256), seed=11)
     tifffile.imwrite(folder / "images" / "cells_1.tif", image)
+    tifffile.imwrite(folder / "images" / "cells_1_labels.tif", scribbles(truth, seed=11))
     with h5py.File(folder / "volume.h5", "w") as file:
         file["raw/cells"] = image
         file["raw/other"] = image[:64, :64]
@@ -118,6 +119,7 @@ def test_python_examples_run_in_order(folder, address, monkeypatch):
     assert namespace["on_server"].array.shape == (128, 128, 2)
     assert "StatusCode.CANCELLED" in output
     assert (folder / "results" / "probabilities.h5").exists()
+    assert "Pixel Classification ['background', 'cell']" in output and (folder / "projects" / "new.ilp").exists()
 
 
 def test_grpcurl_examples_run(folder, address):

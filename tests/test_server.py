@@ -366,3 +366,36 @@ def test_link_probe_moves_the_bytes_both_ways(client, server):
     with pytest.raises(ServerError) as error:
         client.measure_link(server.limits.max_request_bytes + (1 << 20))
     assert error.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+# --- training ------------------------------------------------------------------------------
+
+def test_training_over_the_wire_equals_local_training(client, root, tmp_path):
+    import pixelserve
+    from pixelserve.synthetic import scribbles
+
+    image, truth = cells_image((128, 160), seed=31)
+    labels = scribbles(truth, seed=31)
+    phases = []
+    info = client.train("trained/wire.ilp", [((image, "yx"), labels)], label_names=["bg", "cell"], trees=10, seed=3,
+                        progress=lambda done, total, phase: phases.append(phase))
+    assert info.workflow == "Pixel Classification" and [label.name for label in info.labels] == ["bg", "cell"]
+    assert (root / "trained" / "wire.ilp").exists() and (root / "trained" / "wire_training" / "image_0.h5").exists()
+    assert any("training 10 trees" in phase for phase in phases)
+
+    tifffile.imwrite(tmp_path / "raw.tif", image)
+    local = pixelserve.train(str(tmp_path / "raw.tif"), labels, str(tmp_path / "local.ilp"), label_names=["bg", "cell"],
+                             trees=10, seed=3)
+    remote = client.predict("trained/wire.ilp", image, "yx").array
+    np.testing.assert_array_equal(remote, local.predict(image, "yx"))
+
+
+def test_training_refusals(client, root):
+    image = cells_image((96, 96), seed=1)[0]
+    with pytest.raises(ServerError) as error:
+        client.train("bad.ilp", [((image, "yx"), np.zeros((50, 50), np.uint8))])
+    assert error.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(ServerError) as error:
+        client.train("../escape.ilp", [((image, "yx"), np.ones((96, 96), np.uint8))])
+    assert error.value.code == grpc.StatusCode.PERMISSION_DENIED
+    assert not (root / "bad.ilp").exists() and client.health() == "SERVING"

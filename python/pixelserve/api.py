@@ -1,4 +1,4 @@
-"""The Python API every front door uses: open a project, predict on numpy arrays."""
+"""The Python API every front door uses: open a project, predict on numpy arrays, train."""
 
 from __future__ import annotations
 
@@ -65,3 +65,46 @@ class Project:
 def open_project(path, *, structure_tensor_order: str | None = None) -> Project:
     """Load an ilastik (or pixelserve) project file for prediction."""
     return Project(path, structure_tensor_order=structure_tensor_order)
+
+
+def train(raw=None, labels=None, output=None, *, project=None, label_names=None,
+          features=None, trees: int | None = None, seed: int | None = None,
+          workflow: str | None = None, stage_labels: str = "crossfit", axes=None,
+          in_2d: bool | None = None, max_scale: float | None = None,
+          threads: int | None = None, progress: bool | None = None) -> Project:
+    """Train a Pixel Classification or Autocontext classifier and write it as an ilastik
+    project to `output` (a path ending in .ilp); returns it, opened for prediction.
+
+    raw: path(s) of the training image(s), one per lane, any format `open_dataset` reads
+        (e.g. "cells.tif", "volume.h5/raw"); with `project`, replaces the stored path of the
+        lane at that position.
+    labels: label image(s) of the raw image's size, each a path or a numpy array
+        (0 = unlabelled, 1..K = class), one per raw image (None to skip one); with `project`,
+        drawn on top of the stored labels.
+    project: an existing project (pixelserve's or ilastik's) to continue: its images, feature
+        selection, class names and stored labels; without new labels it is retrained from
+        its stored labels.
+    label_names: class names (list or "a,b,c"); default the project's, else "Label k".
+    features: "default" (ilastik's feature grid), "all", a selection such as
+        "gaussian:0.3,1,3.5 hessian:1,3.5", or {feature: [scales]}; default the project's
+        selection, else "default". `in_2d` computes 3D data per slice; `max_scale` drops
+        larger scales.
+    trees: forest size (default: the project's, else 100). seed: for a repeatable result.
+    workflow: "pixel" (default) or "autocontext" (two stages). `stage_labels` says how new
+        labels reach the stages: "crossfit" (default: every stage gets every label, stage 2
+        learns from out-of-fold stage-1 probabilities), "copy" (every label, in-sample) or
+        "partition" (each stage gets a share of the strokes); see docs/training.md.
+    axes: axes of the raw image(s), e.g. "yx" or "zyxc" (one for all or one each).
+    threads: default all cores. progress: a progress bar (default: on a terminal only).
+
+    Bad input raises `UserError` naming the cause and the fix.
+    """
+    from .training.trainer import train_project
+
+    if output is None:
+        raise UserError("Give the project file to write, e.g. output='MyProject.ilp'.")
+    result = train_project(output, raw, labels, project=project, label_names=label_names,
+                           features=features, in_2d=in_2d, max_scale=max_scale, trees=trees,
+                           seed=seed, workflow=workflow, stage_labels=stage_labels, axes=axes,
+                           threads=threads, progress=progress)
+    return open_project(result.path)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ class Client:
         self._projects = protocol.projects_grpc.ProjectServiceStub(self.channel)
         self._datasets = protocol.datasets_grpc.DatasetServiceStub(self.channel)
         self._server = protocol.server_grpc.ServerServiceStub(self.channel)
+        self._training = protocol.training_grpc.TrainingServiceStub(self.channel)
 
     def __enter__(self):
         return self
@@ -168,16 +170,24 @@ class Client:
                 message.array.CopyFrom(protocol.array_header(data.shape, data.dtype, role_axes))
                 arrays.append((len(header.inputs) - 1, data))
 
-        def requests() -> Iterator:
-            yield protocol.prediction.PredictRequest(header=header)
-            for index, data in arrays:
-                for chunk in iter_chunks(data, self.max_chunk_bytes, index):
-                    yield protocol.prediction.PredictRequest(chunk=chunk)
+        requests = self._upload(protocol.prediction.PredictRequest, header, arrays)
+        with self._streaming(self._prediction.Predict, requests, cancel) as responses:
+            return self._receive_result(responses, progress)
 
-        call = self._prediction.Predict(requests(), metadata=self._metadata, timeout=self.timeout)
+    def _upload(self, message_type, header, arrays) -> Iterator:
+        """The request stream: the header, then the chunks of each (array index, array)."""
+        yield message_type(header=header)
+        for index, data in arrays:
+            for chunk in iter_chunks(data, self.max_chunk_bytes, index):
+                yield message_type(chunk=chunk)
+
+    @contextlib.contextmanager
+    def _streaming(self, method, requests, cancel: threading.Event | None):
+        """A streaming call that `cancel` cancels; gRPC errors become ServerError."""
+        call = method(requests, metadata=self._metadata, timeout=self.timeout)
         watcher = _cancel_when_set(cancel, call)
         try:
-            return self._receive_result(call, progress)
+            yield call
         except grpc.RpcError as error:
             raise ServerError(error.code(), error.details()) from None
         finally:
@@ -207,6 +217,46 @@ class Client:
             raise ServerError(grpc.StatusCode.UNKNOWN, "The server ended the call without a result")
         result.array = receiver.result()
         return result
+
+    def train(self, output: str, images=(), *, project: str = "", label_names=(), features: str = "",
+              trees: int = 0, seed: int | None = None, workflow: str = "", in_2d: bool = False,
+              progress: Callable[[int, int, str], None] | None = None, cancel: threading.Event | None = None):
+        """Train a project on the server and write it to `output` there; returns its ProjectInfo.
+
+        `images`: (raw, labels) pairs; raw is (array, axes) or a Dataset on the server (None
+        with `project`: keep the stored image), labels a label array (0 = unlabelled, 1..K)
+        or a Dataset, or None. The other arguments are those of `pixelserve train`.
+        """
+        header = protocol.training.TrainHeader(output=output, project=project, label_names=list(label_names),
+                                               features=features, trees=trees, workflow=workflow, in_2d=in_2d)
+        if seed is not None:
+            header.seed = seed
+        arrays = []
+        for index, (raw, labels) in enumerate(images):
+            message = header.images.add()
+            for part, value, array_index in (("raw", raw, 2 * index), ("labels", labels, 2 * index + 1)):
+                if value is None:
+                    continue
+                target = getattr(message, part)
+                if isinstance(value, Dataset):
+                    target.dataset.path, target.axes = value.path, value.axes
+                    continue
+                data, axes = value if part == "raw" else (value, "")
+                data = np.asarray(data)
+                if part == "labels":
+                    axes = "".join(a for a in message.raw.array.axes or message.raw.axes if a != "c")[-data.ndim:]
+                target.array.CopyFrom(protocol.array_header(data.shape, data.dtype, axes))
+                arrays.append((array_index, data))
+
+        requests = self._upload(protocol.training.TrainRequest, header, arrays)
+        info = None
+        with self._streaming(self._training.Train, requests, cancel) as responses:
+            for response in responses:
+                if response.WhichOneof("kind") == "project":
+                    info = response.project
+                elif progress is not None:
+                    progress(response.progress.done, response.progress.total, response.progress.phase)
+        return info
 
     def list_datasets(self, path: str) -> dict[str, tuple[tuple[int, ...], np.dtype, str]]:
         """{internal path: (shape, dtype, axes)} of the datasets in a file on the server."""

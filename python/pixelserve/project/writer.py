@@ -1,7 +1,10 @@
-"""Writing Pixel Classification projects in ilastik's .ilp layout.
+"""Writing Pixel Classification and Autocontext projects in ilastik's .ilp layout.
 
 Only plain datasets are written (no pickles), in the groups and dtypes ilastik itself uses,
-so that pixelserve's reader and ilastik read the same file.
+so that pixelserve's reader and ilastik read the same file. The groups ilastik keeps as
+pickles (`ClassifierFactory`, `Bookmarks`) are left out: ilastik falls back to its defaults
+for them (its default classifier factory is the same parallel vigra random forest).
+tests/test_training_layout.py lists every remaining difference to ilastik's own projects.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import os
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
@@ -18,15 +21,188 @@ import numpy as np
 
 from .. import __version__
 from ..classifiers import VigraForest, write_vigra_forest
-from ..features import FEATURE_IDS, FeatureSpec, feature_names
+from ..features import DEFAULT_SCALES, FEATURE_IDS, FeatureSpec, feature_names
 from ..io.axes import vigra_axistags_json
-from .ilp import PIXEL_CLASSIFICATION
+from .ilp import AUTOCONTEXT, PIXEL_CLASSIFICATION
+from .label_sets import SparseLabels, write_label_sets
+from .pixel_classification import stage_group_names
 
 # The ilastik version whose layout and feature conventions (fastfilters structure-tensor
 # order) these files follow; pixelserve's own version is stored beside it.
 LAYOUT_VERSION = "1.4.1"
 STRING = h5py.string_dtype()
+EXPORT_KEYS = ("OutputFilenameFormat", "OutputFormat", "OutputInternalPath", "OutputAxisOrder",
+               "ExportDtype", "RegionStart", "RegionStop", "InputMin", "InputMax", "ExportMin",
+               "ExportMax")
+DEFAULT_EXPORT = {"OutputFilenameFormat": "{dataset_dir}/{nickname}_{result_type}",
+                  "OutputFormat": "hdf5", "OutputInternalPath": "exported_data"}
+# The applet ilastik shows first when it opens the project (its Training page).
+_CURRENT_APPLET = {PIXEL_CLASSIFICATION: 2, AUTOCONTEXT: 4}
 
+
+@dataclass
+class LaneRecord:
+    """One input image as the project's `Input Data` remembers it."""
+
+    file_path: str             # stored relative to the project when possible
+    nickname: str
+    axes: str                  # with c
+    shape: tuple[int, ...]     # in `axes`
+    dataset_id: str | None = None
+
+    @property
+    def depth(self) -> int:
+        return int(self.shape[self.axes.index("z")]) if "z" in self.axes else 1
+
+    @property
+    def channels(self) -> int:
+        return int(self.shape[self.axes.index("c")]) if "c" in self.axes else 1
+
+
+@dataclass
+class StageRecord:
+    """One trained stage: `FeatureSelections{suffix}` and `PixelClassification{suffix}`."""
+
+    specs: list[FeatureSpec]
+    forest: VigraForest
+    label_names: list[str]
+    label_colors: np.ndarray
+    input_channels: int
+    labels: list[SparseLabels | None] = field(default_factory=list)   # per lane
+    pmap_colors: np.ndarray | None = None
+
+
+def write_project(path, *, lanes: list[LaneRecord], stages: list[StageRecord],
+                  export_settings: dict | None = None) -> Path:
+    """Write a Pixel Classification (one stage) or Autocontext (two stages) project to `path`
+    atomically (temporary name, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workflow = PIXEL_CLASSIFICATION if len(stages) == 1 else AUTOCONTEXT
+    handle, temporary = tempfile.mkstemp(suffix=".ilp.part", dir=path.parent)
+    os.close(handle)
+    try:
+        with h5py.File(temporary, "w") as file:
+            _write_root(file, workflow)
+            _write_input_data(file, lanes, path.parent)
+            depth = lanes[-1].depth   # ilastik's training lane is the last one
+            lane_axes = [lane.axes for lane in lanes]
+            for index, stage in enumerate(stages, start=1):
+                features_name, classifier_name = stage_group_names(index)
+                _write_feature_selection(file.create_group(features_name), stage.specs,
+                                         in_2d_default=depth == 1)
+                _write_classifier(file.create_group(classifier_name), stage, depth, lane_axes)
+            _write_export(file.create_group("Prediction Export"), export_settings or {})
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _text(group: h5py.Group, name: str, value: str) -> None:
+    group.create_dataset(name, data=value.encode(), dtype=STRING)
+
+
+def _write_root(file: h5py.File, workflow: str) -> None:
+    _text(file, "workflowName", workflow)
+    _text(file, "ilastikVersion", LAYOUT_VERSION)
+    _text(file, "pixelserveVersion", __version__)
+    _text(file, "time", time.ctime())
+    file["currentApplet"] = np.int64(_CURRENT_APPLET[workflow])
+
+
+def _stored_path(lane: LaneRecord, project_dir: Path) -> tuple[str, str]:
+    """(filePath, __class__): relative to the project when possible, as ilastik prefers."""
+    parts = lane.file_path.split(os.pathsep)
+    try:
+        relative = [os.path.relpath(os.path.abspath(p), project_dir.resolve()) for p in parts]
+        return os.pathsep.join(relative), "RelativeFilesystemDatasetInfo"
+    except ValueError:  # another drive on Windows
+        return os.pathsep.join(os.path.abspath(p) for p in parts), "FilesystemDatasetInfo"
+
+
+def _write_input_data(file: h5py.File, lanes: list[LaneRecord], project_dir: Path) -> None:
+    group = file.create_group("Input Data")
+    group.create_dataset("Role Names", data=[b"Raw Data", b"Prediction Mask"], dtype=STRING)
+    _text(group, "StorageVersion", "0.2")
+    for index, lane in enumerate(lanes):
+        lane_group = group.create_group(f"infos/lane{index:04d}")
+        lane_group.create_group("Prediction Mask")
+        raw = lane_group.create_group("Raw Data")
+        stored, kind = _stored_path(lane, project_dir)
+        _text(raw, "__class__", kind)
+        raw["allowLabels"] = True
+        _text(raw, "axistags", vigra_axistags_json(lane.axes))
+        _text(raw, "datasetId", lane.dataset_id or str(uuid.uuid1()))
+        _text(raw, "display_mode", "default")
+        _text(raw, "filePath", stored)
+        _text(raw, "location", "FileSystem")
+        _text(raw, "nickname", lane.nickname)
+        raw["normalizeDisplay"] = False
+        raw["scale_locked"] = False
+        raw["shape"] = np.asarray(lane.shape, dtype=np.int64)
+        _text(raw, "working_scale", "")
+    group.create_group("local_data")
+
+
+def _write_feature_selection(group: h5py.Group, specs: list[FeatureSpec],
+                             in_2d_default: bool) -> None:
+    """ilastik's matrix: its six feature ids by its default scales plus any custom ones."""
+    scales = sorted(set(DEFAULT_SCALES) | {spec.scale for spec in specs})
+    selected = {(spec.feature_id, spec.scale) for spec in specs}
+    matrix = np.array([[(fid, s) in selected for s in scales] for fid in FEATURE_IDS])
+    flag_of = {spec.scale: spec.in_2d for spec in specs}
+    # Unselected scales get the selection's common flag, so ilastik's dialog shows one choice.
+    common = set(flag_of.values())
+    fallback = common.pop() if len(common) == 1 else in_2d_default
+    in_2d = [flag_of.get(s, fallback) for s in scales]
+    group.create_dataset("FeatureIds", data=[f.encode() for f in FEATURE_IDS], dtype=STRING)
+    group["Scales"] = np.asarray(scales, dtype=np.float64)
+    group["SelectionMatrix"] = matrix
+    group["ComputeIn2d"] = np.asarray(in_2d, dtype=bool)
+    _text(group, "StorageVersion", "0.1")
+
+
+def _write_list(group: h5py.Group, name: str, data, dtype=None) -> None:
+    dataset = group.create_dataset(name, data=data, dtype=dtype)
+    dataset.attrs["isEmpty"] = False   # ilastik's SerialListSlot marks empty lists this way
+
+
+def _write_classifier(group: h5py.Group, stage: StageRecord, depth: int,
+                      lane_axes: list[str]) -> None:
+    _write_list(group, "LabelNames", [n.encode() for n in stage.label_names], STRING)
+    colors = np.asarray(stage.label_colors, dtype=np.int64)
+    pmap = colors if stage.pmap_colors is None else np.asarray(stage.pmap_colors, np.int64)
+    _write_list(group, "LabelColors", colors)
+    _write_list(group, "PmapColors", pmap)
+    _text(group, "StorageVersion", "0.1")
+    lanes = list(stage.labels) + [None] * (len(lane_axes) - len(stage.labels))
+    write_label_sets(group, lanes, lane_axes)
+    forests = group.create_group("ClassifierForests")
+    write_vigra_forest(forests.create_group("Forest0000"), stage.forest)
+    names = feature_names(stage.specs, stage.input_channels, depth)
+    forests.create_dataset("feature_names", data=[n.encode() for n in names], dtype=STRING)
+    forests["known_labels"] = np.asarray(stage.forest.labels, dtype=np.uint32)
+    # The class name as pickle protocol-0 text: ilastik reads the classifier type from it.
+    # It is a name, not an object; pixelserve itself never unpickles it.
+    forests.create_dataset("pickled_type", dtype=STRING, data=(
+        b"clazyflow.classifiers.parallelVigraRfLazyflowClassifier\n"
+        b"ParallelVigraRfLazyflowClassifier\np0\n."))
+
+
+def _write_export(group: h5py.Group, settings: dict) -> None:
+    values = dict(DEFAULT_EXPORT)
+    values.update({k: v for k, v in settings.items() if k in EXPORT_KEYS})
+    for name, value in values.items():
+        if isinstance(value, str):
+            _text(group, name, value)
+        else:
+            group[name] = value
+    _text(group, "StorageVersion", "0.1")
+
+
+# -- the original single-image interface (tests and scripts use it) -----------------------
 
 @dataclass
 class TrainingImage:
@@ -42,106 +218,21 @@ class TrainingImage:
 def write_pixel_classification(path, *, specs: list[FeatureSpec], forest: VigraForest,
                                label_names: list[str], label_colors: np.ndarray,
                                training: TrainingImage) -> Path:
-    """Write the project to `path` atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".ilp.part", dir=path.parent)
-    os.close(handle)
-    try:
-        with h5py.File(temporary, "w") as file:
-            _write_root(file)
-            _write_input_data(file, training, path.parent)
-            _write_feature_selection(file.create_group("FeatureSelections"), specs)
-            _write_classifier(file.create_group("PixelClassification"), specs, forest,
-                              label_names, label_colors, training)
-            export = file.create_group("Prediction Export")
-            export["OutputFilenameFormat"] = "{dataset_dir}/{nickname}_{result_type}"
-            export["OutputFormat"] = "hdf5"
-            export["OutputInternalPath"] = "exported_data"
-            export["StorageVersion"] = "0.1"
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _write_root(file: h5py.File) -> None:
-    file["workflowName"] = PIXEL_CLASSIFICATION.encode()
-    file["ilastikVersion"] = LAYOUT_VERSION.encode()
-    file["pixelserveVersion"] = __version__.encode()
-    file["time"] = time.ctime().encode()
-    file["currentApplet"] = np.int64(2)
-
-
-def _write_input_data(file: h5py.File, training: TrainingImage, project_dir: Path) -> None:
-    group = file.create_group("Input Data")
-    group.create_dataset("Role Names", data=[b"Raw Data", b"Prediction Mask"], dtype=STRING)
-    group["StorageVersion"] = b"0.2"
-    lane = group.create_group("infos/lane0000")
-    lane.create_group("Prediction Mask")
-    raw = lane.create_group("Raw Data")
-    file_path = Path(training.file_path)
-    try:
-        stored = os.path.relpath(file_path.resolve(), project_dir.resolve())
-        kind = "RelativeFilesystemDatasetInfo"
-    except ValueError:  # another drive on Windows
-        stored, kind = str(file_path.resolve()), "FilesystemDatasetInfo"
-    raw["__class__"] = kind.encode()
-    raw["allowLabels"] = True
-    raw["axistags"] = vigra_axistags_json(training.axes).encode()
-    raw["datasetId"] = str(uuid.uuid1()).encode()
-    raw["display_mode"] = b"default"
-    raw["filePath"] = stored.encode()
-    raw["location"] = b"FileSystem"
-    raw["nickname"] = training.nickname.encode()
-    raw["normalizeDisplay"] = False
-    raw["shape"] = np.asarray(training.shape, dtype=np.int64)
-    group.create_group("local_data")
-
-
-def _write_feature_selection(group: h5py.Group, specs: list[FeatureSpec]) -> None:
-    scales = sorted({spec.scale for spec in specs})
-    selected = {(spec.feature_id, spec.scale) for spec in specs}
-    matrix = np.array([[(fid, s) in selected for s in scales] for fid in FEATURE_IDS])
-    in_2d = [any(spec.in_2d for spec in specs if spec.scale == s) for s in scales]
-    group.create_dataset("FeatureIds", data=[f.encode() for f in FEATURE_IDS], dtype="S28")
-    group["Scales"] = np.asarray(scales, dtype=np.float64)
-    group["SelectionMatrix"] = matrix
-    group["ComputeIn2d"] = np.asarray(in_2d, dtype=bool)
-    group["StorageVersion"] = b"0.1"
-
-
-def _write_classifier(group: h5py.Group, specs, forest: VigraForest, label_names, label_colors,
-                      training: TrainingImage) -> None:
-    names = [name.encode() for name in label_names]
-    group.create_dataset("LabelNames", data=names, dtype=STRING)
-    group["LabelColors"] = np.asarray(label_colors, dtype=np.int64)
-    group["PmapColors"] = np.asarray(label_colors, dtype=np.int64)
-    group["StorageVersion"] = b"0.1"
-    label_sets = group.create_group("LabelSets/labels000")
-    if training.labels is not None and training.labels.any():
-        _write_label_block(label_sets, training.labels, training.axes)
-    forests = group.create_group("ClassifierForests")
-    write_vigra_forest(forests.create_group("Forest0000"), forest)
-    depth = training.shape[training.axes.index("z")] if "z" in training.axes else 1
-    channels = training.shape[training.axes.index("c")] if "c" in training.axes else 1
-    forests.create_dataset("feature_names", dtype=STRING,
-                           data=[n.encode() for n in feature_names(specs, channels, depth)])
-    forests["known_labels"] = np.asarray(forest.labels, dtype=np.uint32)
-    forests["pickled_type"] = (b"clazyflow.classifiers.parallelVigraRfLazyflowClassifier\n"
-                               b"ParallelVigraRfLazyflowClassifier\np0\n.")
-
-
-def _write_label_block(group: h5py.Group, labels: np.ndarray, axes: str) -> None:
-    """The labels' bounding box as one block, with ilastik's blockSlice text (c last).
-
-    `labels` has the lane's spatial axes (its `axes` without c), in that order."""
-    present = np.nonzero(labels)
-    start = [int(p.min()) for p in present] + [0]
-    stop = [int(p.max()) + 1 for p in present] + [1]
-    block = labels[..., None][tuple(slice(a, b) for a, b in zip(start, stop))].astype(np.uint8)
-    block_axes = axes.replace("c", "") + "c"
-    dataset = group.create_dataset("block0000", data=block, compression="gzip")
-    dataset.attrs["blockSlice"] = "[" + ",".join(f"{a}:{b}" for a, b in zip(start, stop)) + "]"
-    dataset.attrs["axistags"] = vigra_axistags_json(block_axes)
+    """A one-lane Pixel Classification project (see `write_project`)."""
+    lane = LaneRecord(file_path=training.file_path, nickname=training.nickname,
+                      axes=training.axes, shape=tuple(training.shape))
+    labels = None
+    if training.labels is not None:
+        spatial = training.axes.replace("c", "")
+        dense = np.asarray(training.labels)
+        # canonical t, z, y, x with singleton axes where the lane has none
+        present = [a for a in "tzyx" if a in spatial]
+        dense = dense.transpose([spatial.index(a) for a in present])
+        for position, axis in enumerate("tzyx"):
+            if axis not in spatial:
+                dense = np.expand_dims(dense, position)
+        labels = SparseLabels.from_dense(dense)
+    stage = StageRecord(specs=specs, forest=forest, label_names=list(label_names),
+                        label_colors=label_colors, input_channels=lane.channels,
+                        labels=[labels])
+    return write_project(path, lanes=[lane], stages=[stage])

@@ -89,6 +89,7 @@ class Server:
         from .datasets import DatasetServicer
         from .info import ProjectServicer, ServerServicer
         from .prediction import PredictionServicer
+        from .training import TrainingServicer
 
         message_limit = self.limits.max_chunk_bytes + (1 << 20)  # a chunk plus its envelope
         interceptors = [CallInterceptor()]
@@ -105,12 +106,14 @@ class Server:
         protocol.projects_grpc.add_ProjectServiceServicer_to_server(ProjectServicer(self), self._grpc)
         protocol.datasets_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(self), self._grpc)
         protocol.server_grpc.add_ServerServiceServicer_to_server(ServerServicer(self), self._grpc)
+        protocol.training_grpc.add_TrainingServiceServicer_to_server(TrainingServicer(self), self._grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
         services = [
             protocol.prediction.DESCRIPTOR.services_by_name["PredictionService"].full_name,
             protocol.projects.DESCRIPTOR.services_by_name["ProjectService"].full_name,
             protocol.datasets.DESCRIPTOR.services_by_name["DatasetService"].full_name,
             protocol.server.DESCRIPTOR.services_by_name["ServerService"].full_name,
+            protocol.training.DESCRIPTOR.services_by_name["TrainingService"].full_name,
         ]
         reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], self._grpc)
         address = f"[{self.config.host}]" if ":" in self.config.host else self.config.host

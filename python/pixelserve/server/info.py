@@ -16,23 +16,26 @@ class ProjectServicer(protocol.projects_grpc.ProjectServiceServicer):
         self.server = server
 
     def GetProjectInfo(self, request, context):
-        project = self.server.load_project(request.project)
-        workflow = project.workflow
-        messages = protocol.projects
-        colors = workflow.label_colors
-        return messages.ProjectInfo(
-            project=str(project.path),
-            workflow=project.workflow_name,
-            input_roles=[messages.InputRole(
-                name=role.name, required=role.required, training_axes=role.training_axes or "",
-                channels=role.channels or 0, spatial_dims=role.spatial_dims or 0, flag=role.flag,
-            ) for role in project.input_roles],
-            export_sources=project.export_sources,
-            default_export_source=workflow.default_export_source,
-            labels=[messages.Label(name=name, color=protocol.arrays.Color(red=int(r), green=int(g), blue=int(b)))
-                    for name, (r, g, b) in zip(project.label_names, colors)],
-            min_image_size=project.min_image_size,
-        )
+        return project_info(self.server.load_project(request.project))
+
+
+def project_info(project):
+    """The ProjectInfo message of a loaded project."""
+    workflow = project.workflow
+    messages = protocol.projects
+    return messages.ProjectInfo(
+        project=str(project.path),
+        workflow=project.workflow_name,
+        input_roles=[messages.InputRole(
+            name=role.name, required=role.required, training_axes=role.training_axes or "",
+            channels=role.channels or 0, spatial_dims=role.spatial_dims or 0, flag=role.flag,
+        ) for role in project.input_roles],
+        export_sources=project.export_sources,
+        default_export_source=workflow.default_export_source,
+        labels=[messages.Label(name=name, color=protocol.arrays.Color(red=int(r), green=int(g), blue=int(b)))
+                for name, (r, g, b) in zip(project.label_names, workflow.label_colors)],
+        min_image_size=project.min_image_size,
+    )
 
 
 class ServerServicer(protocol.server_grpc.ServerServiceServicer):

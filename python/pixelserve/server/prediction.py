@@ -66,7 +66,7 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
         if first is None or first.WhichOneof("kind") != "header":
             raise ProtocolError("The first message of Predict must be a PredictHeader: send the header, then the chunks")
         header = first.header
-        yield _progress(0, 0, "loading project")
+        yield progress_message(0, 0, "loading project")
         project = self.server.load_project(header.project)
         workflow = project.workflow
         settings = export_settings(header.export_settings)
@@ -83,7 +83,7 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
 
         def run():
             return export_to_array(source, settings, default_axis_order=source.default_axis_order,
-                                   progress=lambda done, total: events.put(_progress(done, total, "computing")),
+                                   progress=lambda done, total: events.put(progress_message(done, total, "computing")),
                                    **self.server.jobs.block_options(job))
 
         future = self.server.jobs.submit(job, run)
@@ -158,7 +158,7 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
                 pending.pop(0)
 
 
-def _progress(done: int, total: int, phase: str):
+def progress_message(done: int, total: int, phase: str):
     return protocol.prediction.PredictResponse(progress=protocol.prediction.Progress(done=done, total=total, phase=phase))
 
 

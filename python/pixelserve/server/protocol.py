@@ -25,7 +25,7 @@ from ..errors import UserError
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 PROTO_ROOT = PACKAGE_DIR.parents[1] / "proto"
 GENERATED_DIR = PACKAGE_DIR / "v1"
-PROTO_FILES = ("arrays", "projects", "prediction", "datasets", "server")
+PROTO_FILES = ("arrays", "projects", "prediction", "datasets", "server", "training")
 
 #: Chunks of at most this many bytes (the protocol promises "a few MB").
 DEFAULT_CHUNK_BYTES = 4 << 20
@@ -85,9 +85,11 @@ from pixelserve.v1 import projects_pb2 as projects  # noqa: E402
 from pixelserve.v1 import projects_pb2_grpc as projects_grpc  # noqa: E402
 from pixelserve.v1 import server_pb2 as server  # noqa: E402
 from pixelserve.v1 import server_pb2_grpc as server_grpc  # noqa: E402
+from pixelserve.v1 import training_pb2 as training  # noqa: E402
+from pixelserve.v1 import training_pb2_grpc as training_grpc  # noqa: E402
 
 __all__ = ["arrays", "datasets", "datasets_grpc", "prediction", "prediction_grpc", "projects", "projects_grpc",
-           "server", "server_grpc", "ArrayReceiver", "ProtocolError", "RequestTooLarge", "array_header",
+           "server", "server_grpc", "training", "training_grpc", "ArrayReceiver", "ProtocolError", "RequestTooLarge", "array_header",
            "describe_header", "iter_chunks", "numpy_dtype", "dtype_code", "DEFAULT_CHUNK_BYTES"]
 
 _DTYPES = {

@@ -1,18 +1,13 @@
-"""`pixelserve train`: create a Pixel Classification project from an image and its labels."""
+"""`pixelserve train`: create, extend or retrain a Pixel Classification or Autocontext project
+from images and sparse label images (0 = unlabelled, 1..K = classes). See docs/training.md."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-import numpy as np
 
 from ..errors import UserError
-from ..io import open_dataset
-from ..project.writer import TrainingImage, write_pixel_classification
-from ..workflows.volume import Box, Volume
-from ..features import DEFAULT_SCALES, all_features
-from .trainer import DEFAULT_COLORS, labelled_samples, train_forest
+from .stage_labels import STAGE_LABEL_MODES
+from .trainer import train_project
 
 
 class _Parser(argparse.ArgumentParser):
@@ -20,59 +15,58 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message}. Run 'pixelserve train --help'.")
 
 
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="pixelserve train", allow_abbrev=False,
+                description="Train a pixel classifier from raw images and sparse label images "
+                            "(0 = unlabelled, 1..K = classes) and write an ilastik project (.ilp). "
+                            "With --project, continue an existing project (pixelserve's or "
+                            "ilastik's): add labels, or retrain from its stored labels.")
+    p.add_argument("--raw_data", nargs="+", metavar="IMAGE",
+                   help="Raw image(s), one per lane (any format and internal path the CLI reads). "
+                        "With --project: replaces the stored path of the lane at that position; "
+                        "images beyond the project's lanes add lanes.")
+    p.add_argument("--labels", nargs="+", metavar="LABELS",
+                   help="Label image(s) of the raw images' size, one per --raw_data image in "
+                        "order ('-' for none). With --project: drawn on top of the stored labels.")
+    p.add_argument("--project", metavar="P.ilp",
+                   help="Existing project to continue (its images, features, names and labels).")
+    p.add_argument("--output", required=True, metavar="OUT.ilp", help="Project file to write.")
+    p.add_argument("--label_names", metavar="a,b,...",
+                   help="Class names, comma-separated (default: the project's, or Label 1, ...).")
+    p.add_argument("--features", metavar="SELECTION",
+                   help="'default' (ilastik's grid of features and scales), 'all', or e.g. "
+                        "'gaussian:0.3,1,3.5 hessian:1,3.5'. Default: the project's selection, "
+                        "else 'default'.")
+    p.add_argument("--max_scale", type=float, default=None,
+                   help="Drop feature scales above this (e.g. 3.5 for small structures).")
+    p.add_argument("--in_2d", action="store_true",
+                   help="Compute the features of 3D data per z-slice (ilastik's 'in 2D').")
+    p.add_argument("--trees", type=int, default=None,
+                   help="Number of trees (default: the project's, else 100).")
+    p.add_argument("--seed", type=int, default=None, help="Random seed for a repeatable result.")
+    p.add_argument("--workflow", choices=("pixel", "autocontext"), default=None,
+                   help="pixel: Pixel Classification (default); autocontext: two stages.")
+    p.add_argument("--stage_labels", choices=STAGE_LABEL_MODES, default="crossfit",
+                   help="Autocontext: every stage gets every label and stage 2 learns from "
+                        "out-of-fold stage-1 probabilities (crossfit, default); every label, "
+                        "in-sample (copy); or a share of the strokes each (partition).")
+    p.add_argument("--input_axes", nargs="+", metavar="AXES",
+                   help="Axes of the raw image(s), e.g. yx or zyxc (one for all, or one each).")
+    p.add_argument("--threads", type=int, default=None, help="Threads (default: all cores).")
+    p.add_argument("--debug", action="store_true")
+    return p
+
+
 def main(argv: list[str]) -> int:
-    parser = _Parser(prog="pixelserve train", allow_abbrev=False,
-                     description="Train a pixel classifier from a raw image and a sparse label "
-                                 "image (0 = unlabelled, 1..K = classes) and write an .ilp project.")
-    parser.add_argument("--raw_data", required=True, help="Raw image (any format the CLI reads).")
-    parser.add_argument("--labels", required=True, help="Label image of the same size.")
-    parser.add_argument("--output", required=True, help="Project file to write (.ilp).")
-    parser.add_argument("--label_names", help="Class names, comma-separated (default Label 1, ...).")
-    parser.add_argument("--trees", type=int, default=100, help="Number of trees (default 100).")
-    parser.add_argument("--seed", type=int, default=None, help="Random seed for a repeatable result.")
-    parser.add_argument("--input_axes", help="Axes of the raw image, e.g. yx or zyxc.")
-    parser.add_argument("--max_scale", type=float, default=10.0,
-                        help="Largest feature scale (default 10).")
-    parser.add_argument("--debug", action="store_true")
-    options = parser.parse_args(argv)
-
-    raw_dataset = open_dataset(options.raw_data)
-    label_dataset = open_dataset(options.labels)
-    raw_axes = options.input_axes or raw_dataset.axes
-    raw = Volume.from_dataset(raw_dataset, raw_axes, name=options.raw_data)
-    # A label image without a channel axis is read in the raw image's spatial axes.
-    spatial_axes = raw_axes.replace("c", "")
-    label_axes = spatial_axes if len(label_dataset.shape) == len(spatial_axes) else label_dataset.axes
-    labels = Volume.from_dataset(label_dataset, label_axes, name=options.labels)
-    specs = all_features([s for s in DEFAULT_SCALES if s <= options.max_scale],
-                         in_2d=raw.shape[1] == 1)
-    features, values = labelled_samples(raw, labels, specs)
-    names = (options.label_names.split(",") if options.label_names
-             else [f"Label {k}" for k in range(1, int(values.max()) + 1)])
-    if values.max() > len(names):
-        raise UserError(f"The label image uses class {int(values.max())} but only {len(names)} "
-                        "names were given. Fix: give one name per class in --label_names.")
-    forest = train_forest(features, values, n_trees=options.trees, seed=options.seed)
-    axes_with_c = raw_axes if "c" in raw_axes else raw_axes + "c"
-    shape_with_c = tuple(raw_dataset.shape) + (() if "c" in raw_axes else (1,))
-    label_image = labels.read(0, Box.whole(raw.spatial_shape))[..., 0] if raw.time_points == 1 else None
-    training = TrainingImage(
-        file_path=raw_dataset.paths[0], nickname=raw_dataset.nickname, axes=axes_with_c,
-        shape=shape_with_c,
-        labels=_in_axes(label_image, axes_with_c) if label_image is not None else None,
-    )
-    path = write_pixel_classification(
-        options.output, specs=specs, forest=forest, label_names=names,
-        label_colors=DEFAULT_COLORS[np.arange(len(names)) % len(DEFAULT_COLORS)],
-        training=training,
-    )
-    print(f"Trained {options.trees} trees on {len(values)} labelled pixels of {len(names)} "
-          f"classes; wrote {Path(path)}")
+    options = parser().parse_args(argv)
+    if not options.raw_data and not options.project:
+        raise UserError("No training image given. Fix: pass --raw_data IMAGE --labels LABELS, "
+                        "or --project P.ilp to retrain a project from its stored labels.")
+    result = train_project(
+        options.output, options.raw_data, options.labels, project=options.project,
+        label_names=options.label_names, features=options.features,
+        in_2d=True if options.in_2d else None, max_scale=options.max_scale,
+        trees=options.trees, seed=options.seed, workflow=options.workflow,
+        stage_labels=options.stage_labels, axes=options.input_axes, threads=options.threads)
+    print(result.summary())
     return 0
-
-
-def _in_axes(zyx: np.ndarray, axes: str) -> np.ndarray:
-    """A (z, y, x) label image in the raw image's spatial axis order, for the project."""
-    present = [a for a in "zyx" if a in axes]
-    array = zyx if "z" in axes else zyx[0]
-    return np.ascontiguousarray(array.transpose([present.index(a) for a in axes if a in "zyx"]))
