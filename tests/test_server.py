@@ -399,3 +399,13 @@ def test_training_refusals(client, root):
         client.train("../escape.ilp", [((image, "yx"), np.ones((96, 96), np.uint8))])
     assert error.value.code == grpc.StatusCode.PERMISSION_DENIED
     assert not (root / "bad.ilp").exists() and client.health() == "SERVING"
+
+
+def test_several_roles_in_one_request(client, root):
+    image = tifffile.imread(root / "image.tif")
+    mask = np.zeros(image.shape, np.uint8)
+    mask[:, :100] = 1
+    masked = client.predict("cells.ilp", image, "yx", inputs={"Prediction Mask": (mask, "yx")}).array
+    whole = client.predict("cells.ilp", image, "yx").array
+    assert not masked[:, 100:].any()
+    np.testing.assert_array_equal(masked[:, :100], whole[:, :100])

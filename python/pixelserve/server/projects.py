@@ -8,6 +8,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..api import Project, open_project
 
 logger = logging.getLogger(__name__)
@@ -26,12 +28,26 @@ class ProjectKey:
 
 
 def project_footprint(project: Project) -> int:
-    """Bytes a loaded project holds: its forests' node arrays dominate."""
-    total = 0
-    for stage in getattr(project.workflow, "stages", ()):
-        for forest in stage.model.forests:
-            total += sum(getattr(array, "nbytes", 0) for array in vars(forest).values())
+    """Bytes a loaded project holds: its forests' node arrays (as read, and as packed for
+    prediction) dominate."""
+    stages = getattr(project.workflow, "stages", ())
+    total = sum(_array_bytes(stage.model.forests) + _array_bytes(stage.ensemble) for stage in stages)
     return max(total, 1 << 20)
+
+
+def _array_bytes(value, depth: int = 4) -> int:
+    """The bytes of the numpy arrays in `value`, looking `depth` levels into containers and objects."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if depth == 0:
+        return 0
+    if isinstance(value, (list, tuple)):
+        return sum(_array_bytes(item, depth - 1) for item in value)
+    if isinstance(value, dict):
+        return sum(_array_bytes(item, depth - 1) for item in value.values())
+    if hasattr(value, "__dict__"):
+        return sum(_array_bytes(item, depth - 1) for item in vars(value).values())
+    return 0
 
 
 class ProjectCache:
