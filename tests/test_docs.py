@@ -61,7 +61,7 @@ def example_folder(tmp_path_factory) -> Path:
 
 
 # The documents whose bash blocks are run, in this order, in one example folder.
-SHELL_DOCS = ("headless.md", "export.md")
+SHELL_DOCS = ("headless.md", "export.md", "batch.md")
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,13 @@ def doc_runs(example_folder) -> dict[tuple[str, str], subprocess.CompletedProces
 def test_shell_examples_run(doc_runs, name, block):
     result = doc_runs[name, block]
     expected = EXPECTED_FAILURE.search(block)
-    if expected:
+    if expected and name == "batch.md":
+        # Several files: the failed ones are listed in a summary at the end.
+        assert result.returncode == int(expected.group(1)), result.stderr
+        assert "Traceback" not in result.stderr, result.stderr
+        assert re.search(r"^pixelserve: \d+ of \d+ files failed:\n(  \S.*: .*Fix.*\n)+\Z",
+                         result.stderr, flags=re.M), result.stderr
+    elif expected:
         assert result.returncode == int(expected.group(1)), result.stderr
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -123,6 +129,26 @@ def test_export_examples_wrote_what_the_text_says(example_folder, doc_runs):
     assert n5.shape == (256, 256, 2) and n5.axes == "yxc"
     zarr_dataset = open_dataset(str(out / "results.zarr" / "cells_2" / "segmentation"))
     assert zarr_dataset.dtype == np.uint8 and zarr_dataset.shape[:2] == (256, 256)
+
+
+def test_batch_examples_did_what_the_text_says(example_folder, doc_runs):
+    out = example_folder / "batch"
+    assert sorted(p.name for p in out.glob("*.h5")) == ["cells_1_Probabilities.h5",
+                                                        "cells_2_Probabilities.h5"]
+    frames = sorted(p.name for p in (out / "frames").iterdir())
+    assert frames == [f"frame_{index}_segmentation.png" for index in range(10)]
+    assert sorted(p.name for p in (out / "mixed").iterdir()) == ["cells_1.h5", "cells_2.h5"]
+    # Parallel, serial and memory-limited runs give the same results.
+    for folder in ("serial", "small_budget", "mixed"):
+        with h5py.File(out / folder / "cells_2.h5", "r") as a, \
+                h5py.File(out / "cells_2_Probabilities.h5", "r") as b:
+            np.testing.assert_array_equal(a["exported_data"][...], b["exported_data"][...])
+    stderr = {block.split("output_filename_format=")[1].split("/")[1]: result.stderr
+              for (name, block), result in doc_runs.items() if name == "batch.md"}
+    assert "processing 2 files, 1 at a time" in stderr["small_budget"]
+    assert "processing 2 files, 1 at a time (2 threads each)" in stderr["serial"]
+    assert "  images/rgb.png: " in stderr["mixed"] and "3 channel(s)" in stderr["mixed"]
+    assert not list(out.rglob(".*.part"))
 
 
 def test_python_examples_run(example_folder, monkeypatch):

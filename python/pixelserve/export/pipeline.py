@@ -145,6 +145,7 @@ def export_result(
     progress: Callable[[int, int], None] | None = None,
     resolution: Mapping[str, float] | None = None,
     axis_units: Mapping[str, str] | None = None,
+    before_writing: Callable[[list[str]], None] | None = None,
 ) -> list[str]:
     """Export `source` as `settings` say; returns the written file paths.
 
@@ -152,6 +153,8 @@ def export_result(
     its 'input_paths' entry lists files the export must not overwrite. `resolution` (axis ->
     pixel size) and `axis_units` (axis -> unit) go into the file metadata where the format
     has a place for them. `progress(done, total)` counts array elements of the subregion.
+    `before_writing(temp_paths)` hears the temporary file names before any exists, so that
+    a supervising process can delete them should this one be killed.
     """
     settings, plan = _plan(source.axes, source.shape, source.dtype, settings, default_axis_order,
                            getattr(source, "drange", None))
@@ -177,6 +180,8 @@ def export_result(
     temp_paths = [] if remote else [_temp_name(final, tag) for final in paths]
     writer = None
     try:
+        if before_writing is not None:
+            before_writing(temp_paths)
         writer = writer_cls(temp_path, path, plan.output_shape, plan.output_axes, plan.export_dtype, metadata)
         _stream_blocks(source, plan, writer, threads, progress)
         writer.finish()

@@ -55,6 +55,12 @@ def base_parser(add_help: bool = True) -> _Parser:
     general.add_argument("--debug", action="store_true", help="Show stack traces for errors.")
     general.add_argument("--threads", type=int, default=None,
                          help="Threads for block computation (default: all cores, or LAZYFLOW_THREADS).")
+    # pixelserve only: ilastik runs the files of one call one after another.
+    general.add_argument("--parallel_files", type=int, default=0, metavar="N",
+                         help="Files processed at once, each in its own worker process, sharing "
+                              "the threads (default 0: as many as the threads and the memory "
+                              "allow, see LAZYFLOW_TOTAL_RAM_MB; 1: one after another). "
+                              "See docs/batch.md.")
     general.add_argument("--structure_tensor_order", choices=STRUCTURE_TENSOR_ORDERS,
                          help="Override the structure-tensor scale order (default: from the "
                               "project's ilastik version: vigra before 1.3.3).")
@@ -153,10 +159,10 @@ def parse_headless(argv: list[str], role_flags: dict[str, str], *,
     return HeadlessArgs(options=options, role_files=role_files, positional=positional)
 
 
-def parse_global(argv: list[str]) -> argparse.Namespace:
-    """First step: just the flags needed to find the project (nothing is refused yet)."""
-    options, _ = base_parser(add_help=False).parse_known_args(argv)
-    return options
+def parse_global(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """First step: just the flags needed to find the project (nothing is refused yet), and
+    the tokens left for the second step (role flags, input files, unknown flags)."""
+    return base_parser(add_help=False).parse_known_args(argv)
 
 
 # ilastik flags that pixelserve knows but does not take (yet), with what to do instead.

@@ -50,7 +50,7 @@ def _headless(argv: list[str]) -> int:
               "label image (pixelserve train --help)\n  pixelserve serve ...   run the prediction server "
               "(pixelserve serve --help)")
         return 0 if argv else 2
-    options = parse_global(argv)
+    options, rest = parse_global(argv)
     if options.version:
         print(f"pixelserve {__version__}")
         return 0
@@ -62,6 +62,9 @@ def _headless(argv: list[str]) -> int:
                         "run_ilastik.sh --headless), or use a subcommand such as 'pixelserve train'.")
     if not options.project:
         raise UserError("No project given. Fix: add --project=MyProject.ilp.")
+    # Before the project is loaded: the fork server's start-up overlaps with that.
+    from .process_start import start_fork_server_early
+    start_fork_server_early(rest, options.threads, options.parallel_files)
     from .run import run_headless
     return run_headless(argv, options)
 

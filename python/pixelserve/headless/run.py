@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..blocks import default_threads
@@ -14,35 +14,92 @@ from ..workflows import Volume, Workflow, load_workflow
 from .args import HeadlessArgs, base_parser, parse_headless
 
 
+@dataclass(frozen=True)
+class HeadlessJob:
+    """What every lane of one run shares. Picklable: worker processes rebuild the run from it."""
+
+    project: str
+    structure_tensor_order: str | None
+    export_source: str
+    settings: ExportSettings
+    stack_along: str
+    debug: bool = False
+
+
+@dataclass(frozen=True)
+class LaneSpec:
+    """One lane as given on the command line: (role, file spec, --input_axes) per role."""
+
+    inputs: tuple[tuple[str, str, str | None], ...]
+
+    @property
+    def label(self) -> str:
+        """How messages name the lane: its raw data as the user wrote it."""
+        return self.inputs[0][1]
+
+
+@dataclass
+class OpenLane:
+    source: object  # a ResultSource
+    placeholders: dict
+
+
 def run_headless(argv: list[str], options) -> int:
     workflow = load_workflow(options.project, structure_tensor_order=options.structure_tensor_order)
     args = parse_headless(argv, _role_flags(workflow), export_sources=workflow.export_sources,
                           output_formats=list(OUTPUT_FORMATS))
-    export_source = workflow.resolve_export_source(args.options.export_source)
-    settings = export_settings(workflow, args)
-    lanes = _lanes(workflow, args)
+    job = HeadlessJob(
+        project=os.path.abspath(options.project),
+        structure_tensor_order=options.structure_tensor_order,
+        export_source=workflow.resolve_export_source(args.options.export_source),
+        settings=export_settings(workflow, args),
+        stack_along=args.options.stack_along,
+        debug=args.debug,
+    )
+    lanes = lane_specs(workflow, args)
     threads = args.options.threads or default_threads()
-    for lane in lanes:
-        volumes = {role: input_volume(dataset, axes, workflow, role)
-                   for role, (dataset, axes) in lane.items()}
-        source = workflow.result_source(volumes, export_source)
-        raw = lane[workflow.input_roles[0].name][0]
-        placeholders = {
-            "dataset_dir": str(Path(raw.paths[0]).parent),
-            "nickname": raw.nickname,
-            "result_type": export_source.replace(" ", "_"),
-            "input_paths": [path for dataset, _ in lane.values() for path in dataset.paths],
-        }
-        with _progress_bar(source) as progress:
-            written = export_result(
-                source, settings, placeholders, default_axis_order=source.default_axis_order,
-                threads=threads, progress=progress,
-                resolution={axis: size for axis, (size, _) in source.resolution.items()},
-                axis_units={axis: unit for axis, (_, unit) in source.resolution.items() if unit},
-            )
-        for path in written:
-            print(f"Wrote {path}")
-    return 0
+    if args.options.parallel_files < 0:
+        raise UserError(f"--parallel_files={args.options.parallel_files} is negative. Fix: give 0 "
+                        "(as many as cores and memory allow), 1 (one after another) or more.")
+    from .batch import run_batch
+    return run_batch(workflow, job, lanes, threads=threads,
+                     parallel_files=args.options.parallel_files)
+
+
+def open_lane(workflow: Workflow, job: HeadlessJob, lane: LaneSpec) -> OpenLane:
+    """The lane's result source and output-name placeholders; reads only file headers."""
+    datasets = {role: (open_dataset(spec, stack_along=job.stack_along), axes)
+                for role, spec, axes in lane.inputs}
+    volumes = {role: input_volume(dataset, axes, workflow, role)
+               for role, (dataset, axes) in datasets.items()}
+    source = workflow.result_source(volumes, job.export_source)
+    raw = datasets[workflow.input_roles[0].name][0]
+    placeholders = {
+        "dataset_dir": str(Path(raw.paths[0]).parent),
+        "nickname": raw.nickname,
+        "result_type": job.export_source.replace(" ", "_"),
+        "input_paths": [path for dataset, _ in datasets.values() for path in dataset.paths],
+    }
+    return OpenLane(source, placeholders)
+
+
+def process_lane(workflow: Workflow, job: HeadlessJob, lane: LaneSpec, *, threads: int,
+                 progress=None, before_writing=None) -> list[str]:
+    """Compute and export one lane; returns the written paths. `progress(done, total)` and
+    `before_writing(temp_paths)` are export_result's hooks."""
+    return export_lane(open_lane(workflow, job, lane), job, threads=threads, progress=progress,
+                       before_writing=before_writing)
+
+
+def export_lane(opened: OpenLane, job: HeadlessJob, *, threads: int, progress=None,
+                before_writing=None) -> list[str]:
+    source = opened.source
+    return export_result(
+        source, job.settings, opened.placeholders, default_axis_order=source.default_axis_order,
+        threads=threads, progress=progress, before_writing=before_writing,
+        resolution={axis: size for axis, (size, _) in source.resolution.items()},
+        axis_units={axis: unit for axis, (_, unit) in source.resolution.items() if unit},
+    )
 
 
 # Each export setting: the flag that sets it and the project field holding its stored default.
@@ -79,7 +136,9 @@ def _role_flags(workflow: Workflow) -> dict[str, str]:
     return {role.flag: role.name for role in workflow.input_roles}
 
 
-def _lanes(workflow: Workflow, args: HeadlessArgs) -> list[dict]:
+def lane_specs(workflow: Workflow, args: HeadlessArgs) -> list[LaneSpec]:
+    """The lanes of the command line; files are opened later, one lane at a time, so that a
+    bad file fails its own lane only."""
     roles = workflow.input_roles
     files = dict(args.role_files)
     if args.positional:
@@ -95,15 +154,9 @@ def _lanes(workflow: Workflow, args: HeadlessArgs) -> list[dict]:
             raise UserError(f"{len(raw_files)} raw data file(s) but {count} for {role.name}. "
                             f"Fix: give one {role.flag} file per raw data file, in the same order.")
     axes = _input_axes(args.options.input_axes, len(roles))
-    lanes: list[dict] = []
-    for index in range(len(raw_files)):
-        lane = {}
-        for role_index, role in enumerate(roles):
-            if role.name in files:
-                dataset = open_dataset(files[role.name][index], stack_along=args.options.stack_along)
-                lane[role.name] = (dataset, axes[role_index])
-        lanes.append(lane)
-    return lanes
+    return [LaneSpec(tuple((role.name, files[role.name][index], axes[role_index])
+                           for role_index, role in enumerate(roles) if role.name in files))
+            for index in range(len(raw_files))]
 
 
 def _input_axes(text: str | None, role_count: int) -> list[str | None]:
@@ -135,36 +188,6 @@ def input_volume(dataset, axes: str | None, workflow: Workflow, role: str) -> Vo
 def dataset_label(dataset) -> str:
     path = dataset.paths[0] if len(dataset.paths) == 1 else f"{len(dataset.paths)} files"
     return path + (f"/{dataset.internal_path}" if dataset.internal_path else "")
-
-
-class _NoProgress:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-def _progress_bar(source):
-    if not sys.stderr.isatty() or os.environ.get("CI"):
-        return _NoProgress()
-    from tqdm import tqdm
-
-    class Bar:
-        def __enter__(self):
-            self.bar = tqdm(total=1, unit="px", unit_scale=True, leave=False, file=sys.stderr)
-            return self.update
-
-        def update(self, done, total):
-            self.bar.total = total
-            self.bar.n = done
-            self.bar.refresh()
-
-        def __exit__(self, *exc):
-            self.bar.close()
-            return False
-
-    return Bar()
 
 
 def print_project_help(argv: list[str], options) -> int:

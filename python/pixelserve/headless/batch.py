@@ -1,0 +1,168 @@
+"""The files of one `pixelserve --headless` call: several at a time, each in its own worker
+process, as many as the threads and the memory allow (batch_plan.py); one file, one thread
+or `--parallel_files=1` run in this process, one after another.
+
+A file that fails does not stop the others. At the end a summary lists every failed file
+with its reason, and the exit code says what kind of failures there were:
+  0  every file was written;
+  2  some failed, all for bad input (a UserError: the message says the fix);
+  1  some failed otherwise (a bug, a killed worker): those are worth a report.
+A single file keeps the one-line error of docs/headless.md and the same exit codes.
+
+Ctrl-C and SIGTERM stop everything and leave no partial output: exports write under
+temporary names and rename when complete, and delete those files when interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from .batch_plan import LaneCost, lane_cost, plan_batch
+from .progress import BatchProgress
+from .run import HeadlessJob, LaneSpec, export_lane, open_lane, process_lane
+from .worker_pool import describe_failure, run_in_workers
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C; the exit code a shell reports for it."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (a scheduler cancelling the job, `kill`) unwinds like Ctrl-C, so the export's
+    cleanup runs; by default it would end the process on the spot, leaving temporary files."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: only the main thread can take signals
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@dataclass
+class Failure:
+    label: str
+    reason: str
+    user_error: bool
+
+
+class BatchOutcome:
+    """What happened to each lane; receives the events of the serial loop and the workers."""
+
+    def __init__(self, lanes: list[LaneSpec], progress: BatchProgress):
+        self.lanes = lanes
+        self.progress_bar = progress
+        self.failures: dict[int, Failure] = {}
+        self.written: dict[int, list[str]] = {}
+
+    def progress(self, index: int, done: int, total: int) -> None:
+        self.progress_bar.lane(index, done, total)
+
+    def finished(self, index: int, written: list[str]) -> None:
+        self.written[index] = written
+        self.progress_bar.lane_finished(index)
+        for path in written:
+            self.progress_bar.print(f"Wrote {path}")
+
+    def failed(self, index: int, reason: str, user_error: bool) -> None:
+        self.failures[index] = Failure(self.lanes[index].label, reason, user_error)
+        self.progress_bar.lane_finished(index)
+
+    def exit_code(self) -> int:
+        if not self.failures:
+            return EXIT_OK
+        if all(failure.user_error for failure in self.failures.values()):
+            return EXIT_BAD_INPUT
+        return EXIT_INTERNAL
+
+    def print_summary(self) -> None:
+        if not self.failures:
+            return
+        print(f"pixelserve: {len(self.failures)} of {len(self.lanes)} files failed:", file=sys.stderr)
+        for index in sorted(self.failures):
+            failure = self.failures[index]
+            print(f"  {failure.label}: {failure.reason}", file=sys.stderr)
+
+
+def run_batch(workflow, job: HeadlessJob, lanes: list[LaneSpec], *, threads: int,
+              parallel_files: int) -> int:
+    """Export every lane; returns the exit code (see the module docstring)."""
+    with sigterm_as_interrupt():
+        if len(lanes) == 1:
+            return _run_single(workflow, job, lanes[0], threads)
+        return _run_several(workflow, job, lanes, threads, parallel_files)
+
+
+def _run_single(workflow, job: HeadlessJob, lane: LaneSpec, threads: int) -> int:
+    """One file, in this process; an error propagates to the CLI's one-line message."""
+    opened = open_lane(workflow, job, lane)
+    with BatchProgress([lane_cost(opened.source).pixels]) as progress:
+        written = export_lane(opened, job, threads=threads, progress=progress.lane_callback(0))
+        progress.lane_finished(0)
+        for path in written:
+            progress.print(f"Wrote {path}")
+    return EXIT_OK
+
+
+def _run_several(workflow, job: HeadlessJob, lanes: list[LaneSpec], threads: int,
+                 parallel_files: int) -> int:
+    # Opening every lane first reads only headers: it finds bad files before any work,
+    # and gives each file's size for the plan and the progress bar.
+    costs: dict[int, LaneCost] = {}
+    early_failures: dict[int, tuple[str, bool]] = {}
+    for index, lane in enumerate(lanes):
+        try:
+            costs[index] = lane_cost(open_lane(workflow, job, lane).source)
+        except Exception as error:
+            if job.debug:
+                traceback.print_exc()
+            early_failures[index] = describe_failure(error)
+    plan = plan_batch(list(costs.values()), threads, parallel_files)
+    print(f"pixelserve: processing {len(lanes)} files, {plan.workers} at a time "
+          f"({plan.threads_per_worker} thread{'s' if plan.threads_per_worker > 1 else ''} each)",
+          file=sys.stderr, flush=True)
+    pixels = [costs[i].pixels if i in costs else 0 for i in range(len(lanes))]
+    with BatchProgress(pixels) as progress:
+        outcome = BatchOutcome(lanes, progress)
+        for index, (reason, user_error) in early_failures.items():
+            outcome.failed(index, reason, user_error)
+        if plan.workers > 1:
+            # Biggest first: a big file started last would leave the other workers idle.
+            order = sorted(costs, key=lambda i: -costs[i].pixels)
+            run_in_workers(workflow, job, [(i, lanes[i]) for i in order], plan, outcome)
+        else:
+            _run_serially(workflow, job, lanes, sorted(costs), plan.threads_per_worker, outcome)
+    outcome.print_summary()
+    return outcome.exit_code()
+
+
+def _run_serially(workflow, job: HeadlessJob, lanes: list[LaneSpec], indices: list[int],
+                  threads: int, outcome: BatchOutcome) -> None:
+    for index in indices:
+        try:
+            written = process_lane(workflow, job, lanes[index], threads=threads,
+                                   progress=outcome.progress_bar.lane_callback(index))
+        except Exception as error:  # KeyboardInterrupt is no Exception: it stops the run
+            if job.debug:
+                traceback.print_exc()
+            outcome.failed(index, *describe_failure(error))
+        else:
+            outcome.finished(index, written)
