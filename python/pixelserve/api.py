@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .blocks import compute_array
+from .blocks import compute_array, default_threads
 from .errors import UserError
 from .workflows import Volume, Workflow, load_workflow
 
@@ -58,7 +58,8 @@ class Project:
             if role_axes is None:
                 raise UserError(f"Give the axes of the {role} array, e.g. axes='yx' or 'zyxc'.")
             volumes[role] = Volume.from_array(array, role_axes, name=f"{role} array")
-        source = self.workflow.result_source(volumes, export_source)
+        threads = threads or default_threads()
+        source = self.workflow.result_source(volumes, export_source, parallel_blocks=threads)
         return compute_array(source, threads)
 
 

@@ -113,7 +113,7 @@ def run_batch(workflow, job: HeadlessJob, lanes: list[LaneSpec], *, threads: int
 
 def _run_single(workflow, job: HeadlessJob, lane: LaneSpec, threads: int) -> int:
     """One file, in this process; an error propagates to the CLI's one-line message."""
-    opened = open_lane(workflow, job, lane)
+    opened = open_lane(workflow, job, lane, threads=threads)
     with BatchProgress([lane_cost(opened.source).pixels]) as progress:
         written = export_lane(opened, job, threads=threads, progress=progress.lane_callback(0))
         progress.lane_finished(0)

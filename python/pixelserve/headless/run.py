@@ -66,13 +66,14 @@ def run_headless(argv: list[str], options) -> int:
                      parallel_files=args.options.parallel_files)
 
 
-def open_lane(workflow: Workflow, job: HeadlessJob, lane: LaneSpec) -> OpenLane:
-    """The lane's result source and output-name placeholders; reads only file headers."""
+def open_lane(workflow: Workflow, job: HeadlessJob, lane: LaneSpec, *, threads: int = 1) -> OpenLane:
+    """The lane's result source (for `threads` threads) and output-name placeholders; reads
+    only file headers."""
     datasets = {role: (open_dataset(spec, stack_along=job.stack_along), axes)
                 for role, spec, axes in lane.inputs}
     volumes = {role: input_volume(dataset, axes, workflow, role)
                for role, (dataset, axes) in datasets.items()}
-    source = workflow.result_source(volumes, job.export_source)
+    source = workflow.result_source(volumes, job.export_source, parallel_blocks=threads)
     raw = datasets[workflow.input_roles[0].name][0]
     placeholders = {
         "dataset_dir": str(Path(raw.paths[0]).parent),
@@ -87,7 +88,7 @@ def process_lane(workflow: Workflow, job: HeadlessJob, lane: LaneSpec, *, thread
                  progress=None, before_writing=None) -> list[str]:
     """Compute and export one lane; returns the written paths. `progress(done, total)` and
     `before_writing(temp_paths)` are export_result's hooks."""
-    return export_lane(open_lane(workflow, job, lane), job, threads=threads, progress=progress,
+    return export_lane(open_lane(workflow, job, lane, threads=threads), job, threads=threads, progress=progress,
                        before_writing=before_writing)
 
 

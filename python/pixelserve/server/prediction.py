@@ -78,7 +78,7 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
 
         job = Job(f"{header.image_name or header.project}")
         context.add_callback(job.cancel)
-        source = workflow.result_source(volumes, export_source)
+        source = workflow.result_source(volumes, export_source, parallel_blocks=self.server.jobs.threads)
         events: queue.Queue = queue.Queue()
 
         def run():

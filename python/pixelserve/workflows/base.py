@@ -51,8 +51,9 @@ class Workflow(ABC):
     def default_export_source(self) -> str: ...
 
     @abstractmethod
-    def result_source(self, inputs: dict[str, Volume], export_source: str):
-        """A ResultSource (see pixelserve.export) computing `export_source` for one lane."""
+    def result_source(self, inputs: dict[str, Volume], export_source: str, *, parallel_blocks: int = 1):
+        """A ResultSource (see pixelserve.export) computing `export_source` for one lane, in
+        blocks that keep `parallel_blocks` threads busy where that pays."""
 
     def resolve_export_source(self, name: str | None) -> str:
         """The canonical spelling of an export source name (matching is case-insensitive)."""

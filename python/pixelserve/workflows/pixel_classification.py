@@ -96,7 +96,8 @@ class PixelClassificationWorkflow(Workflow):
         return max(minimum_size(stage.specs) for stage in self.stages)
 
     # -- computing ---------------------------------------------------------------------------
-    def result_source(self, inputs: dict[str, Volume], export_source: str | None = None):
+    def result_source(self, inputs: dict[str, Volume], export_source: str | None = None, *,
+                      parallel_blocks: int = 1):
         self.check_inputs(inputs)
         raw = inputs[RAW_DATA]
         spatial = tuple(n for n, a in zip(raw.spatial_shape, "zyx") if a in raw.own_axes or n > 1)
@@ -104,7 +105,7 @@ class PixelClassificationWorkflow(Workflow):
             check_image_size(stage.specs, spatial)
         source = self._sources[self.resolve_export_source(export_source)]
         chain = StageChain(self.stages, raw, inputs.get(PREDICTION_MASK), raw.shape[1])
-        return PixelResultSource(chain, source)
+        return PixelResultSource(chain, source, parallel_blocks)
 
     def _name(self, source: ExportSource) -> str:
         if source.kind is SourceKind.ALL_PROBABILITIES or not self.autocontext:
@@ -121,10 +122,23 @@ class PixelClassificationWorkflow(Workflow):
         return {self._name(source): source for source in sources}
 
 
+def _rows_per_block(rows: int, halo: int, threads: int) -> int:
+    """Rows of the blocks that split one small image among `threads` threads, when that pays.
+
+    One block would leave all but one thread idle (a single image sent to the server or from
+    Fiji), but each extra block recomputes its halo: split into k parts only while a part
+    with its halos takes at most 70 % of the whole image's time."""
+    for parts in range(min(threads, rows // 32), 1, -1):
+        part = -(-rows // parts)
+        if (part + 2 * halo) <= 0.7 * (rows + 2 * halo):
+            return part
+    return rows
+
+
 class PixelResultSource:
     """A ResultSource (pixelserve.export) for one export source of one lane."""
 
-    def __init__(self, chain: StageChain, source: ExportSource):
+    def __init__(self, chain: StageChain, source: ExportSource, parallel_blocks: int = 1):
         self.chain = chain
         self.source = source
         raw = chain.raw
@@ -144,7 +158,7 @@ class PixelResultSource:
         self.dtype = np.dtype(dtype)
         self._shape5 = raw.shape[:4] + (channels,)
         self.shape = tuple(self._shape5["tzyxc".index(a)] for a in self.axes)
-        self.block_shape = self._choose_block_shape(stage, channels)
+        self.block_shape = self._choose_block_shape(stage, channels, parallel_blocks)
         self.label_names = stage.model.label_names
         self._set_display(chain, kind, stage)
         self.drange = (0.0, 1.0) if kind in (SourceKind.PROBABILITIES, SourceKind.UNCERTAINTY,
@@ -171,7 +185,7 @@ class PixelResultSource:
             self.channel_names = (kind.value,)
             self.label_colors = tuple(map(tuple, model.label_colors))
 
-    def _choose_block_shape(self, stage: Stage, channels: int) -> tuple[int, ...]:
+    def _choose_block_shape(self, stage: Stage, channels: int, parallel_blocks: int) -> tuple[int, ...]:
         """Blocks big enough that halos cost little, small enough that the feature stack of a
         block (pixels x features x 4 bytes) stays around 256 MB."""
         t, z, y, x = self._shape5[:4]
@@ -189,10 +203,8 @@ class PixelResultSource:
             edge = max(edge, 64)
             plane = min(y, edge) * min(x, edge)
             block = (1, min(z, max(1, budget // plane)), min(y, edge), min(x, edge))
-        if block[:4] == (t, z, y, x) and t == 1 and y >= 256:
-            # One block would leave all but one core idle: a single small image (a server
-            # request, a Fiji image) is answered sooner in two halves, despite their halos.
-            block = (1, z, (y + 1) // 2, x)
+        if block[:4] == (t, z, y, x) and parallel_blocks > 1:
+            block = (1, z, _rows_per_block(y, xy_halo, parallel_blocks), x)
         block5 = block + (self._shape5[4],)
         return tuple(block5["tzyxc".index(a)] for a in self.axes)
 
