@@ -105,6 +105,15 @@ def test_the_token_example_writes_a_usable_token(folder):
     assert len((folder / "token.txt").read_text().strip()) >= 32
 
 
+def test_the_headless_example_runs_on_the_server(folder, address):
+    [block] = [b for b in blocks("bash") if "--headless --server" in b]
+    result = subprocess.run(["bash", "-c", block.replace(DOC_ADDRESS, address)], cwd=folder, capture_output=True,
+                            text=True, timeout=120, env=dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}"))
+    assert result.returncode == 0, result.stderr
+    segmentation = tifffile.imread(folder / "results" / "cells_1_segmentation.tif")
+    assert segmentation.shape == (256, 256) and set(np.unique(segmentation)) <= {1, 2}
+
+
 def test_python_examples_run_in_order(folder, address, monkeypatch):
     monkeypatch.chdir(folder)
     namespace: dict = {}

@@ -409,3 +409,49 @@ def test_several_roles_in_one_request(client, root):
     whole = client.predict("cells.ilp", image, "yx").array
     assert not masked[:, 100:].any()
     np.testing.assert_array_equal(masked[:, :100], whole[:, :100])
+
+
+# --- pixelserve --headless --server --------------------------------------------------------
+
+def test_headless_on_a_server_writes_what_a_local_run_writes(server, root, tmp_path):
+    from PIL import Image
+
+    frames = root / "frames"
+    frames.mkdir(exist_ok=True)
+    for index in range(3):
+        Image.fromarray(cells_image((96, 96), seed=50 + index, n_cells=5)[0]).save(frames / f"f_{index}.png")
+    runs = {
+        "tif": ["--output_format=tif", "--export_source=Simple Segmentation", str(root / "image.tif")],
+        "png": ["--output_format=png", "--export_dtype=uint8", "--pipeline_result_drange=(0.0,1.0)",
+                "--export_drange=(0,255)", "--cutout_subregion=[(10,20,1),(150,None,2)]", str(root / "image.tif")],
+        "stack": ["--output_format=compressed hdf5", "--stack_along=t", str(frames / "f_*.png")],
+    }
+    for name, flags in runs.items():
+        outputs = {}
+        for where in ("local", "remote"):
+            folder = tmp_path / name / where
+            extra = [f"--server=127.0.0.1:{server.port}"] if where == "remote" else []
+            assert cli_main(["--headless", f"--project={root / 'cells.ilp'}", *extra,
+                             f"--output_filename_format={folder}/{{nickname}}_{{result_type}}", *flags]) == 0
+            [outputs[where]] = sorted(folder.iterdir())
+        assert outputs["local"].name == outputs["remote"].name
+        assert outputs["local"].read_bytes() == outputs["remote"].read_bytes() or name == "stack"
+        if name == "stack":
+            import h5py
+
+            with h5py.File(outputs["local"]) as local, h5py.File(outputs["remote"]) as remote:
+                np.testing.assert_array_equal(local["exported_data"][()], remote["exported_data"][()])
+                assert local["exported_data"].attrs["axistags"] == remote["exported_data"].attrs["axistags"]
+
+
+def test_headless_on_a_server_explains_refusals(server, root, tmp_path, capsys):
+    code = cli_main(["--headless", f"--project={root / 'cells.ilp'}", "--server=127.0.0.1:1",
+                     str(root / "image.tif")])
+    assert code == 2 and "127.0.0.1:1" in capsys.readouterr().err
+    outside = tmp_path / "outside.tif"
+    tifffile.imwrite(outside, np.zeros((64, 64), np.uint8))
+    code = cli_main(["--headless", f"--project={root / 'cells.ilp'}", f"--server=127.0.0.1:{server.port}",
+                     f"--output_filename_format={tmp_path}/out", str(outside)])
+    err = capsys.readouterr().err
+    assert code == 2 and "outside the server's allowed roots" in err
+    assert not (tmp_path / "out.h5").exists()

@@ -44,6 +44,7 @@ class Dataset:
     path: str
     subregion: tuple[tuple[int, int], ...] | None = None
     axes: str = ""
+    stack_along: str = ""  # for a glob or os.pathsep list of files: the axis they stack along
 
 
 class ServerError(Exception):
@@ -162,6 +163,7 @@ class Client:
             message = header.inputs.add(role=role)
             if isinstance(data, Dataset):
                 message.dataset.path, message.axes = data.path, data.axes
+                message.dataset.stack_along = data.stack_along
                 if data.subregion is not None:
                     message.dataset.subregion.start.extend(int(a) for a, _ in data.subregion)
                     message.dataset.subregion.stop.extend(int(b) for _, b in data.subregion)

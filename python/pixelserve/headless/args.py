@@ -64,6 +64,11 @@ def base_parser(add_help: bool = True) -> _Parser:
     general.add_argument("--structure_tensor_order", choices=STRUCTURE_TENSOR_ORDERS,
                          help="Override the structure-tensor scale order (default: from the "
                               "project's ilastik version: vigra before 1.3.3).")
+    general.add_argument("--server", metavar="HOST:PORT",
+                         help="Compute on a running pixelserve server (pixelserve serve) where the project "
+                              "stays loaded; it must read the same files. pixelserve only.")
+    general.add_argument("--server_token_file", metavar="FILE",
+                         help="The token file of a server started with --token-file. pixelserve only.")
     general.add_argument("--version", action="store_true", help="Print the version and exit.")
     inputs = parser.add_argument_group("input data")
     inputs.add_argument("--input_axes", help="Axes of the input, e.g. yxc; comma-separated per role.")

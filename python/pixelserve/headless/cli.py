@@ -62,9 +62,10 @@ def _headless(argv: list[str]) -> int:
                         "run_ilastik.sh --headless), or use a subcommand such as 'pixelserve train'.")
     if not options.project:
         raise UserError("No project given. Fix: add --project=MyProject.ilp.")
-    # Before the project is loaded: the fork server's start-up overlaps with that.
-    from .process_start import start_fork_server_early
-    start_fork_server_early(rest, options.threads, options.parallel_files)
+    if not options.server:  # a server computes everything itself: no worker processes here
+        # Before the project is loaded: the fork server's start-up overlaps with that.
+        from .process_start import start_fork_server_early
+        start_fork_server_early(rest, options.threads, options.parallel_files)
     from .run import run_headless
     return run_headless(argv, options)
 

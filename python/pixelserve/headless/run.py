@@ -45,7 +45,12 @@ class OpenLane:
 
 
 def run_headless(argv: list[str], options) -> int:
-    workflow = load_workflow(options.project, structure_tensor_order=options.structure_tensor_order)
+    if options.server:
+        from .remote import RemoteWorkflow, connect
+
+        workflow = RemoteWorkflow(connect(options.server, options.server_token_file), options.project)
+    else:
+        workflow = load_workflow(options.project, structure_tensor_order=options.structure_tensor_order)
     args = parse_headless(argv, _role_flags(workflow), export_sources=workflow.export_sources,
                           output_formats=list(OUTPUT_FORMATS))
     job = HeadlessJob(
@@ -62,6 +67,10 @@ def run_headless(argv: list[str], options) -> int:
         raise UserError(f"--parallel_files={args.options.parallel_files} is negative. Fix: give 0 "
                         "(as many as cores and memory allow), 1 (one after another) or more.")
     from .batch import run_batch
+    if options.server:
+        workflow.stack_along = job.stack_along
+        # The server holds the project: worker processes would each load it again.
+        return run_batch(workflow, job, lanes, threads=threads, parallel_files=1)
     return run_batch(workflow, job, lanes, threads=threads,
                      parallel_files=args.options.parallel_files)
 

@@ -78,8 +78,10 @@ class Server:
     def load_project(self, path: str):
         return self.projects.get(self.resolve_file(path, "project"))
 
-    def open_dataset(self, path: str, axes: str | None = None):
-        dataset = open_dataset(self.resolve_file(path, "dataset path"), axes=axes)
+    def open_dataset(self, path: str, axes: str | None = None, stack_along: str = "z"):
+        members = path.split(os.pathsep) if os.pathsep in path else [path]
+        resolved = os.pathsep.join(self.resolve_file(member, "dataset path") for member in members)
+        dataset = open_dataset(resolved, axes=axes, stack_along=stack_along or "z")
         for member in dataset.paths:  # a glob may match a symlink that leads out
             self.paths.check_inside(member, path, "dataset path")
         return dataset

@@ -133,7 +133,7 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
         return inputs
 
     def _dataset_volume(self, given, role: str) -> Volume:
-        dataset = self.server.open_dataset(given.dataset.path)
+        dataset = self.server.open_dataset(given.dataset.path, stack_along=given.dataset.stack_along)
         region = region_of(given.dataset.subregion, dataset.shape, given.dataset.path) if given.dataset.HasField("subregion") else None
         # without axes: the file's own, else ilastik's guess, as the headless mode without --input_axes
         return Volume.from_dataset(dataset, given.axes.lower() or None, name=given.dataset.path, region=region)

@@ -47,6 +47,7 @@ class Volume:
                 "at most once."
             )
         self._reader = reader
+        self.dataset = None  # the pixelserve.io Dataset read, if any (see from_dataset)
         self.own_axes = axes
         self.own_shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
@@ -75,7 +76,9 @@ class Volume:
             shape = tuple(stop - start for start, stop in region)
             reader = lambda box: dataset.read(tuple(  # noqa: E731
                 slice(o + (s.start or 0), o + (n if s.stop is None else s.stop)) for o, s, n in zip(offsets, box, shape)))
-        return cls(reader, shape, dataset.dtype, axes, name=name or dataset.nickname, resolution=resolution)
+        volume = cls(reader, shape, dataset.dtype, axes, name=name or dataset.nickname, resolution=resolution)
+        volume.dataset = dataset if region is None else None  # where it came from (a server reads it again)
+        return volume
 
     @property
     def channels(self) -> int:
