@@ -1,0 +1,28 @@
+package org.pixelserve.fiji.commands;
+
+import java.util.Arrays;
+import java.util.List;
+
+/** Plugins &gt; pixelserve &gt; Tracking: ilastik's Tracking workflows. */
+public final class Tracking extends WorkflowCommand {
+    @Override
+    public String name() {
+        return "Tracking";
+    }
+
+    @Override
+    protected boolean runs(String ilastikWorkflow) {
+        return ilastikWorkflow.contains("Tracking");
+    }
+
+    @Override
+    protected List<Param> imageInputs() {
+        return Arrays.asList(rawData(), optionalImage("prediction_maps", "the pixel probabilities (projects trained from prediction maps)"),
+            optionalImage("segmentation_image", "the segmentation (projects trained from a binary image)"));
+    }
+
+    @Override
+    protected List<String> knownExportSources() {
+        return Arrays.asList("Tracking-Result", "Object-Identities");
+    }
+}

@@ -1,0 +1,220 @@
+package org.pixelserve.fiji.commands;
+
+import ij.ImagePlus;
+import ij.WindowManager;
+import java.io.File;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.pixelserve.fiji.Connections;
+import org.pixelserve.fiji.IjMonitor;
+import org.pixelserve.fiji.PixelserveException;
+import org.pixelserve.fiji.client.ArrayWriter;
+import org.pixelserve.fiji.image.Compatibility;
+import org.pixelserve.fiji.image.ImageArrayWriter;
+import org.pixelserve.fiji.image.ImageLayout;
+import org.pixelserve.fiji.image.ResultStyler;
+import org.pixelserve.fiji.image.StackAssembler;
+import org.pixelserve.v1.ExportSettings;
+import org.pixelserve.v1.InputRole;
+import org.pixelserve.v1.PredictHeader;
+import org.pixelserve.v1.ProjectInfo;
+import org.pixelserve.v1.ResultHeader;
+import org.pixelserve.v1.RoleInput;
+
+/**
+ * Runs an ilastik project of one workflow on open images through the server: checks that the
+ * server runs the workflow and that the images fit the project, streams them, follows the
+ * progress, and shows the result as {@code <input>-<export source>}. A subclass says which
+ * workflow it is and which images it takes (its one template method, {@link #imageInputs()}).
+ */
+public abstract class WorkflowCommand extends PixelserveCommand {
+    public static final String PROJECT = "project";
+    public static final String EXPORT_SOURCE = "export_source";
+    public static final String RAW_DATA = "raw_data";
+
+    /** Every workflow command, for messages that point to the right one. */
+    static final List<WorkflowCommand> ALL = Arrays.asList(new PixelClassification(), new Autocontext(),
+        new ObjectClassification(), new Multicut(), new Counting(), new Tracking());
+
+    private Connections.Connected connected;
+
+    /** Whether this command runs projects of this ilastik workflow (ProjectInfo.workflow). */
+    protected abstract boolean runs(String ilastikWorkflow);
+
+    /**
+     * The images the workflow takes, keyed like ilastik's headless flags: raw_data (required)
+     * first, then e.g. prediction_mask, prediction_maps, segmentation_image.
+     */
+    protected abstract List<Param> imageInputs();
+
+    /** Export sources to list before the server has described the project. */
+    protected List<String> knownExportSources() {
+        return Arrays.asList("Probabilities", "Simple Segmentation", "Uncertainty", "Features");
+    }
+
+    @Override
+    public final List<Param> params() {
+        List<Param> params = new ArrayList<>();
+        params.add(Param.required(PROJECT, Param.Kind.FILE, "the .ilp project file (a path on the server's machine)"));
+        params.addAll(imageInputs());
+        params.add(Param.openChoice(EXPORT_SOURCE, "", "what to compute, e.g. Probabilities (default: the project's)",
+            knownExportSources().toArray(new String[0])));
+        return params;
+    }
+
+    @Override
+    protected String help() {
+        return "Project: a path on the server's machine (the same as here for a local server).";
+    }
+
+    @Override
+    protected void prepare(IjMonitor monitor) throws PixelserveException {
+        connected = connect(monitor);
+        for (String workflow : connected.info.getWorkflowsList()) {
+            if (runs(workflow)) {
+                return;
+            }
+        }
+        throw new PixelserveException("The pixelserve server " + connected.info.getVersion() + " at " + connected.client.target()
+            + " does not run " + name() + " projects yet (it runs " + String.join(", ", connected.info.getWorkflowsList())
+            + " projects): update the server once a version with " + name() + " is out");
+    }
+
+    @Override
+    protected OptionReader.DialogHook dialogHook() {
+        return new ProjectDialog(connected.client, this);
+    }
+
+    @Override
+    protected void execute(Values values, IjMonitor monitor) throws PixelserveException {
+        String project = values.get(PROJECT);
+        monitor.progress(0, 0, "describing the project");
+        ProjectInfo info = connected.client.projectInfo(project);
+        if (!runs(info.getWorkflow())) {
+            throw wrongWorkflow(info);
+        }
+        String exportSource = exportSource(values.get(EXPORT_SOURCE), info);
+
+        PredictHeader.Builder header = PredictHeader.newBuilder().setProject(project);
+        Map<Integer, ArrayWriter> arrays = new LinkedHashMap<>();
+        ImagePlus raw = null;
+        long bytes = 0;
+        for (InputRole role : info.getInputRolesList()) {
+            String key = role.getFlag().replaceFirst("^--", "");
+            if (!hasInput(key)) {
+                throw new PixelserveException(new File(info.getProject()).getName() + " takes a '" + role.getName()
+                    + "' input, which this plugin does not know: update the pixelserve plugin");
+            }
+            String title = key.equals(RAW_DATA) ? values.get(key) : values.image(key);
+            if (title == null) {
+                if (role.getRequired()) {
+                    throw new PixelserveException(name() + " needs " + key + "=[image title] for the project's '"
+                        + role.getName() + "' input");
+                }
+                continue;
+            }
+            ImagePlus image = WindowManager.getImage(title);
+            if (image == null) {
+                throw new PixelserveException("No image titled '" + title + "' is open (" + key + ")");
+            }
+            if (raw == null) {
+                raw = image;
+                Compatibility.check(title, ImageLayout.of(image), info, role);
+            }
+            ImageArrayWriter writer = new ImageArrayWriter(image, ImageLayout.IMAGEJ_ORDER, monitor);
+            bytes += writer.layout().bytes();
+            arrays.put(header.getInputsCount(), writer);
+            header.addInputs(RoleInput.newBuilder().setRole(role.getName()).setArray(writer.header()));
+        }
+        if (raw == null) {
+            throw new PixelserveException("The project names no input roles: is it a trained " + name() + " project?");
+        }
+        for (Param param : imageInputs()) {
+            if (values.image(param.key) != null && !takes(info, param.key)) {
+                throw new PixelserveException(new File(info.getProject()).getName() + " takes no " + param.key.replace('_', ' ')
+                    + " (it takes " + roleNames(info) + "): leave out " + param.key + "=");
+            }
+        }
+        long limit = connected.info.getMaxRequestBytes();
+        if (limit > 0 && bytes > limit) {
+            throw new PixelserveException("The images have " + bytes + " bytes, more than the server's limit of " + limit
+                + " (pixelserve serve --max-request-bytes): crop the image, or raise the limit");
+        }
+        ImageLayout layout = ImageLayout.of(raw);
+        String order = layout.axes(ImageLayout.IMAGEJ_ORDER);
+        if (order.indexOf('c') < 0) {
+            order = order.replace("yx", "cyx");
+        }
+        header.setImageName(raw.getTitle()).setExportSettings(
+            ExportSettings.newBuilder().setExportSource(exportSource).setOutputAxisOrder(order));
+        final StackAssembler[] result = new StackAssembler[1];
+        ResultHeader described = connected.client.predict(header.build(), arrays,
+            resultHeader -> result[0] = new StackAssembler(resultHeader.getArray()), monitor);
+        ImagePlus image = result[0].toImage(ResultStyler.title(raw.getTitle(), described.getExportSource()),
+            ResultStyler.compositeMode(described, result[0].channels()));
+        ResultStyler.style(image, described, raw.getCalibration());
+        image.show();
+    }
+
+    private static boolean takes(ProjectInfo info, String key) {
+        for (InputRole role : info.getInputRolesList()) {
+            if (role.getFlag().replaceFirst("^--", "").equals(key)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static String roleNames(ProjectInfo info) {
+        List<String> names = new ArrayList<>();
+        for (InputRole role : info.getInputRolesList()) {
+            names.add(role.getName());
+        }
+        return String.join(", ", names);
+    }
+
+    private boolean hasInput(String key) {
+        for (Param param : imageInputs()) {
+            if (param.key.equals(key)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The export source as the project spells it; empty: the project's default. */
+    static String exportSource(String given, ProjectInfo info) throws PixelserveException {
+        if (given == null || given.isEmpty()) {
+            return info.getDefaultExportSource();
+        }
+        for (String source : info.getExportSourcesList()) {
+            if (source.equalsIgnoreCase(given.trim())) {
+                return source;
+            }
+        }
+        throw new PixelserveException(new File(info.getProject()).getName() + " has no export source '" + given
+            + "': choose one of " + String.join(", ", info.getExportSourcesList()));
+    }
+
+    private PixelserveException wrongWorkflow(ProjectInfo info) {
+        String file = new File(info.getProject()).getName();
+        for (WorkflowCommand command : ALL) {
+            if (command.runs(info.getWorkflow())) {
+                return new PixelserveException(file + " is a '" + info.getWorkflow() + "' project: run it with Plugins > pixelserve > "
+                    + command.name());
+            }
+        }
+        return new PixelserveException(file + " is a '" + info.getWorkflow() + "' project, which no pixelserve command runs");
+    }
+
+    static Param rawData() {
+        return Param.required(RAW_DATA, Param.Kind.IMAGE, "the image to process (default: the current image)");
+    }
+
+    static Param optionalImage(String key, String help) {
+        return Param.optional(key, Param.Kind.OPTIONAL_IMAGE, Param.NONE, help);
+    }
+}
