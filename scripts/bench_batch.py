@@ -2,10 +2,13 @@
 (--parallel_files=1) and several at a time (the automatic choice), side by side in one run,
 against the ideal speed-up (one file per thread, up to the number of files).
 
-A 256x256 image is a single block, so one after another it keeps one core busy whatever
---threads says; several at a time is what puts the other cores to work. Each run is the real
-command line (a fresh process: interpreter, libraries, project), as a user runs it; the fixed
-start-up both pay is measured on a one-file run and shown apart.
+One after another is what ilastik does: each file with all threads, a 256x256 image split
+into one block per thread (pixel_classification._rows_per_block), each recomputing a halo,
+while opening and writing the file take one thread; that keeps the other cores only partly
+busy. Several at a time gives each file one thread and every core files of its own. Each run
+is the real command line (a fresh process: interpreter, libraries, project), as a user runs
+it; the fixed start-up both pay is measured on a one-file run and shown apart. Other
+programs' load on the cores (printed) skews both: run it two or three times.
 
 Run: .venv/bin/python scripts/bench_batch.py [--files 64] [--size 256] [--quick]
 """

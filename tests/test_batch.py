@@ -5,11 +5,13 @@ subprocess (real processes, real signals)."""
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import tifffile
 from conftest import train_project
 from pixelserve.features import DEFAULT_SCALES
 from pixelserve.headless.batch_plan import choose_workers
+from pixelserve.headless.process_start import fork_context, fork_supported
 from pixelserve.headless.progress import BatchProgress
 from pixelserve.synthetic import cells_image, scribbles
 
@@ -79,14 +82,30 @@ def assert_complete(output: Path, serial: dict[str, np.ndarray]) -> None:
         np.testing.assert_array_equal(array, serial[name], err_msg=name)
 
 
-def test_parallel_batch_equals_serial(batch, serial, tmp_path):
+def with_fork_server(args: list[str]) -> list[str]:
+    """The same command line, with worker processes from the fork server, as on macOS (and
+    for a worker replacing one that died), instead of forked from the main process."""
+    code = ("import sys; from pixelserve.headless import process_start; "
+            "process_start.fork_supported = lambda: False; "
+            "from pixelserve.headless.cli import main; sys.exit(main(sys.argv[1:]))")
+    return [sys.executable, "-c", code, *args[1:]]
+
+
+@pytest.mark.parametrize("start_method", ["fork", "forkserver"])
+def test_parallel_batch_equals_serial(batch, serial, tmp_path, start_method):
+    if start_method == "fork" and not fork_supported():
+        pytest.skip("workers are not forked from the main process on this platform")
+    if start_method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {start_method} on this platform")
     project, images = batch
     before = hashlib.sha256(project.read_bytes()).hexdigest(), project.stat().st_mtime_ns
-    done = run(command(project, tmp_path, images, "--threads=2", "--parallel_files=2", "--debug"))
+    args = command(project, tmp_path, images, "--threads=2", "--parallel_files=2", "--debug")
+    done = run(args if start_method == "fork" else with_fork_server(args))
     assert done.returncode == 0, done.stderr
     # Several processes read the project at once; none writes it.
     assert (hashlib.sha256(project.read_bytes()).hexdigest(), project.stat().st_mtime_ns) == before
     assert "processing 6 files, 2 at a time (1 thread each)" in done.stderr
+    assert "Started worker process" in done.stderr and f"({start_method})" in done.stderr
     # Worker processes really did some of the files (this process does the others).
     assert re.search(r"worker process \d+ exported", done.stderr), done.stderr
     assert results(tmp_path).keys() == serial.keys() and len(serial) == 6
@@ -103,6 +122,44 @@ def small_images(tmp_path) -> list[Path]:
         paths.append(tmp_path / f"small_{index}.tif")
         tifffile.imwrite(paths[-1], image)
     return paths
+
+
+def test_fork_only_while_no_other_thread_runs():
+    if not fork_supported():
+        pytest.skip("workers are not forked from the main process on this platform")
+    if threading.active_count() > 1:
+        pytest.skip("this test process runs other threads")
+    assert fork_context() is not None
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert fork_context() is None
+    finally:
+        release.set()
+        thread.join()
+    assert fork_context() is not None
+
+
+@pytest.mark.skipif(not fork_supported(), reason="workers are not forked here on this platform")
+def test_zarr_inputs_still_fork_workers(project_2d, small_images, tmp_path):
+    """Reading zarr (or N5, or compressed TIFF) starts zarr's I/O threads in this process;
+    they are stopped before forking, and the results are those of a serial run."""
+    zarr = pytest.importorskip("zarr")
+    inputs = []
+    for path in small_images:
+        image = tifffile.imread(path)
+        inputs.append(tmp_path / f"{path.stem}.zarr")
+        zarr.open_array(str(inputs[-1]), mode="w", shape=image.shape, dtype=image.dtype,
+                        chunks=(32, 32))[:] = image
+    done = run(command(project_2d, tmp_path / "parallel", inputs, "--threads=2", "--debug"))
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"Started worker process \d+ with 1 thread\(s\) \(fork\)", done.stderr), done.stderr
+    serial = run(command(project_2d, tmp_path / "serial", inputs, "--parallel_files=1"))
+    assert serial.returncode == 0, serial.stderr
+    expected = results(tmp_path / "serial")
+    assert len(expected) == 3 and results(tmp_path / "parallel").keys() == expected.keys()
+    assert_complete(tmp_path / "parallel", expected)
 
 
 @pytest.mark.parametrize("budget_mb, expected", [
@@ -260,8 +317,8 @@ def descendants(pid: int) -> list[int]:
 
 
 def worker_writing(pid: int, folder: Path) -> tuple[int, Path] | None:
-    """(pid, temporary file) of a worker process of the run `pid` (forked by a fork server,
-    itself a child of `pid`) with a temporary file open in `folder`."""
+    """(pid, temporary file) of a worker process of the run `pid` (forked by `pid`, or by a
+    fork server, itself a child of `pid`) with a temporary file open in `folder`."""
     for worker in descendants(pid):
         try:
             for fd in Path(f"/proc/{worker}/fd").iterdir():

@@ -122,16 +122,26 @@ def _output_paths(settings, writer, plan, placeholders) -> tuple[str, str]:
 
 
 def _make_folders(folder: str) -> list[str]:
-    """Create `folder` and missing parents; return the ones created, deepest first."""
-    created = []
+    """Create `folder` and missing parents; return the ones created here, deepest first.
+
+    Another process may create the same folders meanwhile (the workers of a batch start
+    their first files at once): a folder it made first is not ours to delete."""
+    missing = []
     while folder and not os.path.isdir(folder):
-        created.append(folder)
+        missing.append(folder)
         parent = os.path.dirname(folder)
         if parent == folder:
             break
         folder = parent
-    for path in reversed(created):
-        os.mkdir(path)
+    created = []
+    for path in reversed(missing):
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            if not os.path.isdir(path):
+                raise
+        else:
+            created.insert(0, path)
     return created
 
 

@@ -3,7 +3,8 @@ budget cannot hold that many worker processes.
 
 Memory of one worker process = its fixed cost (interpreter, libraries, the loaded project:
 measured as this process's own resident size after loading the project, since every worker
-loads the same) + for each of its threads, one block being computed
+holds the same; a worker forked from this process shares part of it, so this errs on the
+safe side) + for each of its threads, one block being computed
 (`block_working_bytes` of the result source) and two finished blocks waiting to be written
 (the export pipeline keeps at most 2 x threads blocks in flight).
 """

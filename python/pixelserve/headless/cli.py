@@ -63,7 +63,8 @@ def _headless(argv: list[str]) -> int:
     if not options.project:
         raise UserError("No project given. Fix: add --project=MyProject.ilp.")
     if not options.server:  # a server computes everything itself: no worker processes here
-        # Before the project is loaded: the fork server's start-up overlaps with that.
+        # Where workers come from a fork server (macOS), start it before the project is
+        # loaded, so that its start-up overlaps with that.
         from .process_start import start_fork_server_early
         start_fork_server_early(rest, options.threads, options.parallel_files)
     from .run import run_headless

@@ -30,6 +30,9 @@ class BatchProgress:
         if progress_wanted() if enabled is None else enabled:
             from tqdm import tqdm
 
+            # No monitor thread: it only tunes tqdm's own update rate, which this bar does not
+            # use, and worker processes are forked only while no other thread is alive.
+            tqdm.monitor_interval = 0
             self.bar = tqdm(total=max(1, sum(self.lane_pixels)), unit="px", unit_scale=True, leave=False,
                             file=sys.stderr, desc=self._description(), dynamic_ncols=True)
 

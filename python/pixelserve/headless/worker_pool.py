@@ -1,10 +1,12 @@
 """The workers of a batch: this process (in a thread, with the project it has loaded) and
-`workers - 1` worker processes, each loading the project once, then exporting the lanes it
-is sent one at a time with its share of the threads.
+`workers - 1` worker processes, each exporting the lanes it is sent one at a time with its
+share of the threads.
 
-This process works too because a worker process takes a while to start (a fraction of a
-second from the fork server of process_start.py, 1-2 s where workers are spawned): it gets
-going on the first files meanwhile, and a short batch may be done before any worker is ready.
+The worker processes are forked from this process before its worker thread starts, so they
+start with the project loaded (process_start.fork_context). Where that is not possible they
+come from a fork server and load the project themselves, which takes a while (a fraction of
+a second, 1-2 s where workers are spawned): this process gets going on the first file
+meanwhile, and a short batch may be done before any worker is ready.
 
 Each worker talks to the main thread over its
 own Pipe. A worker announces an export's temporary files before creating them, and
@@ -25,11 +27,13 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
 import traceback
+import warnings
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import Protocol
@@ -38,11 +42,14 @@ from ..workflows import load_workflow
 from .batch_plan import BatchPlan
 from .process_start import (
     STOP_SIGNALS,
+    fork_context,
+    fork_supported,
+    stop_idle_threads,
     stop_signals_blocked,
     unblock_stop_signals,
     worker_context,
 )
-from .run import HeadlessJob, LaneSpec, process_lane
+from .run import HeadlessJob, LaneSpec, open_lane, process_lane
 
 logger = logging.getLogger(__name__)
 
@@ -100,14 +107,21 @@ def _send(conn: Connection, message: tuple) -> None:
         raise _ParentGone from None
 
 
-def _process_main(conn: Connection, job: HeadlessJob, threads: int) -> None:
+def _process_main(conn: Connection, job: HeadlessJob, threads: int, workflow=None,
+                  inherited: tuple[Connection, ...] = ()) -> None:
+    """A worker process. `workflow`: the project, when forked from the main process with it
+    loaded; `inherited`: the main process's ends of this worker's pipe and of the other
+    workers' pipes, which a fork copied (closed at once: else a worker would not see EOF
+    when the main process dies)."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop_on_signal)
     try:
+        for other in inherited:
+            other.close()
         unblock_stop_signals()
         logging.basicConfig(level=logging.DEBUG if job.debug else logging.WARNING,
                             format="pixelserve: %(levelname)s: %(message)s")
-        _serve(conn, job, threads, workflow=None, stop=None)
+        _serve(conn, job, threads, workflow=workflow, stop=None)
     except KeyboardInterrupt:  # outside _serve's own handling: nothing to clean up
         pass
 
@@ -187,16 +201,22 @@ def run_in_workers(workflow, job: HeadlessJob, lanes: list[tuple[int, LaneSpec]]
     """Export `lanes` ((index, lane), biggest first) on `plan.workers` workers, reporting to
     `events`. Returns when every lane finished or failed; raises KeyboardInterrupt (after
     stopping every worker and deleting their temporary files) when interrupted."""
-    context = worker_context()
     queue = deque(lanes)
     labels = {index: lane.label for index, lane in lanes}
-    workers = [_start_thread(workflow, job, plan.threads_per_worker)]
-    may_start = True
+    threads = plan.threads_per_worker
+    workers: list[_Worker] = []
+    context = None  # the fork server's, once needed
     try:
+        may_start = _fork_workers(workflow, job, threads, min(plan.workers, len(queue)) - 1,
+                                  queue, workers)
+        workers.append(_start_thread(workflow, job, threads))
+        if queue:  # at once: a worker process may take a while to start
+            _dispatch(workers[-1], queue)
         while queue or any(worker.lane is not None for worker in workers):
             busy = sum(worker.lane is not None for worker in workers)
             while may_start and len(workers) < min(plan.workers, len(queue) + busy):
-                _start_process(context, job, plan.threads_per_worker, workers)
+                context = context or worker_context()
+                may_start = _start_process(context, job, threads, workers)
             if not workers:
                 raise RuntimeError("every worker stopped with files left to do")
             ready = set(wait([w for worker in workers for w in worker.waitables()]))
@@ -219,6 +239,38 @@ def run_in_workers(workflow, job: HeadlessJob, lanes: list[tuple[int, LaneSpec]]
         _stop_all(workers)
 
 
+def _fork_workers(workflow, job: HeadlessJob, threads: int, count: int, queue: deque,
+                  workers: list[_Worker]) -> bool:
+    """Fork `count` worker processes from this process, with the project loaded, if it can
+    (process_start.fork_context). False if starting processes failed: start no more."""
+    if count <= 0 or not fork_supported():
+        return True
+    _load_kernels(workflow, job, queue[0][1])
+    stop_idle_threads()
+    context = fork_context()
+    if context is None:
+        logger.debug("Not forking workers from this process: other threads are alive (%s)",
+                     ", ".join(thread.name for thread in threading.enumerate()))
+        return True
+    for stream in (sys.stdout, sys.stderr):  # else a child may write out their buffers again
+        stream.flush()
+    for _ in range(count):
+        if not _start_process(context, job, threads, workers, workflow=workflow):
+            return False
+    return True
+
+
+def _load_kernels(workflow, job: HeadlessJob, lane: LaneSpec) -> None:
+    """Compute one pixel of `lane` here: numba loads the kernels of the project's features
+    and classifier on their first call in a process (0.05-0.1 s), once here instead of in
+    every forked worker. In this thread: no thread pool is started."""
+    try:
+        source = open_lane(workflow, job, lane).source
+        source.compute((0,) * len(source.shape), (1,) * len(source.shape))
+    except Exception:  # the export of that lane reports it
+        logger.debug("Computing a pixel of %s before forking failed", lane.label, exc_info=True)
+
+
 def _start_thread(workflow, job: HeadlessJob, threads: int) -> _Worker:
     main_end, worker_end = Pipe(duplex=True)
     stop = threading.Event()
@@ -229,15 +281,35 @@ def _start_thread(workflow, job: HeadlessJob, threads: int) -> _Worker:
     return _Worker(main_end, thread=thread, stop=stop)
 
 
-def _start_process(context, job: HeadlessJob, threads: int, workers: list[_Worker]) -> None:
+def _start_process(context, job: HeadlessJob, threads: int, workers: list[_Worker], *,
+                   workflow=None) -> bool:
+    """Start a worker process: forked with `workflow` (the 'fork' context), else from
+    `context` without. False if it failed (no memory or processes left): the workers
+    running carry on."""
     main_end, worker_end = context.Pipe(duplex=True)
+    forked = workflow is not None
     process = context.Process(target=_process_main, args=(worker_end, job, threads),
+                              kwargs={"workflow": workflow, "inherited": (
+                                  main_end, *(w.conn for w in workers))} if forked else {},
                               name="pixelserve-worker", daemon=True)
-    with stop_signals_blocked():
-        process.start()
-        workers.append(_Worker(main_end, process=process))
-    worker_end.close()  # else this process never sees EOF when the worker dies
-    logger.debug("Started worker process %d with %d thread(s)", process.pid, threads)
+    try:
+        with stop_signals_blocked(), warnings.catch_warnings() if forked else nullcontext():
+            if forked:
+                # Python 3.12+ warns about forking with any native thread alive; the only
+                # ones here are OpenBLAS's, which stop around a fork (process_start.py).
+                warnings.simplefilter("ignore", DeprecationWarning)
+            process.start()
+            workers.append(_Worker(main_end, process=process))
+    except OSError as error:
+        main_end.close()
+        logger.warning("Could not start a worker process (%s): the remaining files run on "
+                       "fewer workers.", error)
+        return False
+    finally:
+        worker_end.close()  # else this process never sees EOF when the worker dies
+    logger.debug("Started worker process %d with %d thread(s) (%s)", process.pid, threads,
+                 context.get_start_method())
+    return True
 
 
 def _dispatch(worker: _Worker, queue: deque) -> None:
