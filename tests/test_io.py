@@ -556,3 +556,15 @@ def test_ilastik_api_project_inputs_match_the_projects(api_projects):
         data = open_dataset(file_path, base_dir=str(api_projects))
         assert (data.shape, data.axes, data.nickname) == (stored_shape, stored_axes, Path(role_path).stem), project
         assert data.read((slice(0, 3),)).shape[0] == 3
+
+
+def test_a_damaged_file_is_a_clear_user_error(tmp_path):
+    """The header is whole, the pixels are cut short: the message says so and what to do."""
+    from pixelserve.errors import UserError
+
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, np.arange(200 * 200, dtype=np.uint16).reshape(200, 200))
+    path.write_bytes(path.read_bytes()[:30000])
+    dataset = open_dataset(str(path))
+    with pytest.raises(UserError, match="damaged or incomplete.*copy or export it again"):
+        dataset.read()

@@ -23,6 +23,27 @@ from pixelserve.io.source import ArraySource, normalize_region
 from pixelserve.io.stack import StackSource
 
 
+def _damaged_file_errors() -> tuple[type[BaseException], ...]:
+    """What the readers raise for a file whose header is fine but whose pixel data is broken."""
+    import zlib
+
+    import tifffile
+
+    errors: list[type[BaseException]] = [tifffile.TiffFileError, zlib.error, EOFError]
+    try:
+        import imagecodecs
+
+        errors += [getattr(imagecodecs, name) for name in dir(imagecodecs) if name.endswith("Error")
+                   and isinstance(getattr(imagecodecs, name), type)
+                   and issubclass(getattr(imagecodecs, name), Exception)]
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+_DAMAGED_FILE_ERRORS = _damaged_file_errors()
+
+
 @dataclass
 class Dataset:
     """A lazily read input image. Memory stays bounded: nothing reads the whole file until asked."""
@@ -45,8 +66,15 @@ class Dataset:
 
     def read(self, region: tuple[slice, ...] | None = None) -> np.ndarray:
         """Read a region given in this dataset's own axes (missing trailing entries mean 'all')."""
+        region = normalize_region(region, self.shape)
+        try:
+            data = self._source.read(region)
+        except _DAMAGED_FILE_ERRORS as error:
+            where = self.paths[0] if len(self.paths) == 1 else f"one of the {len(self.paths)} files of {self.nickname}"
+            raise UserError(f"Could not read the pixels of {where}: {error}. The file is damaged or "
+                            "incomplete (e.g. a copy that was cut short): copy or export it again") from None
         # Readers may hand back big-endian data (TIFF, N5, .npy); callers always get native order.
-        return np.asarray(self._source.read(normalize_region(region, self.shape)), dtype=self.dtype)
+        return np.asarray(data, dtype=self.dtype)
 
 
 @dataclass(frozen=True)
