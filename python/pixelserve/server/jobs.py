@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import queue
 import threading
+from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..blocks import Cancelled
@@ -41,6 +43,24 @@ class JobRunner:
         future = self._drivers.submit(function, *args)
         future.add_done_callback(lambda _: self._forget(job))
         return future
+
+    def follow(self, job: Job, function, progress: queue.Queue, respond) -> Generator:
+        """Run `function` as `job`; yield respond(message) for each Progress message it puts on
+        `progress` (of each phase only the newest, when they come faster than the client takes
+        them), then return what `function` returned (`result = yield from runner.follow(...)`)."""
+        future = self.submit(job, function)
+        future.add_done_callback(lambda _: progress.put(None))
+        finished = False
+        while not finished:
+            waiting = [progress.get()]
+            while not progress.empty():
+                waiting.append(progress.get_nowait())
+            finished = waiting[-1] is None
+            messages = [message for message in waiting if message is not None]
+            for message, following in zip(messages, messages[1:] + [None]):
+                if following is None or following.phase != message.phase:
+                    yield respond(message)
+        return future.result()
 
     def block_options(self, job: Job) -> dict:
         """Keyword arguments for pixelserve.blocks.map_blocks (via export_to_array)."""

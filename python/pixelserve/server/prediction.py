@@ -12,7 +12,7 @@ from ..export import ExportSettings, export_to_array
 from ..workflows import Volume
 from . import protocol
 from .jobs import Cancelled, Job
-from .protocol import ArrayReceiver, ProtocolError, describe_header
+from .protocol import ArrayReceiver, ProtocolError, describe_header, receive_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -66,36 +66,31 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
         if first is None or first.WhichOneof("kind") != "header":
             raise ProtocolError("The first message of Predict must be a PredictHeader: send the header, then the chunks")
         header = first.header
-        yield progress_message(0, 0, "loading project")
+        yield protocol.prediction.PredictResponse(progress=progress_of(0, 0, "loading project"))
         project = self.server.load_project(header.project)
         workflow = project.workflow
         settings = export_settings(header.export_settings)
         export_source = workflow.resolve_export_source(header.export_settings.export_source or None)
         inputs = self._open_inputs(header, workflow)
-        self._receive(requests, inputs, limits.max_chunk_bytes)
+        receive_arrays(requests, {index: item.receiver for index, item in enumerate(inputs) if item.receiver},
+                       name_of=lambda index: f"input {index}",
+                       order="send the array inputs one after another, in the order of PredictHeader.inputs")
         volumes = {item.role: item.volume or Volume.from_array(item.receiver.result(), item.axes, name=f"{item.role} array")
                    for item in inputs}
 
         job = Job(f"{header.image_name or header.project}")
         context.add_callback(job.cancel)
         source = workflow.result_source(volumes, export_source, parallel_blocks=self.server.jobs.threads)
-        events: queue.Queue = queue.Queue()
+        progress: queue.Queue = queue.Queue()
 
         def run():
             return export_to_array(source, settings, default_axis_order=source.default_axis_order,
-                                   progress=lambda done, total: events.put(progress_message(done, total, "computing")),
+                                   progress=lambda done, total: progress.put(progress_of(done, total, "computing")),
                                    **self.server.jobs.block_options(job))
 
-        future = self.server.jobs.submit(job, run)
-        future.add_done_callback(lambda f: events.put(None))
-        while True:
-            event = events.get()
-            if event is None:
-                break
-            if events.qsize() == 0:  # only the newest progress matters when the client is slow
-                yield event
         try:
-            result, axes, metadata = future.result()
+            result, axes, metadata = yield from self.server.jobs.follow(
+                job, run, progress, lambda message: protocol.prediction.PredictResponse(progress=message))
         except Cancelled:
             logger.info("%s: cancelled by the client", job.name)
             return
@@ -138,28 +133,10 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
         # without axes: the file's own, else ilastik's guess, as the headless mode without --input_axes
         return Volume.from_dataset(dataset, given.axes.lower() or None, name=given.dataset.path, region=region)
 
-    @staticmethod
-    def _receive(requests, inputs: list[_Input], max_chunk_bytes: int) -> None:
-        pending = [index for index, item in enumerate(inputs) if item.receiver is not None]
-        while pending:
-            message = next(requests, None)
-            if message is None:
-                item = inputs[pending[0]]
-                item.receiver.result()  # raises: says how many bytes are missing
-            if message.WhichOneof("kind") != "chunk":
-                raise ProtocolError("Only Chunk messages may follow the PredictHeader")
-            index = message.chunk.array_index
-            if index != pending[0]:
-                raise ProtocolError(f"A chunk for input {index} arrived while input {pending[0]} was incomplete: "
-                                    "send the array inputs one after another, in the order of PredictHeader.inputs")
-            receiver = inputs[index].receiver
-            receiver.add(message.chunk.data)
-            if receiver.complete:
-                pending.pop(0)
 
-
-def progress_message(done: int, total: int, phase: str):
-    return protocol.prediction.PredictResponse(progress=protocol.prediction.Progress(done=done, total=total, phase=phase))
+def progress_of(done: int, total: int, phase: str):
+    """A Progress message (PredictResponse and TrainResponse both carry them)."""
+    return protocol.prediction.Progress(done=done, total=total, phase=phase)
 
 
 def _color(rgb):

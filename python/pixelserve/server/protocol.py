@@ -90,7 +90,7 @@ from pixelserve.v1 import training_pb2_grpc as training_grpc  # noqa: E402
 
 __all__ = ["arrays", "datasets", "datasets_grpc", "prediction", "prediction_grpc", "projects", "projects_grpc",
            "server", "server_grpc", "training", "training_grpc", "ArrayReceiver", "ProtocolError", "RequestTooLarge", "array_header",
-           "describe_header", "iter_chunks", "numpy_dtype", "dtype_code", "DEFAULT_CHUNK_BYTES"]
+           "describe_header", "iter_chunks", "receive_arrays", "numpy_dtype", "dtype_code", "DEFAULT_CHUNK_BYTES"]
 
 _DTYPES = {
     arrays.DTYPE_UINT8: "uint8", arrays.DTYPE_UINT16: "uint16", arrays.DTYPE_UINT32: "uint32",
@@ -192,6 +192,24 @@ def keep_freed_memory() -> None:
         libc.mallopt(-1, 1 << 30)   # M_TRIM_THRESHOLD: keep up to 1 GiB of freed heap
     except (OSError, AttributeError):
         pass
+
+
+def receive_arrays(messages, receivers: dict, name_of, order: str) -> None:
+    """Fill `receivers` ({array_index: ArrayReceiver}) from the Chunk messages that follow a
+    header, array after array in the order of their index. `name_of(index)` names an array
+    in messages; `order` says how the client must send them."""
+    for index in sorted(receivers):
+        receiver = receivers[index]
+        while not receiver.complete:
+            message = next(messages, None)
+            if message is None:
+                receiver.result()  # raises: says how many bytes are missing
+            if message.WhichOneof("kind") != "chunk":
+                raise ProtocolError("Only Chunk messages may follow the header")
+            if message.chunk.array_index != index:
+                raise ProtocolError(f"A chunk for {name_of(message.chunk.array_index)} arrived while {name_of(index)} "
+                                    f"was incomplete: {order}")
+            receiver.add(message.chunk.data)
 
 
 class ArrayReceiver:

@@ -10,8 +10,8 @@ from ..export import ArraySource, ExportSettings, export_result
 from . import protocol
 from .info import project_info
 from .jobs import Cancelled, Job
-from .prediction import progress_message
-from .protocol import ArrayReceiver, ProtocolError, describe_header
+from .prediction import progress_of
+from .protocol import ArrayReceiver, ProtocolError, describe_header, receive_arrays
 
 
 class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
@@ -31,7 +31,8 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
         for index, image in enumerate(header.images):
             raws.append(self._data(image, "raw", 2 * index, receivers))
             labels.append(self._data(image, "labels", 2 * index + 1, receivers))
-        self._receive(requests, receivers)
+        receive_arrays(requests, receivers, name_of=lambda index: f"array {index}",
+                       order="send the arrays one after another, each image's raw data before its labels")
         # A project refers to its images by path: streamed images are saved next to it.
         raw_paths = [self._saved_image(output, index, receivers[2 * index], header.images[index].raw.array.axes)
                      if 2 * index in receivers else raw for index, raw in enumerate(raws)]
@@ -42,12 +43,12 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
 
         job = Job(f"train {output.name}")
         context.add_callback(job.cancel)
-        events: queue.Queue = queue.Queue()
+        progress: queue.Queue = queue.Queue()
 
         def report(done, total, phase):
             if job.cancelled.is_set():
                 raise Cancelled()
-            events.put(progress_message(done, total, phase))
+            progress.put(progress_of(done, total, phase))
 
         def run():
             return train(raw_paths or None, label_values or None, output, project=project,
@@ -56,11 +57,9 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
                          workflow=header.workflow or None, axes=axes or None, in_2d=header.in_2d or None,
                          threads=self.server.jobs.threads, progress=report)
 
-        future = self.server.jobs.submit(job, run)
-        future.add_done_callback(lambda f: events.put(None))
-        while (event := events.get()) is not None:
-            yield event
-        trained = future.result()  # raises what training raised (a UserError says what to fix)
+        # raises what training raised (a UserError says what to fix)
+        trained = yield from self.server.jobs.follow(
+            job, run, progress, lambda message: protocol.training.TrainResponse(progress=message))
         yield protocol.training.TrainResponse(project=project_info(trained))
 
     def _data(self, image, part: str, array_index: int, receivers: dict):
@@ -79,19 +78,6 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
             self.server.open_dataset(data.dataset.path)  # exists, readable, every file inside the roots
             return self.server.resolve_file(data.dataset.path, "dataset path")
         raise ProtocolError(f"The {part} of image {array_index // 2} has neither an array header nor a dataset path")
-
-    @staticmethod
-    def _receive(requests, receivers: dict) -> None:
-        for index in sorted(receivers):
-            receiver = receivers[index]
-            while not receiver.complete:
-                message = next(requests, None)
-                if message is None:
-                    receiver.result()  # raises: says how many bytes are missing
-                if message.WhichOneof("kind") != "chunk" or message.chunk.array_index != index:
-                    raise ProtocolError(f"Expected the chunks of array {index} ({receiver.what}): send the arrays "
-                                        "one after another, each image's raw data before its labels")
-                receiver.add(message.chunk.data)
 
     def _saved_image(self, output: Path, index: int, receiver: ArrayReceiver, axes: str) -> str:
         folder = output.parent / f"{output.stem}_training"
