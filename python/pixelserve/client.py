@@ -174,7 +174,7 @@ class Client:
 
         requests = self._upload(protocol.prediction.PredictRequest, header, arrays)
         with self._streaming(self._prediction.Predict, requests, cancel) as responses:
-            return self._receive_result(responses, progress)
+            return self._receive_array(responses, "result", self._result_details, "the result", progress)
 
     def _upload(self, message_type, header, arrays) -> Iterator:
         """The request stream: the header, then the chunks of each (array index, array)."""
@@ -196,27 +196,38 @@ class Client:
             if watcher is not None:
                 watcher.set_done()
 
-    def _receive_result(self, responses, progress) -> Result:
+    @staticmethod
+    def _result_details(response):
+        """The ArrayHeader and the Result fields of a prediction's ResultHeader."""
+        header = response.result
+        return header.array, dict(
+            export_source=header.export_source, channel_names=list(header.channel_names),
+            channel_colors=[_color(c) for c in header.channel_colors],
+            label_colors=[_color(c) for c in header.label_colors],
+            drange=(header.drange.min, header.drange.max) if header.HasField("drange") else None,
+        )
+
+    @staticmethod
+    def _receive_array(responses, header_kind: str, details, what: str, progress=None) -> Result:
+        """The array of a streamed answer: the message of kind `header_kind` describes it
+        (`details(message)` gives its ArrayHeader and the other Result fields), Chunk messages
+        fill it, Progress messages go to `progress(done, total, phase)`."""
         result = receiver = None
         for response in responses:
             kind = response.WhichOneof("kind")
-            if kind == "progress" and progress is not None:
-                progress(response.progress.done, response.progress.total, response.progress.phase)
-            elif kind == "result":
-                header = response.result
-                shape, dtype, axes = describe_header(header.array, "The result")
-                receiver = ArrayReceiver(shape, dtype, "the result", 1 << 62)
-                result = Result(
-                    array=receiver.array, axes=axes, export_source=header.export_source,
-                    channel_names=list(header.channel_names),
-                    channel_colors=[_color(c) for c in header.channel_colors],
-                    label_colors=[_color(c) for c in header.label_colors],
-                    drange=(header.drange.min, header.drange.max) if header.HasField("drange") else None,
-                )
-            elif kind == "chunk":
+            if kind == "chunk":
+                if receiver is None:
+                    raise ServerError(grpc.StatusCode.UNKNOWN, f"The server sent {what}'s bytes before its header")
                 receiver.add(response.chunk.data)
+            elif kind == header_kind:
+                array_header, fields = details(response)
+                shape, dtype, axes = describe_header(array_header, what)
+                receiver = ArrayReceiver(shape, dtype, what, 1 << 62)
+                result = Result(array=receiver.array, axes=axes, **fields)
+            elif kind == "progress" and progress is not None:
+                progress(response.progress.done, response.progress.total, response.progress.phase)
         if receiver is None:
-            raise ServerError(grpc.StatusCode.UNKNOWN, "The server ended the call without a result")
+            raise ServerError(grpc.StatusCode.UNKNOWN, f"The server ended the call without {what}")
         result.array = receiver.result()
         return result
 
@@ -271,21 +282,10 @@ class Client:
         if subregion is not None:
             request.subregion.start.extend(int(a) for a, _ in subregion)
             request.subregion.stop.extend(int(b) for _, b in subregion)
-        try:
-            responses = self._datasets.ReadDataset(request, metadata=self._metadata, timeout=self.timeout)
-            result = receiver = None
-            for response in responses:
-                if response.WhichOneof("kind") == "header":
-                    shape, dtype, header_axes = describe_header(response.header, path)
-                    receiver = ArrayReceiver(shape, dtype, path, 1 << 62)
-                    result = Result(array=receiver.array, axes=header_axes, resolution=dict(response.resolution),
-                                    units=dict(response.units))
-                else:
-                    receiver.add(response.chunk.data)
-        except grpc.RpcError as error:
-            raise ServerError(error.code(), error.details()) from None
-        result.array = receiver.result()
-        return result
+        with self._streaming(self._datasets.ReadDataset, request, None) as responses:
+            return self._receive_array(
+                responses, "header", lambda response: (response.header, dict(
+                    resolution=dict(response.resolution), units=dict(response.units))), path)
 
     def write_dataset(self, path: str, array: np.ndarray, axes: str, *, internal_path: str = "exported_data",
                       compressed: bool = True, resolution: dict | None = None) -> str:
