@@ -8,26 +8,16 @@
 # Takes about 2.5 minutes and 0.4 GB of memory on 2 cores (one package at a time, -p 1).
 set -euo pipefail
 
+NAME=DVID
 VERSION=v1.0.0
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TARGET="${DVID_BIN:-$ROOT/.venv/bin/dvid}"
-STAMP="$TARGET.version"
+source "$ROOT/scripts/go_tool.sh"
 
-if [[ -x "$TARGET" && -f "$STAMP" && "$(cat "$STAMP")" == "$VERSION" ]]; then
-    echo "DVID $VERSION already installed at $TARGET"
-    exit 0
-fi
-if ! command -v go >/dev/null 2>&1; then
-    echo "install_dvid.sh: Go is not installed (needs Go >= 1.18): install it, then run this script again" >&2
-    exit 1
-fi
 if ! command -v "${CC:-gcc}" >/dev/null 2>&1; then
     echo "install_dvid.sh: no C compiler (${CC:-gcc}) for DVID's cgo dependencies: apt-get install gcc" >&2
     exit 1
 fi
-
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
 cat > "$WORK/go.mod" <<EOF
 module pixelserve.local/dvidbuild
 
@@ -37,12 +27,8 @@ require github.com/janelia-flyem/dvid $VERSION
 EOF
 
 echo "Building DVID $VERSION (github.com/janelia-flyem/dvid/cmd/dvid, storage engine badger) ..."
-mkdir -p "$(dirname "$TARGET")"
-start=$SECONDS
 # `go install module@version` is not used: it asks the proxy for the module's version list,
 # which the proxy may refuse; a throwaway module that requires DVID asks only for this version.
 (cd "$WORK" && GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=1 \
-    go build -p 1 -tags badger -o "$TARGET.part" github.com/janelia-flyem/dvid/cmd/dvid)
-mv "$TARGET.part" "$TARGET"
-echo "$VERSION" > "$STAMP"
-echo "Installed DVID $VERSION at $TARGET in $((SECONDS - start)) s"
+    go build -p 1 -tags badger -o "$WORK/dvid" github.com/janelia-flyem/dvid/cmd/dvid)
+go_tool_installed "$WORK/dvid"
