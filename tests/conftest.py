@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -10,6 +13,25 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+#: How a documented command that fails on purpose says so, e.g. "# exits with code 2: ...".
+EXPECTED_FAILURE = re.compile(r"#\s*exits with code (\d+)")
+
+
+def doc_blocks(name: str, language: str = "bash") -> list[str]:
+    """The code blocks of docs/<name> in `language`, in order."""
+    return re.findall(rf"```{language}\n(.*?)```", (DOCS / name).read_text(), flags=re.S)
+
+
+def shell_env() -> dict:
+    """The environment in which documented commands find this venv's pixelserve first."""
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+
+
+def run_shell(command: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """A documented shell command, run as a reader would run it."""
+    return subprocess.run(["bash", "-c", command], cwd=cwd, env=shell_env(), capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def fixtures_dir() -> Path:

@@ -3,10 +3,8 @@ describes, and does what the text says."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -15,21 +13,17 @@ import pytest
 import tifffile
 from PIL import Image
 
+from conftest import EXPECTED_FAILURE, doc_blocks, run_shell
 from pixelserve.io import open_dataset
 from pixelserve.synthetic import cells_image, scribbles
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-EXPECTED_FAILURE = re.compile(r"#\s*exits with code (\d+)")
-
 
 def shell_blocks(name: str) -> list[str]:
-    return re.findall(r"```bash\n(.*?)```", (DOCS / name).read_text(), flags=re.S)
+    return doc_blocks(name, "bash")
 
 
 def run(command: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return run_shell(command, cwd, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +147,7 @@ def test_batch_examples_did_what_the_text_says(example_folder, doc_runs):
 
 def test_python_examples_run(example_folder, monkeypatch):
     """The code blocks of docs/python.md run in order, as one script, in the example folder."""
-    blocks = re.findall(r"```python\n(.*?)```", (DOCS / "python.md").read_text(), flags=re.S)
+    blocks = doc_blocks("python.md", "python")
     assert blocks
     monkeypatch.chdir(example_folder)
     namespace: dict = {}

@@ -7,7 +7,6 @@ import contextlib
 import io
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -21,15 +20,16 @@ import numpy as np
 import pytest
 import tifffile
 
+from conftest import DOCS, doc_blocks, shell_env
 from pixelserve.synthetic import cells_image, scribbles
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "server.md"
+DOC = DOCS / "server.md"
 DOC_ADDRESS = "127.0.0.1:50051"
 BIN = Path(sys.executable).parent
 
 
 def blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), flags=re.S)
+    return doc_blocks("server.md", language)
 
 
 def dedented(block: str) -> str:
@@ -89,7 +89,7 @@ def test_the_start_example_starts_and_stops(folder, tmp_path):
     command = (start.strip().replace("/data/projects", str(roots[0])).replace("/data/images", str(roots[1]))
                .replace("50051", str(port)))
     process = subprocess.Popen(["bash", "-c", f"exec {command}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}"))
+                               text=True, env=shell_env())
     try:
         line = process.stdout.readline()
         assert f"listening on 127.0.0.1:{port}" in line and str(roots[1]) in line
@@ -108,7 +108,7 @@ def test_the_token_example_writes_a_usable_token(folder):
 def test_the_headless_example_runs_on_the_server(folder, address):
     [block] = [b for b in blocks("bash") if "--headless --server" in b]
     result = subprocess.run(["bash", "-c", block.replace(DOC_ADDRESS, address)], cwd=folder, capture_output=True,
-                            text=True, timeout=120, env=dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}"))
+                            text=True, timeout=120, env=shell_env())
     assert result.returncode == 0, result.stderr
     segmentation = tifffile.imread(folder / "results" / "cells_1_segmentation.tif")
     assert segmentation.shape == (256, 256) and set(np.unique(segmentation)) <= {1, 2}
@@ -140,7 +140,7 @@ def test_grpcurl_examples_run(folder, address):
     for command in block.strip().splitlines():
         result = subprocess.run(["bash", "-c", command.replace(DOC_ADDRESS, address)], cwd=folder,
                                 capture_output=True, text=True, timeout=60,
-                                env=dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}"))
+                                env=shell_env())
         assert result.returncode == 0, result.stderr
         outputs.append(result.stdout)
     assert "pixelserve.v1.PredictionService" in outputs[0]

@@ -3,10 +3,7 @@ describes, and does what the text says (the pattern of tests/test_docs.py)."""
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -14,19 +11,16 @@ import numpy as np
 import pytest
 import tifffile
 
+from conftest import EXPECTED_FAILURE, doc_blocks, run_shell
 from pixelserve.synthetic import cells_image, scribbles
 from pixelserve.training.stored_project import read_stored_project
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "training.md"
-EXPECTED_FAILURE = re.compile(r"#\s*exits with code (\d+)")
-SHELL_BLOCKS = re.findall(r"```bash\n(.*?)```", DOC.read_text(), flags=re.S)
-PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
+SHELL_BLOCKS = doc_blocks("training.md", "bash")
+PYTHON_BLOCKS = doc_blocks("training.md", "python")
 
 
 def run(command: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
+    return run_shell(command, cwd, timeout=600)
 
 
 @pytest.fixture(scope="module")
