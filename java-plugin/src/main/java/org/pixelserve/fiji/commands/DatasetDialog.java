@@ -7,8 +7,6 @@ import java.awt.EventQueue;
 import java.awt.TextField;
 import java.util.List;
 import java.util.Map;
-import java.util.Timer;
-import java.util.TimerTask;
 import org.pixelserve.fiji.PixelserveException;
 import org.pixelserve.fiji.client.PixelserveClient;
 import org.pixelserve.v1.DatasetInfo;
@@ -16,8 +14,7 @@ import org.pixelserve.v1.DatasetInfo;
 /** Fills the dataset list of Import HDF5 with the datasets the server finds in the chosen file. */
 final class DatasetDialog implements OptionReader.DialogHook, AutoCloseable {
     private final PixelserveClient client;
-    private final Timer timer = new Timer("pixelserve-dataset-dialog", true);
-    private TimerTask pending;
+    private final TypingLookup lookup = new TypingLookup("pixelserve-dataset-dialog", this::list);
     private TextField file;
     private Choice datasets;
 
@@ -30,46 +27,34 @@ final class DatasetDialog implements OptionReader.DialogHook, AutoCloseable {
         file = (TextField) fields.get(Hdf5.FILE);
         datasets = (Choice) fields.get(Hdf5.DATASET);
         // A plain text listener: a GenericDialog's DialogListener would take over recording.
-        file.addTextListener(event -> schedule(file.getText().trim()));
-        schedule(file.getText().trim());
+        file.addTextListener(event -> lookup.changed(file.getText().trim()));
+        lookup.changed(file.getText().trim());
     }
 
-    private synchronized void schedule(String path) {
-        if (pending != null) {
-            pending.cancel();
+    private void list(String path) {
+        List<DatasetInfo> found;
+        try {
+            found = client.listDatasets(path);
+        } catch (PixelserveException unreadable) {
+            return;  // not (yet) a readable file: the list stays as it is
         }
-        if (path.isEmpty()) {
-            return;
-        }
-        pending = new TimerTask() {
-            @Override
-            public void run() {
-                List<DatasetInfo> found;
-                try {
-                    found = client.listDatasets(path);
-                } catch (PixelserveException unreadable) {
-                    return;  // not (yet) a readable file: the list stays as it is
-                }
-                EventQueue.invokeLater(() -> {
-                    if (!path.equals(file.getText().trim())) {
-                        return;
-                    }
-                    String selected = datasets.getSelectedItem();
-                    datasets.removeAll();
-                    for (DatasetInfo info : found) {
-                        datasets.add(info.getInternalPath());
-                    }
-                    if (selected != null) {
-                        datasets.select(selected);
-                    }
-                });
+        EventQueue.invokeLater(() -> {
+            if (!path.equals(file.getText().trim())) {
+                return;
             }
-        };
-        timer.schedule(pending, 300);
+            String selected = datasets.getSelectedItem();
+            datasets.removeAll();
+            for (DatasetInfo info : found) {
+                datasets.add(info.getInternalPath());
+            }
+            if (selected != null) {
+                datasets.select(selected);
+            }
+        });
     }
 
     @Override
     public void close() {
-        timer.cancel();
+        lookup.close();
     }
 }

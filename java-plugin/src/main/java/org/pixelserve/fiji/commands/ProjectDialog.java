@@ -7,8 +7,6 @@ import java.awt.EventQueue;
 import java.awt.Label;
 import java.awt.TextField;
 import java.util.Map;
-import java.util.Timer;
-import java.util.TimerTask;
 import org.pixelserve.fiji.PixelserveException;
 import org.pixelserve.fiji.client.PixelserveClient;
 import org.pixelserve.v1.InputRole;
@@ -22,8 +20,7 @@ import org.pixelserve.v1.ProjectInfo;
 final class ProjectDialog implements OptionReader.DialogHook, AutoCloseable {
     private final PixelserveClient client;
     private final WorkflowCommand command;
-    private final Timer timer = new Timer("pixelserve-project-dialog", true);
-    private TimerTask pending;
+    private final TypingLookup lookup = new TypingLookup("pixelserve-project-dialog", this::describe);
     private TextField project;
     private Choice sources;
     private Component message;
@@ -40,24 +37,8 @@ final class ProjectDialog implements OptionReader.DialogHook, AutoCloseable {
         dialog.addMessage("Project: (give a project to see what it expects)");
         message = dialog.getMessage();
         // A plain text listener: a GenericDialog's DialogListener would take over recording.
-        project.addTextListener(event -> schedule(project.getText().trim()));
-        schedule(project.getText().trim());
-    }
-
-    private synchronized void schedule(String path) {
-        if (pending != null) {
-            pending.cancel();
-        }
-        if (path.isEmpty()) {
-            return;
-        }
-        pending = new TimerTask() {
-            @Override
-            public void run() {
-                describe(path);
-            }
-        };
-        timer.schedule(pending, 300);
+        project.addTextListener(event -> lookup.changed(project.getText().trim()));
+        lookup.changed(project.getText().trim());
     }
 
     private void describe(String path) {
@@ -120,6 +101,6 @@ final class ProjectDialog implements OptionReader.DialogHook, AutoCloseable {
     /** Stops the background look-ups once the dialog is closed. */
     @Override
     public void close() {
-        timer.cancel();
+        lookup.close();
     }
 }
