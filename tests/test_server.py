@@ -17,7 +17,7 @@ import tifffile
 from conftest import require_fixtures
 from pixelserve.client import Client, Dataset, ServerError
 from pixelserve.headless.cli import main as cli_main
-from pixelserve.server import protocol
+from pixelserve import protocol
 from pixelserve.server.app import Limits, Server, ServerConfig
 from pixelserve.synthetic import cells_image
 

@@ -17,8 +17,8 @@ from typing import Callable, Iterator
 import grpc
 import numpy as np
 
-from .server import protocol
-from .server.protocol import ArrayReceiver, describe_header, iter_chunks
+from . import protocol
+from .protocol import ArrayReceiver, describe_header, iter_chunks
 
 
 @dataclass

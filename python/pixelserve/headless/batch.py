@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from .batch_plan import LaneCost, lane_cost, plan_batch
 from .progress import BatchProgress
-from .run import HeadlessJob, LaneSpec, export_lane, open_lane, process_lane
+from .lanes import HeadlessJob, LaneSpec, export_lane, open_lane, process_lane
 from .worker_pool import describe_failure, run_in_workers
 
 logger = logging.getLogger(__name__)

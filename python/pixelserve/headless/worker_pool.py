@@ -49,7 +49,7 @@ from .process_start import (
     unblock_stop_signals,
     worker_context,
 )
-from .run import HeadlessJob, LaneSpec, open_lane, process_lane
+from .lanes import HeadlessJob, LaneSpec, open_lane, process_lane
 
 logger = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from grpc_reflection.v1alpha import reflection
 from ..blocks import Cancelled, default_threads
 from ..errors import ProjectError, UserError
 from ..io import open_dataset, split_internal_path
-from . import protocol
+from .. import protocol
 from .jobs import JobRunner
 from .projects import ProjectCache
-from .protocol import DEFAULT_CHUNK_BYTES, RequestTooLarge
+from ..protocol import DEFAULT_CHUNK_BYTES, RequestTooLarge
 from .security import PathDenied, PathPolicy, TokenInterceptor, is_loopback
 
 logger = logging.getLogger("pixelserve.server")

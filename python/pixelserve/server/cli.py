@@ -8,7 +8,7 @@ import os
 import sys
 
 from ..errors import UserError
-from .protocol import DEFAULT_CHUNK_BYTES
+from ..protocol import DEFAULT_CHUNK_BYTES
 
 
 def parser() -> argparse.ArgumentParser:

@@ -9,9 +9,9 @@ import numpy as np
 
 from ..export import ArraySource, ExportSettings, export_result
 from ..io import list_datasets, split_internal_path
-from . import protocol
+from .. import protocol
 from .prediction import region_of
-from .protocol import ArrayReceiver, ProtocolError, describe_header
+from ..protocol import ArrayReceiver, ProtocolError, describe_header
 
 
 class DatasetServicer(protocol.datasets_grpc.DatasetServiceServicer):

@@ -7,8 +7,8 @@ import time
 from .. import __version__
 from ..export.settings import EXPORT_DTYPES
 from ..workflows import SUPPORTED_WORKFLOWS
-from . import protocol
-from .protocol import ProtocolError, RequestTooLarge
+from .. import protocol
+from ..protocol import ProtocolError, RequestTooLarge
 
 
 class ProjectServicer(protocol.projects_grpc.ProjectServiceServicer):

@@ -10,9 +10,9 @@ import numpy as np
 
 from ..export import ExportSettings, export_to_array
 from ..workflows import Volume
-from . import protocol
+from .. import protocol
 from .jobs import Cancelled, Job
-from .protocol import ArrayReceiver, ProtocolError, describe_header, receive_arrays
+from ..protocol import ArrayReceiver, ProtocolError, describe_header, receive_arrays
 
 logger = logging.getLogger(__name__)
 

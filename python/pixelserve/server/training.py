@@ -7,11 +7,11 @@ from pathlib import Path
 
 from ..api import train
 from ..export import ArraySource, ExportSettings, export_result
-from . import protocol
+from .. import protocol
 from .info import project_info
 from .jobs import Cancelled, Job
 from .prediction import progress_of
-from .protocol import ArrayReceiver, ProtocolError, describe_header, receive_arrays
+from ..protocol import ArrayReceiver, ProtocolError, describe_header, receive_arrays
 
 
 class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):

@@ -1,92 +1,36 @@
-"""The gRPC protocol (proto/pixelserve/v1) in Python: generated modules, arrays to and from
-messages.
+"""The gRPC protocol of pixelserve (package `pixelserve.v1`) in Python: the generated message
+and stub modules, and arrays to and from messages. The client needs only this package, not
+the server.
 
-The `_pb2` modules are generated from proto/ into pixelserve/v1/ on first use (and again
-whenever a .proto file changes), so that they always match the installed protobuf runtime;
-generated code is never committed.
+The `.proto` files live in `v1/` next to the modules generated from them, which are committed
+(`scripts/generate_protocol.py` regenerates them; a test checks that they are current), so an
+installed pixelserve needs neither the sources nor grpcio-tools.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import importlib
 import mmap
-import os
 import sys
-import threading
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from ..errors import UserError
-
-PACKAGE_DIR = Path(__file__).resolve().parents[1]
-PROTO_ROOT = PACKAGE_DIR.parents[1] / "proto"
-GENERATED_DIR = PACKAGE_DIR / "v1"
-PROTO_FILES = ("arrays", "projects", "prediction", "datasets", "server", "training")
+from .v1 import arrays_pb2 as arrays
+from .v1 import datasets_pb2 as datasets
+from .v1 import datasets_pb2_grpc as datasets_grpc
+from .v1 import prediction_pb2 as prediction
+from .v1 import prediction_pb2_grpc as prediction_grpc
+from .v1 import projects_pb2 as projects
+from .v1 import projects_pb2_grpc as projects_grpc
+from .v1 import server_pb2 as server
+from .v1 import server_pb2_grpc as server_grpc
+from .v1 import training_pb2 as training
+from .v1 import training_pb2_grpc as training_grpc
 
 #: Chunks of at most this many bytes (the protocol promises "a few MB").
 DEFAULT_CHUNK_BYTES = 4 << 20
-
-_lock = threading.Lock()
-
-
-def _proto_digest() -> str:
-    digest = hashlib.sha256()
-    for name in PROTO_FILES:
-        digest.update((PROTO_ROOT / "pixelserve" / "v1" / f"{name}.proto").read_bytes())
-    return digest.hexdigest()
-
-
-def generate(force: bool = False) -> None:
-    """Generate pixelserve/v1/*_pb2*.py from proto/ unless they are up to date."""
-    stamp = GENERATED_DIR / ".digest"
-    with _lock:
-        if not PROTO_ROOT.is_dir():
-            if stamp.exists():
-                return  # an installed copy without the sources: use what was generated
-            raise RuntimeError(f"The protocol sources {PROTO_ROOT} are missing: reinstall pixelserve from its repository")
-        digest = _proto_digest()
-        if not force and stamp.exists() and stamp.read_text() == digest:
-            return
-        from grpc_tools import protoc
-
-        GENERATED_DIR.mkdir(exist_ok=True)
-        include = Path(protoc.__file__).parent / "_proto"
-        sources = [str(PROTO_ROOT / "pixelserve" / "v1" / f"{name}.proto") for name in PROTO_FILES]
-        # Generate into a temporary folder and move in, so that a concurrent import never sees half a file.
-        temp = GENERATED_DIR.parent / f".v1-{os.getpid()}-{threading.get_ident()}"
-        temp.mkdir()
-        try:
-            code = protoc.main(["protoc", f"-I{PROTO_ROOT}", f"-I{include}", f"--python_out={temp}",
-                                f"--grpc_python_out={temp}", f"--pyi_out={temp}", *sources])
-            if code != 0:
-                raise RuntimeError(f"protoc failed ({code}) on {PROTO_ROOT}")
-            for generated in (temp / "pixelserve" / "v1").iterdir():
-                os.replace(generated, GENERATED_DIR / generated.name)
-            (GENERATED_DIR / "__init__.py").touch()
-            stamp.write_text(digest)
-        finally:
-            for leftover in sorted(temp.rglob("*"), reverse=True):
-                leftover.unlink() if leftover.is_file() else leftover.rmdir()
-            temp.rmdir()
-        importlib.invalidate_caches()
-
-
-generate()
-from pixelserve.v1 import arrays_pb2 as arrays  # noqa: E402  (generated just above)
-from pixelserve.v1 import datasets_pb2 as datasets  # noqa: E402
-from pixelserve.v1 import datasets_pb2_grpc as datasets_grpc  # noqa: E402
-from pixelserve.v1 import prediction_pb2 as prediction  # noqa: E402
-from pixelserve.v1 import prediction_pb2_grpc as prediction_grpc  # noqa: E402
-from pixelserve.v1 import projects_pb2 as projects  # noqa: E402
-from pixelserve.v1 import projects_pb2_grpc as projects_grpc  # noqa: E402
-from pixelserve.v1 import server_pb2 as server  # noqa: E402
-from pixelserve.v1 import server_pb2_grpc as server_grpc  # noqa: E402
-from pixelserve.v1 import training_pb2 as training  # noqa: E402
-from pixelserve.v1 import training_pb2_grpc as training_grpc  # noqa: E402
 
 __all__ = ["arrays", "datasets", "datasets_grpc", "prediction", "prediction_grpc", "projects", "projects_grpc",
            "server", "server_grpc", "training", "training_grpc", "ArrayReceiver", "ProtocolError", "RequestTooLarge", "array_header",
