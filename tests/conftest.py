@@ -73,28 +73,44 @@ def assert_matches_ilastik(result: np.ndarray, reference: np.ndarray) -> None:
     assert difference.max() < 0.15, f"max difference {difference.max():.4f}"
 
 
+def labelled_samples(raw, labels, specs) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows and label values of every labelled pixel of one image (one stage)."""
+    from pixelserve.training.label_images import read_sparse_labels
+    from pixelserve.training.samples import LaneData, labelled_rows
+
+    rows, values = labelled_rows([LaneData(raw, read_sparse_labels(labels, raw))], specs,
+                                 structure_tensor_order="fastfilters", threads=1)
+    return rows, values.astype(np.int64)
+
+
 def train_project(path: Path, image: np.ndarray, labels: np.ndarray, axes: str, *,
                   scales=(0.3, 1.0, 3.5), trees: int = 10, seed: int = 0, in_2d: bool = False,
                   label_names=("background", "cell")) -> Path:
-    """A small project of our own, trained through the trainer's API."""
-    from pixelserve.project.writer import TrainingImage, write_pixel_classification
+    """A small one-image project of our own, trained through the trainer's parts."""
     from pixelserve.features import all_features
-    from pixelserve.training.trainer import DEFAULT_COLORS, labelled_samples, train_forest
+    from pixelserve.project.writer import LaneRecord, StageRecord, write_project
+    from pixelserve.training.trainer import DEFAULT_COLORS, fit_forest
     from pixelserve.workflows.volume import Volume
 
     specs = all_features(scales, in_2d=in_2d)
     raw = Volume.from_array(image, axes)
     label_axes = axes.replace("c", "")
     features, values = labelled_samples(raw, Volume.from_array(labels, label_axes), specs)
-    forest = train_forest(features, values, n_trees=trees, seed=seed, threads=1)
-    axes_c = axes if "c" in axes else axes + "c"
-    shape_c = image.shape if "c" in axes else image.shape + (1,)
-    training = TrainingImage(file_path=str(path.with_suffix(".tif")), nickname=path.stem,
-                             axes=axes_c, shape=shape_c)
-    return write_pixel_classification(path, specs=specs, forest=forest,
-                                      label_names=list(label_names),
-                                      label_colors=DEFAULT_COLORS[:len(label_names)],
-                                      training=training)
+    forest = fit_forest(features, values, n_trees=trees, seed=seed, threads=1)[1]
+    lane = LaneRecord(file_path=str(path.with_suffix(".tif")), nickname=path.stem,
+                      axes=axes if "c" in axes else axes + "c",
+                      shape=image.shape if "c" in axes else image.shape + (1,))
+    stage = StageRecord(specs=specs, forest=forest, label_names=list(label_names),
+                        label_colors=DEFAULT_COLORS[:len(label_names)], input_channels=lane.channels)
+    return write_project(path, lanes=[lane], stages=[stage])
+
+
+def apply_export(array, axes: str, settings, *, default_axis_order: str):
+    """The export's conversion chain on a whole array in memory: (new array, its axes)."""
+    from pixelserve.export import InMemoryResult, export_to_array
+
+    result, output_axes, _ = export_to_array(InMemoryResult(array, axes), settings, default_axis_order=default_axis_order)
+    return result, output_axes
 
 
 @pytest.fixture(scope="session")

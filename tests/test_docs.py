@@ -11,9 +11,8 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-from PIL import Image
-
 from conftest import EXPECTED_FAILURE, doc_blocks, run_shell
+from PIL import Image
 from pixelserve.io import open_dataset
 from pixelserve.synthetic import cells_image, scribbles
 

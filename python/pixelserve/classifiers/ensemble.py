@@ -140,6 +140,11 @@ class ForestEnsemble:
         self._roots = np.asarray(roots, dtype=np.uint32)
         self._max_depth = max_levels
 
+    @property
+    def nbytes(self) -> int:
+        """Memory the compiled trees hold."""
+        return self._nodes.nbytes + self._leaf_values.nbytes + self._roots.nbytes
+
     def predict_proba(self, X: np.ndarray, out: np.ndarray | None = None,
                       threads: int = 1) -> np.ndarray:
         """Class probabilities (N, n_classes) float32 of feature rows X (N, n_features).

@@ -14,7 +14,7 @@ from .pillow_writers import PILLOW_WRITERS
 from .png_writer import PngWriter
 from .raster_writers import RASTER_WRITERS
 from .sequence_writer import MultipageTiffSequenceWriter, TiffSliceWriter, TifSliceWriter, sequence_of
-from .tiff_writer import MultipageTiffWriter, TifWriter, TiffWriter
+from .tiff_writer import MultipageTiffWriter, TiffWriter, TifWriter
 from .writer_base import FormatMismatch, FormatWriter
 from .zarr_writer import ZarrWriter
 

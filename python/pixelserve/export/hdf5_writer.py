@@ -12,10 +12,10 @@ import h5py
 import numpy as np
 
 from pixelserve.errors import UserError
-
 from pixelserve.io.axes import vigra_axistags_json
 
 from .writer_base import FormatWriter
+
 
 def ilastik_chunk_shape(shape, axes: str, itemsize: int) -> tuple[int, ...]:
     """ilastik's chunk choice: as isometric as possible with about 512 kB per chunk, one t and

@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .batch_plan import LaneCost, lane_cost, plan_batch
+from .lanes import HeadlessJob, LaneOutcome, LaneSpec, export_lane, open_lane, process_lane, write_run_tables
 from .progress import BatchProgress
-from .lanes import HeadlessJob, LaneSpec, export_lane, open_lane, process_lane
 from .worker_pool import describe_failure, run_in_workers
 
 logger = logging.getLogger(__name__)
@@ -71,15 +71,20 @@ class BatchOutcome:
         self.lanes = lanes
         self.progress_bar = progress
         self.failures: dict[int, Failure] = {}
-        self.written: dict[int, list[str]] = {}
+        self.outcomes: dict[int, LaneOutcome] = {}
 
     def progress(self, index: int, done: int, total: int) -> None:
         self.progress_bar.lane(index, done, total)
 
-    def finished(self, index: int, written: list[str]) -> None:
-        self.written[index] = written
+    def finished(self, index: int, outcome: LaneOutcome) -> None:
+        self.outcomes[index] = outcome
         self.progress_bar.lane_finished(index)
-        for path in written:
+        for path in outcome.written:
+            self.progress_bar.print(f"Wrote {path}")
+
+    def write_run_tables(self) -> None:
+        """The tables with one file for the whole run (rows of every lane, in lane order)."""
+        for path in write_run_tables([self.outcomes[i] for i in sorted(self.outcomes)]):
             self.progress_bar.print(f"Wrote {path}")
 
     def failed(self, index: int, reason: str, user_error: bool) -> None:
@@ -114,11 +119,10 @@ def run_batch(workflow, job: HeadlessJob, lanes: list[LaneSpec], *, threads: int
 def _run_single(workflow, job: HeadlessJob, lane: LaneSpec, threads: int) -> int:
     """One file, in this process; an error propagates to the CLI's one-line message."""
     opened = open_lane(workflow, job, lane, threads=threads)
-    with BatchProgress([lane_cost(opened.source).pixels]) as progress:
-        written = export_lane(opened, job, threads=threads, progress=progress.lane_callback(0))
-        progress.lane_finished(0)
-        for path in written:
-            progress.print(f"Wrote {path}")
+    with BatchProgress([lane_cost(opened.result.image).pixels]) as progress:
+        outcome = BatchOutcome([lane], progress)
+        outcome.finished(0, export_lane(opened, job, threads=threads, progress=progress.lane_callback(0)))
+        outcome.write_run_tables()
     return EXIT_OK
 
 
@@ -130,7 +134,7 @@ def _run_several(workflow, job: HeadlessJob, lanes: list[LaneSpec], threads: int
     early_failures: dict[int, tuple[str, bool]] = {}
     for index, lane in enumerate(lanes):
         try:
-            costs[index] = lane_cost(open_lane(workflow, job, lane).source)
+            costs[index] = lane_cost(open_lane(workflow, job, lane).result.image)
         except Exception as error:
             if job.debug:
                 traceback.print_exc()
@@ -150,6 +154,7 @@ def _run_several(workflow, job: HeadlessJob, lanes: list[LaneSpec], threads: int
             run_in_workers(workflow, job, [(i, lanes[i]) for i in order], plan, outcome)
         else:
             _run_serially(workflow, job, lanes, sorted(costs), plan.threads_per_worker, outcome)
+        outcome.write_run_tables()
     outcome.print_summary()
     return outcome.exit_code()
 
@@ -158,11 +163,11 @@ def _run_serially(workflow, job: HeadlessJob, lanes: list[LaneSpec], indices: li
                   threads: int, outcome: BatchOutcome) -> None:
     for index in indices:
         try:
-            written = process_lane(workflow, job, lanes[index], threads=threads,
-                                   progress=outcome.progress_bar.lane_callback(index))
+            finished = process_lane(workflow, job, lanes[index], threads=threads,
+                                    progress=outcome.progress_bar.lane_callback(index))
         except Exception as error:  # KeyboardInterrupt is no Exception: it stops the run
             if job.debug:
                 traceback.print_exc()
             outcome.failed(index, *describe_failure(error))
         else:
-            outcome.finished(index, written)
+            outcome.finished(index, finished)

@@ -64,6 +64,12 @@ class Dataset:
     def ndim(self) -> int:
         return len(self.shape)
 
+    @property
+    def label(self) -> str:
+        """How messages name the dataset: its file (or file count) and internal path."""
+        path = self.paths[0] if len(self.paths) == 1 else f"{len(self.paths)} files"
+        return path + (f"/{self.internal_path}" if self.internal_path else "")
+
     def read(self, region: tuple[slice, ...] | None = None) -> np.ndarray:
         """Read a region given in this dataset's own axes (missing trailing entries mean 'all')."""
         region = normalize_region(region, self.shape)

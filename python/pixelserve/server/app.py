@@ -14,13 +14,13 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .. import protocol
 from ..blocks import Cancelled, default_threads
 from ..errors import ProjectError, UserError
 from ..io import open_dataset, split_internal_path
-from .. import protocol
+from ..protocol import DEFAULT_CHUNK_BYTES, RequestTooLarge
 from .jobs import JobRunner
 from .projects import ProjectCache
-from ..protocol import DEFAULT_CHUNK_BYTES, RequestTooLarge
 from .security import PathDenied, PathPolicy, TokenInterceptor, is_loopback
 
 logger = logging.getLogger("pixelserve.server")
@@ -140,11 +140,17 @@ class Server:
         self.jobs.shutdown()
         self._grpc = None
 
-    def wait_for_signal(self) -> None:
-        """Serve until SIGTERM or SIGINT, then stop cleanly."""
+    @staticmethod
+    def stop_signals() -> threading.Event:
+        """An event that SIGTERM and SIGINT set from now on: take them before announcing the
+        server, so that a stop asked for right after the announcement is a clean stop."""
         done = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: done.set())
+        return done
+
+    def wait_for_signal(self, done: threading.Event) -> None:
+        """Serve until `done` (stop_signals) is set, then stop cleanly."""
         while not done.wait(0.5):
             pass
         logger.info("Stopping: %d job(s) running", self.jobs.running())

@@ -82,11 +82,12 @@ def main(argv: list[str]) -> int:
         workers=options.workers, threads=options.threads,
     )
     server = Server(config)
+    stop = server.stop_signals()
     port = server.start()
     if options.port_file:
         _write_port_file(options.port_file, port)
     print(f"pixelserve server listening on {options.host}:{port} (allowed roots: {', '.join(server.paths.roots)})",
           flush=True)
-    server.wait_for_signal()
+    server.wait_for_signal(stop)
     print("pixelserve server stopped", flush=True)
     return 0

@@ -5,13 +5,13 @@ from __future__ import annotations
 import queue
 from pathlib import Path
 
-from ..api import train
-from ..export import ArraySource, ExportSettings, export_result
 from .. import protocol
+from ..api import train
+from ..export import ExportSettings, InMemoryResult, export_result
+from ..protocol import ArrayReceiver, ProtocolError, describe_header, receive_arrays
 from .info import project_info
 from .jobs import Cancelled, Job
 from .prediction import progress_of
-from ..protocol import ArrayReceiver, ProtocolError, describe_header, receive_arrays
 
 
 class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
@@ -83,5 +83,5 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
         folder = output.parent / f"{output.stem}_training"
         settings = ExportSettings(output_format="compressed hdf5", output_filename_format=str(folder / f"image_{index}.h5"),
                                   output_axis_order=axes)
-        [path] = export_result(ArraySource(receiver.result(), axes), settings, {}, default_axis_order=axes)
+        [path] = export_result(InMemoryResult(receiver.result(), axes), settings, {}, default_axis_order=axes)
         return f"{path}/exported_data"
