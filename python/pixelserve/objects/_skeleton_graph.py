@@ -1,0 +1,467 @@
+"""Numba kernels for the per-object part of vigra's skeleton features: shortest paths on the
+skeleton graph, the skeleton tree, loops (holes) and branch pruning (vigra
+`skeleton.hxx:507-784`; see `shared/notes/skeleton-features.md` §3-4).
+
+The graph is the frame's 8-neighbour grid. Edge weights are never stored: an edge between
+two marked pixels of one label weighs 1 or sqrt(2), an edge touching any other marked pixel
+weighs `INF`, an edge between two unmarked pixels 0 (`skeleton.hxx:510-537`), unless the
+analysis has cut it (set to `INF`), which a bit per pixel and direction records. Cut edges
+stay cut for the later objects, as in vigra (an unbounded search of a later object may
+cross them).
+
+Shortest paths reproduce vigra's `ShortestPathDijkstra` on its `ChangeablePriorityQueue`
+(`graph_algorithms.hxx:297-587`, `priority_queue.hxx:412-591`) exactly, because ties between
+equally long paths decide the results: the same binary heap moves, relaxation only on a
+strictly shorter distance, neighbours in vigra's order. vigra confines every search of an
+object to the bounding box of its skeleton (a one-pixel frame of "don't touch" marks around
+it) and resets that box before the first search, so all per-search state here lives in
+box-sized scratch arrays indexed by box-local node numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ._skeleton_raw import DX8, DY8
+
+_JIT = dict(nogil=True, cache=True, error_model="numpy")
+
+DBL_MAX = np.finfo(np.float64).max
+INF = 0.5 * DBL_MAX   # vigra's `infiniteWeight` (`skeleton.hxx:513`)
+STEP8 = np.array([math.sqrt(2.0), 1.0, math.sqrt(2.0), 1.0, 1.0, math.sqrt(2.0), 1.0, math.sqrt(2.0)])
+
+
+@numba.njit(**_JIT)
+def _weight(skeleton, cut, x, y, k):
+    """Weight of the edge from pixel (x, y) to its neighbour k (which is inside the image)."""
+    if (cut[y, x] >> k) & 1:
+        return INF
+    here = skeleton[y, x]
+    there = skeleton[y + DY8[k], x + DX8[k]]
+    if here != 0 or there != 0:
+        return STEP8[k] if here == there else INF
+    return 0.0
+
+
+@numba.njit(**_JIT)
+def _cut(cut, x, y, k):
+    cut[y, x] |= np.uint8(1 << k)
+    cut[y + DY8[k], x + DX8[k]] |= np.uint8(1 << (7 - k))
+
+
+@numba.njit(**_JIT)
+def _swap(heap, where, i, j):
+    a = heap[i]
+    b = heap[j]
+    heap[i] = b
+    heap[j] = a
+    where[b] = i
+    where[a] = j
+
+
+@numba.njit(**_JIT)
+def _bubble_up(heap, where, priority, k):
+    while k > 1 and priority[heap[k // 2]] > priority[heap[k]]:
+        _swap(heap, where, k, k // 2)
+        k //= 2
+
+
+@numba.njit(**_JIT)
+def _bubble_down(heap, where, priority, k, size):
+    while 2 * k <= size:
+        j = 2 * k
+        if j < size and priority[heap[j]] > priority[heap[j + 1]]:
+            j += 1
+        if priority[heap[k]] <= priority[heap[j]]:
+            break
+        _swap(heap, where, k, j)
+        k = j
+
+
+@numba.njit(**_JIT)
+def _push(heap, where, priority, size, node, value):
+    """`ChangeablePriorityQueue::push` (1-based heap; `where[node]` is -1 when absent).
+    `priority` doubles as vigra's distance map: both always hold the same value."""
+    if where[node] == -1:
+        size += 1
+        where[node] = size
+        heap[size] = node
+        priority[node] = value
+        _bubble_up(heap, where, priority, size)
+    elif value > priority[node]:
+        priority[node] = value
+        _bubble_down(heap, where, priority, where[node], size)
+    elif value < priority[node]:
+        priority[node] = value
+        _bubble_up(heap, where, priority, where[node])
+    return size
+
+
+@numba.njit(**_JIT)
+def _pop(heap, where, priority, size):
+    top = heap[1]
+    _swap(heap, where, 1, size)
+    size -= 1
+    _bubble_down(heap, where, priority, 1, size)
+    where[top] = -1
+    return size
+
+
+@numba.njit(**_JIT)
+def _shortest_paths(skeleton, cut, box, source, target, max_distance, pred, dist, heap, where,
+                    order, n_previous):
+    """One `ShortestPathDijkstra::run`/`reRun` inside the object's box. `pred` must be -1
+    (vigra's INVALID) on the box except for the `n_previous` nodes discovered by the previous
+    search, which are reset first (what `reRun` does). Returns the number of discovered nodes
+    (in `order`); the last of them is vigra's `target()` when no target is given."""
+    x0, y0, box_w, box_h = box[0], box[1], box[2], box[3]
+    for i in range(n_previous):
+        pred[order[i]] = -1
+    pred[source] = source
+    size = _push(heap, where, dist, 0, source, 0.0)
+    n = 0
+    while size > 0:
+        top = heap[1]
+        if dist[top] > max_distance:
+            break
+        size = _pop(heap, where, dist, size)
+        order[n] = top
+        n += 1
+        if top == target:
+            break
+        tx = top % box_w
+        ty = top // box_w
+        for k in range(8):
+            nx = tx + DX8[k]
+            ny = ty + DY8[k]
+            if nx < 0 or ny < 0 or nx >= box_w or ny >= box_h:
+                continue   # outside the box: the image border or vigra's "don't touch" frame
+            other = ny * box_w + nx
+            candidate = dist[top] + _weight(skeleton, cut, x0 + tx, y0 + ty, k)
+            if where[other] != -1:
+                if candidate < dist[other]:
+                    size = _push(heap, where, dist, size, other, candidate)
+                    pred[other] = top
+            elif pred[other] == -1:
+                if candidate <= max_distance:
+                    size = _push(heap, where, dist, size, other, candidate)
+                    pred[other] = top
+    while size > 0:
+        pred[heap[1]] = -1
+        size = _pop(heap, where, dist, size)
+    return n
+
+
+@numba.njit(**_JIT)
+def _ordered_clockwise(ox, oy, ax, ay, bx, by):
+    return (ax - ox) * (by - oy) - (ay - oy) * (bx - ox) <= 0
+
+
+@numba.njit(**_JIT)
+def _encloses_other_label(px, py, n, labels, label, scan_x, scan_y):
+    """True if the closed polygon (px, py)[:n] (first point = last point), filled with its
+    contour included, covers a pixel whose label is not `label`: the negation of vigra's
+    `inspectPolygon(poly, CheckForHole)` with `createScanIntervals` (`polygon.hxx:900-994`)
+    on integer points."""
+    count = 0
+    drop_next_start = False
+    for k in range(n - 1):
+        x1 = px[k]
+        y1 = py[k]
+        x2 = px[k + 1]
+        y2 = py[k + 1]
+        if y1 == y2:
+            continue
+        # integer division as in vigra (truncating; exact for the unit steps used here)
+        slope = float(int((x2 - x1) / (y2 - y1)))
+        step = 1.0 if y1 < y2 else -1.0
+        y = float(y1)
+        y_end = float(y2)
+        if drop_next_start:
+            y += step
+            drop_next_start = False
+        while (y - y_end) * step < 0.0:
+            scan_x[count] = int(x1 + (y - y1) * slope)
+            scan_y[count] = int(y)
+            count += 1
+            y += step
+        # the segment ends exactly on a scanline (always, for integer points)
+        j = (k + 2) % n
+        convex = _ordered_clockwise(x1, y1, x2, y2, px[j], py[j])
+        if convex:
+            scan_x[count] = x2
+            scan_y[count] = y2
+            count += 1
+        while j != k + 1:
+            bend = step * (py[j] - y_end)
+            if bend != 0.0:
+                if (convex and bend > 0.0) or (not convex and bend < 0.0):
+                    drop_next_start = True
+                break
+            j = (j + 1) % n
+    first = 1 if drop_next_start else 0
+    keys = np.empty(count - first, dtype=np.int64)
+    width = labels.shape[1] + 1
+    for i in range(first, count):
+        keys[i - first] = scan_y[i] * width + scan_x[i]
+    keys.sort()
+    for i in range(0, keys.shape[0] - 1, 2):
+        y = keys[i] // width
+        for x in range(keys[i] % width, keys[i + 1] % width + 1):
+            if labels[y, x] != label:
+                return True
+    return False
+
+
+@numba.njit(**_JIT)
+def skeleton_boxes(skeleton, n_labels):
+    """Per label: the anchor (the last marked pixel in scan order, flat index; -1 if none)
+    and the bounding box (x0, y0, width, height) of its marked pixels."""
+    height, width = skeleton.shape
+    anchor = np.full(n_labels, -1, dtype=np.int64)
+    lower = np.full((n_labels, 2), np.iinfo(np.int64).max, dtype=np.int64)
+    upper = np.full((n_labels, 2), -1, dtype=np.int64)
+    for y in range(height):
+        for x in range(width):
+            label = skeleton[y, x]
+            if label != 0:
+                anchor[label] = y * width + x
+                lower[label, 0] = min(lower[label, 0], x)
+                lower[label, 1] = min(lower[label, 1], y)
+                upper[label, 0] = max(upper[label, 0], x)
+                upper[label, 1] = max(upper[label, 1], y)
+    boxes = np.zeros((n_labels, 4), dtype=np.int64)
+    for label in range(n_labels):
+        if anchor[label] >= 0:
+            boxes[label, 0] = lower[label, 0]
+            boxes[label, 1] = lower[label, 1]
+            boxes[label, 2] = upper[label, 0] - lower[label, 0] + 1
+            boxes[label, 3] = upper[label, 1] - lower[label, 1] + 1
+    return anchor, boxes
+
+
+@numba.njit(**_JIT)
+def _step(a, b, box_w):
+    dx = a % box_w - b % box_w
+    dy = a // box_w - b // box_w
+    return math.sqrt(float(dx * dx + dy * dy))
+
+
+@numba.njit(**_JIT)
+def analyse_objects(labels, skeleton, squared, anchor, boxes, pruning_threshold):
+    """The per-object loop of vigra's `skeletonizeImageImpl` (`skeleton.hxx:541-784`) with
+    `pruneSalienceRelative(pruning_threshold)`. Returns `scalars` (n_labels, 6): diameter,
+    euclidean diameter, total length, average length, branch count, hole count; and `points`
+    (n_labels, 3, 2): skeleton centre, terminal 1, terminal 2 as (x, y)."""
+    height, width = skeleton.shape
+    n_labels = anchor.shape[0]
+    scalars = np.zeros((n_labels, 6))
+    points = np.zeros((n_labels, 3, 2), dtype=np.int64)
+    cut = np.zeros((height, width), dtype=np.uint8)
+    edges = (width - 1) * height + width * (height - 1) + 2 * (width - 1) * (height - 1)
+    max_weight = edges * math.sqrt(2.0)
+
+    area = 1
+    for label in range(n_labels):
+        area = max(area, boxes[label, 2] * boxes[label, 3])
+    pred = np.full(area, -1, dtype=np.int32)
+    dist = np.empty(area)
+    heap = np.full(area + 1, -1, dtype=np.int32)
+    where = np.full(area, -1, dtype=np.int32)
+    order = np.empty(area, dtype=np.int32)
+    line = np.empty(area, dtype=np.int32)
+    arc = np.empty(area)
+    poly_x = np.empty(area + 2, dtype=np.int64)
+    poly_y = np.empty(area + 2, dtype=np.int64)
+    scan_x = np.empty(2 * area + 4, dtype=np.int64)
+    scan_y = np.empty(2 * area + 4, dtype=np.int64)
+    # tree data, indexed by discovery rank in the search from the centre
+    tree_of = np.full(area, -1, dtype=np.int32)   # box node -> rank
+    tree = np.empty(area, dtype=np.int32)         # rank -> box node
+    parent = np.empty(area, dtype=np.int32)       # ranks
+    principal = np.empty(area, dtype=np.int32)
+    length = np.empty(area)
+    salience = np.empty(area)
+    partial_area = np.empty(area, dtype=np.int64)
+    is_loop = np.empty(area, dtype=np.bool_)
+
+    for label in range(1, n_labels):
+        if anchor[label] < 0:
+            continue
+        box = boxes[label]
+        x0, y0, box_w, box_h = box[0], box[1], box[2], box[3]
+        pred[:box_w * box_h] = -1
+        start = (anchor[label] // width - y0) * box_w + anchor[label] % width - x0
+
+        # diameter: the farthest node from the anchor, then the farthest node from that one
+        n = _shortest_paths(skeleton, cut, box, start, -1, max_weight, pred, dist, heap, where, order, 0)
+        end_a = order[n - 1]
+        n = _shortest_paths(skeleton, cut, box, end_a, -1, max_weight, pred, dist, heap, where, order, n)
+        end_b = order[n - 1]
+        m = 1
+        line[0] = end_b
+        while pred[line[m - 1]] != line[m - 1]:
+            line[m] = pred[line[m - 1]]
+            m += 1
+        arc[0] = 0.0
+        for i in range(1, m):
+            arc[i] = arc[i - 1] + _step(line[i], line[i - 1], box_w)
+        diameter = arc[m - 1]
+        # centre: the node at the rounded arc-length median (`polygon.hxx:379-398`)
+        quantile = 0.0
+        if m > 1:
+            half = 0.5 * arc[m - 1]
+            k = 0
+            while arc[k] < half:
+                k += 1
+            k -= 1
+            quantile = k + (half - arc[k]) / (arc[k + 1] - arc[k])
+        centre = line[int(quantile + 0.5)]
+
+        # the shortest-path tree from the centre, in discovery order
+        n = _shortest_paths(skeleton, cut, box, centre, -1, max_weight, pred, dist, heap, where, order, n)
+        for r in range(n):
+            tree[r] = order[r]
+            tree_of[order[r]] = r
+            principal[r] = -1
+            length[r] = 0.0
+            salience[r] = 1.0
+            partial_area[r] = 0
+            is_loop[r] = False
+
+        # leaves to centre: subtree lengths, principal children, salience; cut edges to back
+        # neighbours that close cycles between two already-branched nodes
+        for r in range(n - 1, -1, -1):
+            node = tree[r]
+            up = tree_of[pred[node]]
+            parent[r] = up
+            nx = x0 + node % box_w
+            ny = y0 + node // box_w
+            for k in range(4):
+                bx = nx + DX8[k]
+                by = ny + DY8[k]
+                if bx < 0 or by < 0 or bx >= width:
+                    continue
+                if _weight(skeleton, cut, nx, ny, k) == INF:
+                    continue
+                other = (by - y0) * box_w + bx - x0
+                if other == tree[up] or pred[other] == node:
+                    continue
+                if principal[r] == -1 or principal[tree_of[other]] == -1:
+                    continue
+                _cut(cut, nx, ny, k)
+            candidate = length[r] + _step(node, tree[up], box_w)
+            if length[up] < candidate:
+                length[up] = candidate
+                principal[up] = r
+            if length[r] >= 4.0:
+                salience[r] = max(salience[r], (length[r] + 0.5) / math.sqrt(float(squared[ny, nx])))
+                if salience[up] < salience[r]:
+                    salience[up] = salience[r]
+
+        # centre to leaves: branch lengths and salience along principal chains, shoelace prefix
+        for r in range(n):
+            up = parent[r]
+            node = tree[r]
+            if principal[up] == r:
+                length[r] = length[up]
+                salience[r] = salience[up]
+            else:
+                length[r] += _step(tree[up], node, box_w)
+            ux = x0 + tree[up] % box_w
+            uy = y0 + tree[up] // box_w
+            partial_area[r] = partial_area[up] + ((x0 + node % box_w) * uy - (y0 + node // box_w) * ux)
+        is_loop[0] = True
+
+        # leaves to centre: holes, and deletion of branches that end inside the object
+        holes = 0
+        total_length = 0.0
+        n_previous = n
+        for r in range(n - 1, -1, -1):
+            if principal[r] == -1:
+                node = tree[r]
+                nx = x0 + node % box_w
+                ny = y0 + node // box_w
+                for k in range(8):
+                    ox = nx + DX8[k]
+                    oy = ny + DY8[k]
+                    if ox < 0 or oy < 0 or ox >= width or oy >= height:
+                        continue
+                    other = (oy - y0) * box_w + ox - x0
+                    if 0 <= ox - x0 < box_w and 0 <= oy - y0 < box_h and tree_of[other] == parent[r]:
+                        continue
+                    if _weight(skeleton, cut, nx, ny, k) == INF:
+                        continue
+                    o = tree_of[other]
+                    area2 = abs(partial_area[r] - (nx * oy - ny * ox) - partial_area[o])
+                    if area2 <= 3:
+                        continue
+                    _cut(cut, nx, ny, k)
+                    n_previous = _shortest_paths(skeleton, cut, box, node, other, DBL_MAX, pred, dist, heap,
+                                                 where, order, n_previous)
+                    poly_x[0] = nx
+                    poly_y[0] = ny
+                    size = 1
+                    p = other
+                    while True:
+                        poly_x[size] = x0 + p % box_w
+                        poly_y[size] = y0 + p // box_w
+                        size += 1
+                        if pred[p] == p:
+                            break
+                        p = pred[p]
+                    if _encloses_other_label(poly_x, poly_y, size, labels, label, scan_x, scan_y):
+                        holes += 1
+                        total_length += length[r] + length[o]
+                        most = max(salience[r], salience[o])
+                        for i in range(1, size):
+                            t = tree_of[(poly_y[i] - y0) * box_w + poly_x[i] - x0]
+                            if t >= 0:   # nodes off the tree are never read again
+                                is_loop[t] = True
+                                salience[t] = max(salience[t], most)
+                if not is_loop[r] and squared[ny, nx] >= 4:
+                    t = r
+                    while True:
+                        salience[t] = 0.0
+                        tx = x0 + tree[t] % box_w
+                        ty = y0 + tree[t] // box_w
+                        for k in range(8):
+                            if 0 <= tx + DX8[k] < width and 0 <= ty + DY8[k] < height:
+                                _cut(cut, tx, ty, k)
+                        if principal[parent[t]] != t:
+                            break
+                        t = parent[t]
+            if is_loop[r]:
+                is_loop[parent[r]] = True
+
+        threshold = pruning_threshold * salience[0]
+        branches = 0
+        branch_length = 0.0
+        for r in range(n):
+            if principal[r] == -1 and salience[r] >= threshold and not is_loop[r]:
+                branches += 1
+                branch_length += length[r]
+                total_length += length[r]
+        for r in range(n):
+            tree_of[tree[r]] = -1
+
+        ax = x0 + end_a % box_w
+        ay = y0 + end_a // box_w
+        bx = x0 + end_b % box_w
+        by = y0 + end_b // box_w
+        scalars[label, 0] = diameter
+        scalars[label, 1] = math.sqrt(float((ax - bx) * (ax - bx) + (ay - by) * (ay - by)))
+        scalars[label, 2] = total_length
+        scalars[label, 3] = branch_length / branches if branches > 0 else 0.0
+        scalars[label, 4] = branches
+        scalars[label, 5] = holes
+        points[label, 0, 0] = x0 + centre % box_w
+        points[label, 0, 1] = y0 + centre // box_w
+        points[label, 1, 0] = bx
+        points[label, 1, 1] = by
+        points[label, 2, 0] = ax
+        points[label, 2, 1] = ay
+    return scalars, points
