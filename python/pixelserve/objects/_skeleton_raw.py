@@ -219,13 +219,9 @@ def boundary_vectors(labels):
 def _mark(skeleton, squared, x, y, label, ends, n_ends):
     skeleton[y, x] = label
     if squared[y, x] == 4:
-        if n_ends == ends.shape[0]:
-            grown = np.empty(2 * ends.shape[0], dtype=ends.dtype)
-            grown[:n_ends] = ends
-            ends = grown
         ends[n_ends] = y * skeleton.shape[1] + x
         n_ends += 1
-    return ends, n_ends
+    return n_ends
 
 
 @numba.njit(**_JIT)
@@ -242,10 +238,15 @@ def raw_skeleton(labels, vx, vy):
     height, width = labels.shape
     skeleton = np.zeros((height, width), dtype=labels.dtype)
     squared = np.empty((height, width), dtype=np.int64)
+    at_two = 0
     for y in range(height):
         for x in range(width):
             squared[y, x] = np.int64(vx[y, x]) * vx[y, x] + np.int64(vy[y, x]) * vy[y, x]
-    ends = np.empty(1024, dtype=np.int64)
+            if squared[y, x] == 4 and labels[y, x] != 0:
+                at_two += 1
+    # a pixel is marked at most once per edge, i.e. at most 4 times (arrays are sized up
+    # front: re-binding an array inside the pixel loop costs reference counting per pixel)
+    ends = np.empty(4 * at_two, dtype=np.int64)
     n_ends = 0
     for y in range(height):
         for x in range(width):
@@ -278,9 +279,9 @@ def raw_skeleton(labels, vx, vy):
                     d1 = dvx * dpx + dvy * dpy
                     d2 = dvx * (v1x + v2x) + dvy * (v1y + v2y)
                     if d1 * d2 <= 0:
-                        ends, n_ends = _mark(skeleton, squared, x, y, l1, ends, n_ends)
+                        n_ends = _mark(skeleton, squared, x, y, l1, ends, n_ends)
                     else:
-                        ends, n_ends = _mark(skeleton, squared, x2, y2, l2, ends, n_ends)
+                        n_ends = _mark(skeleton, squared, x2, y2, l2, ends, n_ends)
                 else:
                     if l1 != 0 and max(abs(v1x + x - x2), abs(v1y + y - y2)) > 1:
                         skeleton[y, x] = l1
@@ -319,20 +320,14 @@ def _earlier(cost, a, b):
 
 
 @numba.njit(**_JIT)
-def _push(cost, node, heap, pushes, size, c, n):
-    """Append entry `pushes` (cost c, pixel n) and sift it up the min-heap of entry numbers."""
-    if pushes == cost.shape[0]:
-        cost = np.concatenate((cost, np.empty_like(cost)))
-        node = np.concatenate((node, np.empty_like(node)))
-        heap = np.concatenate((heap, np.empty_like(heap)))
-    cost[pushes] = c
-    node[pushes] = n
+def _push(cost, heap, entry, size):
+    """Sift entry number `entry` up the min-heap of entry numbers; returns the new size."""
     i = size
-    while i > 0 and _earlier(cost, pushes, heap[(i - 1) // 2]):
+    while i > 0 and _earlier(cost, entry, heap[(i - 1) // 2]):
         heap[i] = heap[(i - 1) // 2]
         i = (i - 1) // 2
-    heap[i] = pushes
-    return cost, node, heap, pushes + 1, size + 1
+    heap[i] = entry
+    return size + 1
 
 
 @numba.njit(**_JIT)
@@ -363,16 +358,24 @@ def thin(skeleton, squared, table):
     height, width = skeleton.shape
     epsilon = 0.5 / (height * width)
     offset = 0.0
-    cost = np.empty(1024)
-    node = np.empty(1024, dtype=np.int64)
-    heap = np.empty(1024, dtype=np.int64)
+    # entries (cost, pixel) in push order; initial pushes are at most one per marked pixel
+    capacity = 16
+    for y in range(height):
+        for x in range(width):
+            if skeleton[y, x] != 0:
+                capacity += 1
+    cost = np.empty(capacity)
+    node = np.empty(capacity, dtype=np.int64)
+    heap = np.empty(capacity, dtype=np.int64)
     pushes = 0
     size = 0
     for y in range(1, height - 1):
         for x in range(1, width - 1):
             if skeleton[y, x] != 0 and _removable(skeleton, x, y, table):
-                cost, node, heap, pushes, size = _push(cost, node, heap, pushes, size,
-                                                       float(squared[y, x]) + offset, y * width + x)
+                cost[pushes] = float(squared[y, x]) + offset
+                node[pushes] = y * width + x
+                size = _push(cost, heap, pushes, size)
+                pushes += 1
                 offset += epsilon
     while size > 0:
         p, size = _pop(cost, node, heap, size)
@@ -381,11 +384,17 @@ def thin(skeleton, squared, table):
         if skeleton[y, x] == 0 or not _removable(skeleton, x, y, table):
             continue
         skeleton[y, x] = 0
+        if pushes + 8 > cost.shape[0]:
+            cost = np.concatenate((cost, np.empty_like(cost)))
+            node = np.concatenate((node, np.empty_like(node)))
+            heap = np.concatenate((heap, np.empty_like(heap)))
         for k in range(8):
             nx = x + DX8[k]
             ny = y + DY8[k]
             if 1 <= nx < width - 1 and 1 <= ny < height - 1:
                 if skeleton[ny, nx] != 0 and _removable(skeleton, nx, ny, table):
-                    cost, node, heap, pushes, size = _push(cost, node, heap, pushes, size,
-                                                           float(squared[ny, nx]) + offset, ny * width + nx)
+                    cost[pushes] = float(squared[ny, nx]) + offset
+                    node[pushes] = ny * width + nx
+                    size = _push(cost, heap, pushes, size)
+                    pushes += 1
                     offset += epsilon
