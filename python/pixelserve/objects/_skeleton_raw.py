@@ -320,14 +320,19 @@ def _earlier(cost, a, b):
 
 
 @numba.njit(**_JIT)
-def _push(cost, heap, entry, size):
-    """Sift entry number `entry` up the min-heap of entry numbers; returns the new size."""
+def _push_if_removable(skeleton, squared, table, cost, node, heap, pushes, size, offset, epsilon, x, y):
+    """Queue pixel (x, y) if it is marked and removable: entry number `pushes` gets cost
+    squared distance + offset and is sifted up the min-heap of entry numbers."""
+    if skeleton[y, x] == 0 or not _removable(skeleton, x, y, table):
+        return pushes, size, offset
+    cost[pushes] = float(squared[y, x]) + offset
+    node[pushes] = y * skeleton.shape[1] + x
     i = size
-    while i > 0 and _earlier(cost, entry, heap[(i - 1) // 2]):
+    while i > 0 and _earlier(cost, pushes, heap[(i - 1) // 2]):
         heap[i] = heap[(i - 1) // 2]
         i = (i - 1) // 2
-    heap[i] = entry
-    return size + 1
+    heap[i] = pushes
+    return pushes + 1, size + 1, offset + epsilon
 
 
 @numba.njit(**_JIT)
@@ -371,12 +376,9 @@ def thin(skeleton, squared, table):
     size = 0
     for y in range(1, height - 1):
         for x in range(1, width - 1):
-            if skeleton[y, x] != 0 and _removable(skeleton, x, y, table):
-                cost[pushes] = float(squared[y, x]) + offset
-                node[pushes] = y * width + x
-                size = _push(cost, heap, pushes, size)
-                pushes += 1
-                offset += epsilon
+            if skeleton[y, x] != 0:   # (a call per pixel would cost reference counting per pixel)
+                pushes, size, offset = _push_if_removable(skeleton, squared, table, cost, node, heap, pushes,
+                                                          size, offset, epsilon, x, y)
     while size > 0:
         p, size = _pop(cost, node, heap, size)
         y = p // width
@@ -392,9 +394,5 @@ def thin(skeleton, squared, table):
             nx = x + DX8[k]
             ny = y + DY8[k]
             if 1 <= nx < width - 1 and 1 <= ny < height - 1:
-                if skeleton[ny, nx] != 0 and _removable(skeleton, nx, ny, table):
-                    cost[pushes] = float(squared[ny, nx]) + offset
-                    node[pushes] = ny * width + nx
-                    size = _push(cost, heap, pushes, size)
-                    pushes += 1
-                    offset += epsilon
+                pushes, size, offset = _push_if_removable(skeleton, squared, table, cost, node, heap, pushes,
+                                                          size, offset, epsilon, nx, ny)
