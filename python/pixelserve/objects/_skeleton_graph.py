@@ -111,12 +111,16 @@ def _pop(heap, where, priority, size):
 
 
 @numba.njit(**_JIT)
-def _shortest_paths(skeleton, cut, box, source, target, max_distance, pred, dist, heap, where,
+def _shortest_paths(skeleton, cut, box, source, target, max_distance, stop_distance, pred, dist, heap, where,
                     order, n_previous):
     """One `ShortestPathDijkstra::run`/`reRun` inside the object's box. `pred` must be -1
     (vigra's INVALID) on the box except for the `n_previous` nodes discovered by the previous
     search, which are reset first (what `reRun` does). Returns the number of discovered nodes
-    (in `order`); the last of them is vigra's `target()` when no target is given."""
+    (in `order`); the last of them is vigra's `target()` when no target is given.
+
+    Nodes farther than `max_distance` are not queued (vigra's maxDistance); the search also
+    stops when the nearest queued node is farther than `stop_distance` (<= max_distance),
+    which vigra does not do, see the loop test in `analyse_objects`."""
     x0, y0, box_w, box_h = box[0], box[1], box[2], box[3]
     for i in range(n_previous):
         pred[order[i]] = -1
@@ -125,7 +129,7 @@ def _shortest_paths(skeleton, cut, box, source, target, max_distance, pred, dist
     n = 0
     while size > 0:
         top = heap[1]
-        if dist[top] > max_distance:
+        if dist[top] > stop_distance:
             break
         size = _pop(heap, where, dist, size)
         order[n] = top
@@ -161,18 +165,21 @@ def _ordered_clockwise(ox, oy, ax, ay, bx, by):
 
 
 @numba.njit(**_JIT)
-def _encloses_other_label(px, py, n, labels, label, scan_x, scan_y):
-    """True if the closed polygon (px, py)[:n] (first point = last point), filled with its
-    contour included, covers a pixel whose label is not `label`: the negation of vigra's
+def _encloses_other_label(poly, n, box, labels, label):
+    """True if the closed polygon through the box nodes poly[:n] (first = last), filled with
+    its contour included, covers a pixel whose label is not `label`: the negation of vigra's
     `inspectPolygon(poly, CheckForHole)` with `createScanIntervals` (`polygon.hxx:900-994`)
-    on integer points."""
+    on integer points. Scanline crossings are kept as sort keys y * (width + 1) + x."""
+    x0, y0, box_w = box[0], box[1], box[2]
+    row = labels.shape[1] + 1
+    keys = np.empty(2 * n, dtype=np.int64)
     count = 0
     drop_next_start = False
     for k in range(n - 1):
-        x1 = px[k]
-        y1 = py[k]
-        x2 = px[k + 1]
-        y2 = py[k + 1]
+        x1 = x0 + poly[k] % box_w
+        y1 = y0 + poly[k] // box_w
+        x2 = x0 + poly[k + 1] % box_w
+        y2 = y0 + poly[k + 1] // box_w
         if y1 == y2:
             continue
         # integer division as in vigra (truncating; exact for the unit steps used here)
@@ -184,33 +191,26 @@ def _encloses_other_label(px, py, n, labels, label, scan_x, scan_y):
             y += step
             drop_next_start = False
         while (y - y_end) * step < 0.0:
-            scan_x[count] = int(x1 + (y - y1) * slope)
-            scan_y[count] = int(y)
+            keys[count] = int(y) * row + int(x1 + (y - y1) * slope)
             count += 1
             y += step
         # the segment ends exactly on a scanline (always, for integer points)
         j = (k + 2) % n
-        convex = _ordered_clockwise(x1, y1, x2, y2, px[j], py[j])
+        convex = _ordered_clockwise(x1, y1, x2, y2, x0 + poly[j] % box_w, y0 + poly[j] // box_w)
         if convex:
-            scan_x[count] = x2
-            scan_y[count] = y2
+            keys[count] = y2 * row + x2
             count += 1
         while j != k + 1:
-            bend = step * (py[j] - y_end)
+            bend = step * (y0 + poly[j] // box_w - y_end)
             if bend != 0.0:
                 if (convex and bend > 0.0) or (not convex and bend < 0.0):
                     drop_next_start = True
                 break
             j = (j + 1) % n
-    first = 1 if drop_next_start else 0
-    keys = np.empty(count - first, dtype=np.int64)
-    width = labels.shape[1] + 1
-    for i in range(first, count):
-        keys[i - first] = scan_y[i] * width + scan_x[i]
-    keys.sort()
-    for i in range(0, keys.shape[0] - 1, 2):
-        y = keys[i] // width
-        for x in range(keys[i] % width, keys[i + 1] % width + 1):
+    crossings = np.sort(keys[1 if drop_next_start else 0:count])
+    for i in range(0, crossings.shape[0] - 1, 2):
+        y = crossings[i] // row
+        for x in range(crossings[i] % row, crossings[i + 1] % row + 1):
             if labels[y, x] != label:
                 return True
     return False
@@ -219,16 +219,19 @@ def _encloses_other_label(px, py, n, labels, label, scan_x, scan_y):
 @numba.njit(**_JIT)
 def skeleton_boxes(skeleton, n_labels):
     """Per label: the anchor (the last marked pixel in scan order, flat index; -1 if none)
-    and the bounding box (x0, y0, width, height) of its marked pixels."""
+    and the bounding box (x0, y0, width, height) of its marked pixels; and the largest
+    number of marked pixels of one label."""
     height, width = skeleton.shape
     anchor = np.full(n_labels, -1, dtype=np.int64)
     lower = np.full((n_labels, 2), np.iinfo(np.int64).max, dtype=np.int64)
     upper = np.full((n_labels, 2), -1, dtype=np.int64)
+    count = np.zeros(n_labels, dtype=np.int64)
     for y in range(height):
         for x in range(width):
             label = skeleton[y, x]
             if label != 0:
                 anchor[label] = y * width + x
+                count[label] += 1
                 lower[label, 0] = min(lower[label, 0], x)
                 lower[label, 1] = min(lower[label, 1], y)
                 upper[label, 0] = max(upper[label, 0], x)
@@ -240,7 +243,7 @@ def skeleton_boxes(skeleton, n_labels):
             boxes[label, 1] = lower[label, 1]
             boxes[label, 2] = upper[label, 0] - lower[label, 0] + 1
             boxes[label, 3] = upper[label, 1] - lower[label, 1] + 1
-    return anchor, boxes
+    return anchor, boxes, max(1, count.max())
 
 
 @numba.njit(**_JIT)
@@ -251,11 +254,12 @@ def _step(a, b, box_w):
 
 
 @numba.njit(**_JIT)
-def analyse_objects(labels, skeleton, squared, anchor, boxes, pruning_threshold):
+def analyse_objects(labels, skeleton, squared, anchor, boxes, max_nodes, pruning_threshold):
     """The per-object loop of vigra's `skeletonizeImageImpl` (`skeleton.hxx:541-784`) with
     `pruneSalienceRelative(pruning_threshold)`. Returns `scalars` (n_labels, 6): diameter,
     euclidean diameter, total length, average length, branch count, hole count; and `points`
-    (n_labels, 3, 2): skeleton centre, terminal 1, terminal 2 as (x, y)."""
+    (n_labels, 3, 2): skeleton centre, terminal 1, terminal 2 as (x, y). `max_nodes` bounds
+    the marked pixels of one label (tree-sized scratch); searches need box-sized scratch."""
     height, width = skeleton.shape
     n_labels = anchor.shape[0]
     scalars = np.zeros((n_labels, 6))
@@ -272,21 +276,18 @@ def analyse_objects(labels, skeleton, squared, anchor, boxes, pruning_threshold)
     heap = np.full(area + 1, -1, dtype=np.int32)
     where = np.full(area, -1, dtype=np.int32)
     order = np.empty(area, dtype=np.int32)
-    line = np.empty(area, dtype=np.int32)
-    arc = np.empty(area)
-    poly_x = np.empty(area + 2, dtype=np.int64)
-    poly_y = np.empty(area + 2, dtype=np.int64)
-    scan_x = np.empty(2 * area + 4, dtype=np.int64)
-    scan_y = np.empty(2 * area + 4, dtype=np.int64)
+    poly = np.empty(area + 2, dtype=np.int32)
+    tree_of = np.full(area, -1, dtype=np.int32)   # box node -> rank in the tree
     # tree data, indexed by discovery rank in the search from the centre
-    tree_of = np.full(area, -1, dtype=np.int32)   # box node -> rank
-    tree = np.empty(area, dtype=np.int32)         # rank -> box node
-    parent = np.empty(area, dtype=np.int32)       # ranks
-    principal = np.empty(area, dtype=np.int32)
-    length = np.empty(area)
-    salience = np.empty(area)
-    partial_area = np.empty(area, dtype=np.int64)
-    is_loop = np.empty(area, dtype=np.bool_)
+    tree = np.empty(max_nodes, dtype=np.int32)         # rank -> box node
+    parent = np.empty(max_nodes, dtype=np.int32)       # ranks
+    principal = np.empty(max_nodes, dtype=np.int32)
+    length = np.empty(max_nodes)
+    salience = np.empty(max_nodes)
+    partial_area = np.empty(max_nodes, dtype=np.int64)
+    is_loop = np.empty(max_nodes, dtype=np.bool_)
+    line = np.empty(max_nodes, dtype=np.int32)   # the diameter path (skeleton nodes)
+    arc = np.empty(max_nodes)
 
     for label in range(1, n_labels):
         if anchor[label] < 0:
@@ -297,9 +298,9 @@ def analyse_objects(labels, skeleton, squared, anchor, boxes, pruning_threshold)
         start = (anchor[label] // width - y0) * box_w + anchor[label] % width - x0
 
         # diameter: the farthest node from the anchor, then the farthest node from that one
-        n = _shortest_paths(skeleton, cut, box, start, -1, max_weight, pred, dist, heap, where, order, 0)
+        n = _shortest_paths(skeleton, cut, box, start, -1, max_weight, max_weight, pred, dist, heap, where, order, 0)
         end_a = order[n - 1]
-        n = _shortest_paths(skeleton, cut, box, end_a, -1, max_weight, pred, dist, heap, where, order, n)
+        n = _shortest_paths(skeleton, cut, box, end_a, -1, max_weight, max_weight, pred, dist, heap, where, order, n)
         end_b = order[n - 1]
         m = 1
         line[0] = end_b
@@ -322,7 +323,7 @@ def analyse_objects(labels, skeleton, squared, anchor, boxes, pruning_threshold)
         centre = line[int(quantile + 0.5)]
 
         # the shortest-path tree from the centre, in discovery order
-        n = _shortest_paths(skeleton, cut, box, centre, -1, max_weight, pred, dist, heap, where, order, n)
+        n = _shortest_paths(skeleton, cut, box, centre, -1, max_weight, max_weight, pred, dist, heap, where, order, n)
         for r in range(n):
             tree[r] = order[r]
             tree_of[order[r]] = r
@@ -400,25 +401,32 @@ def analyse_objects(labels, skeleton, squared, anchor, boxes, pruning_threshold)
                     if area2 <= 3:
                         continue
                     _cut(cut, nx, ny, k)
-                    n_previous = _shortest_paths(skeleton, cut, box, node, other, DBL_MAX, pred, dist, heap,
-                                                 where, order, n_previous)
-                    poly_x[0] = nx
-                    poly_y[0] = ny
+                    # vigra searches node -> other without a distance limit. If no path of
+                    # skeleton edges is left, `other` keeps its first predecessor, `node` (a
+                    # longer path cannot beat INF: INF + w rounds to INF), the polygon is
+                    # node, other, node and encloses nothing, whatever else that search
+                    # visits; so the search stops once only INF-distant nodes are queued,
+                    # instead of flooding the box (queueing stays as in vigra: it decides
+                    # which of equally short paths wins).
+                    n_previous = _shortest_paths(skeleton, cut, box, node, other, DBL_MAX, max_weight, pred, dist,
+                                                 heap, where, order, n_previous)
+                    if order[n_previous - 1] != other:
+                        continue
+                    poly[0] = node
                     size = 1
                     p = other
                     while True:
-                        poly_x[size] = x0 + p % box_w
-                        poly_y[size] = y0 + p // box_w
+                        poly[size] = p
                         size += 1
                         if pred[p] == p:
                             break
                         p = pred[p]
-                    if _encloses_other_label(poly_x, poly_y, size, labels, label, scan_x, scan_y):
+                    if _encloses_other_label(poly, size, box, labels, label):
                         holes += 1
                         total_length += length[r] + length[o]
                         most = max(salience[r], salience[o])
                         for i in range(1, size):
-                            t = tree_of[(poly_y[i] - y0) * box_w + poly_x[i] - x0]
+                            t = tree_of[poly[i]]
                             if t >= 0:   # nodes off the tree are never read again
                                 is_loop[t] = True
                                 salience[t] = max(salience[t], most)

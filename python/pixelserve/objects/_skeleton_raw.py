@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 _JIT = dict(nogil=True, cache=True, error_model="numpy")
-_TILE = 32
+_TILE = 32   # columns the y pass of the distance transform gathers at a time
 
 # vigra's 8-neighbourhood order (`multi_shape.hxx:655-700`): the first four are the "back"
 # neighbours (earlier in scan order); neighbour k and 7 - k are opposite.

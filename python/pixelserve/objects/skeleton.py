@@ -57,8 +57,9 @@ def skeleton_features(labels: np.ndarray, pruning_threshold: float = 0.2) -> dic
         skeleton, squared = raw_skeleton(labels, vx, vy)
         del vx, vy
         thin(skeleton, squared, REMOVABLE)
-        anchor, boxes = skeleton_boxes(skeleton, n_rows)
-        scalars, points = analyse_objects(labels, skeleton, squared, anchor, boxes, float(pruning_threshold))
+        anchor, boxes, max_nodes = skeleton_boxes(skeleton, n_rows)
+        scalars, points = analyse_objects(labels, skeleton, squared, anchor, boxes, max_nodes,
+                                          float(pruning_threshold))
     scalars[0] = 0
     points[0] = 0
     names = list(SKELETON_FEATURES)
