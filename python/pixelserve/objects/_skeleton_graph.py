@@ -2,12 +2,14 @@
 skeleton graph, the skeleton tree, loops (holes) and branch pruning (vigra
 `skeleton.hxx:507-784`; see `shared/notes/skeleton-features.md` §3-4).
 
+Line numbers are vigra's at tag `Version-1-11-1` (the note's numbering).
+
 The graph is the frame's 8-neighbour grid. Edge weights are never stored: an edge between
 two marked pixels of one label weighs 1 or sqrt(2), an edge touching any other marked pixel
 weighs `INF`, an edge between two unmarked pixels 0 (`skeleton.hxx:510-537`), unless the
-analysis has cut it (set to `INF`), which a bit per pixel and direction records. Cut edges
-stay cut for the later objects, as in vigra (an unbounded search of a later object may
-cross them).
+analysis has cut it (set to `INF`), which a bit per pixel and direction records. Searches
+here only ever leave a node at a finite distance, i.e. walk the object's own skeleton (see
+the loop test in `analyse_objects`), so one object's cuts never matter to another.
 
 Shortest paths reproduce vigra's `ShortestPathDijkstra` on its `ChangeablePriorityQueue`
 (`graph_algorithms.hxx:297-587`, `priority_queue.hxx:412-591`) exactly, because ties between
@@ -297,7 +299,8 @@ def analyse_objects(labels, skeleton, squared, anchor, boxes, max_nodes, pruning
         pred[:box_w * box_h] = -1
         start = (anchor[label] // width - y0) * box_w + anchor[label] % width - x0
 
-        # diameter: the farthest node from the anchor, then the farthest node from that one
+        # diameter (`skeleton.hxx:547-560`): the farthest node from the anchor (the last marked
+        # pixel: only its 8-connected piece of skeleton is analysed), then the farthest from that
         n = _shortest_paths(skeleton, cut, box, start, -1, max_weight, max_weight, pred, dist, heap, where, order, 0)
         end_a = order[n - 1]
         n = _shortest_paths(skeleton, cut, box, end_a, -1, max_weight, max_weight, pred, dist, heap, where, order, n)
@@ -322,7 +325,7 @@ def analyse_objects(labels, skeleton, squared, anchor, boxes, max_nodes, pruning
             quantile = k + (half - arc[k]) / (arc[k + 1] - arc[k])
         centre = line[int(quantile + 0.5)]
 
-        # the shortest-path tree from the centre, in discovery order
+        # the shortest-path tree from the centre, in discovery order (`:571-574`)
         n = _shortest_paths(skeleton, cut, box, centre, -1, max_weight, max_weight, pred, dist, heap, where, order, n)
         for r in range(n):
             tree[r] = order[r]
@@ -333,8 +336,8 @@ def analyse_objects(labels, skeleton, squared, anchor, boxes, max_nodes, pruning
             partial_area[r] = 0
             is_loop[r] = False
 
-        # leaves to centre: subtree lengths, principal children, salience; cut edges to back
-        # neighbours that close cycles between two already-branched nodes
+        # leaves to centre (`:575-626`): subtree lengths, principal children, salience; cut
+        # edges to back neighbours that close cycles between two already-branched nodes
         for r in range(n - 1, -1, -1):
             node = tree[r]
             up = tree_of[pred[node]]
@@ -363,7 +366,8 @@ def analyse_objects(labels, skeleton, squared, anchor, boxes, max_nodes, pruning
                 if salience[up] < salience[r]:
                     salience[up] = salience[r]
 
-        # centre to leaves: branch lengths and salience along principal chains, shoelace prefix
+        # centre to leaves (`:628-650`): branch lengths and salience along principal chains,
+        # twice the shoelace area prefix; the centre counts as a loop (never pruned)
         for r in range(n):
             up = parent[r]
             node = tree[r]
@@ -377,7 +381,10 @@ def analyse_objects(labels, skeleton, squared, anchor, boxes, max_nodes, pruning
             partial_area[r] = partial_area[up] + ((x0 + node % box_w) * uy - (y0 + node // box_w) * ux)
         is_loop[0] = True
 
-        # leaves to centre: holes, and deletion of branches that end inside the object
+        # leaves to centre (`:652-731`): at each leaf, test the cycles its remaining edges
+        # close (area > 3/2) for a hole, then delete the branch if it ends >= 2 px inside the
+        # object ("branches that don't reach the border are artefacts"); loops protect the
+        # path to the centre
         holes = 0
         total_length = 0.0
         n_previous = n
@@ -445,6 +452,7 @@ def analyse_objects(labels, skeleton, squared, anchor, boxes, max_nodes, pruning
             if is_loop[r]:
                 is_loop[parent[r]] = True
 
+        # pruning and counting (`:733-770`): relative to the centre's salience
         threshold = pruning_threshold * salience[0]
         branches = 0
         branch_length = 0.0
