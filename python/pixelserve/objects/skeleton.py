@@ -47,12 +47,14 @@ def skeleton_features(labels: np.ndarray, pruning_threshold: float = 0.2) -> dic
     need not be consecutive; missing ids get zero rows). Returns one float32 array of shape
     (N + 1, k) per name in `SKELETON_FEATURES`, row 0 (background) zero, coordinates in
     (x, y) order. `pruning_threshold` is vigra's relative salience threshold (ilastik: 0.2).
+    (vigra counts rows up to the largest label found on a pixel edge, so for a 1 x 1 frame it
+    returns only the background row; here every frame gets N + 1 rows.)
     """
     labels = _checked_labels(labels)
     n_rows = int(labels.max()) + 1 if labels.size else 1
     scalars = np.zeros((n_rows, 6))
     points = np.zeros((n_rows, 3, 2), dtype=np.int64)
-    if labels.size and n_rows > 1:
+    if n_rows > 1:   # row 0 stays zero: vigra analyses labels 1.. only
         vx, vy = boundary_vectors(labels)
         skeleton, squared = raw_skeleton(labels, vx, vy)
         del vx, vy
@@ -60,8 +62,6 @@ def skeleton_features(labels: np.ndarray, pruning_threshold: float = 0.2) -> dic
         anchor, boxes, max_nodes = skeleton_boxes(skeleton, n_rows)
         scalars, points = analyse_objects(labels, skeleton, squared, anchor, boxes, max_nodes,
                                           float(pruning_threshold))
-    scalars[0] = 0
-    points[0] = 0
     names = list(SKELETON_FEATURES)
     result = {name: scalars[:, [i]].astype(np.float32) for i, name in enumerate(names[:6])}
     for i, name in enumerate(names[6:]):
