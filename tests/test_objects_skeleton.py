@@ -46,8 +46,9 @@ def _objects_from_segmentation(segmentation: np.ndarray) -> np.ndarray:
         objects[components > 0] = components[components > 0] + count
         count += n
     ids, first = np.unique(objects.ravel(), return_index=True)
+    by_appearance = ids[np.argsort(first)]
     renumber = np.zeros(count + 1, dtype=np.uint32)
-    renumber[ids[np.argsort(first)][ids[np.argsort(first)] != 0]] = np.arange(1, count + 1)
+    renumber[by_appearance[by_appearance != 0]] = np.arange(1, count + 1)
     return renumber[objects]
 
 
