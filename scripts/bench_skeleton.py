@@ -3,7 +3,8 @@
 Yardstick: scikit-image's `skeletonize` of the same foreground, measured in the same run. It
 is a different (thinning) skeleton without any per-object analysis, so the ratio only says
 how far vigra's skeleton features are from "one plain skeletonisation of the frame".
-Both run on one thread (numba kernels have no threads of their own). Usage:
+Both run on one thread (numba kernels have no threads of their own). Needs scikit-image
+(not a pixelserve dependency: `pip install scikit-image`). Usage:
 
     python scripts/bench_skeleton.py [--size 2048] [--objects 2000] [--repeat 3]
 """
