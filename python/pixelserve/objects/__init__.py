@@ -1,0 +1,1 @@
+"""Object Classification engine: segmentation, object features, classifier input, tables."""
