@@ -31,8 +31,8 @@ from .catalog import DEFAULT, DEFAULT_FEATURES, HULL_2D, HULL_3D, SKELETON, STAN
 from .components import JIT
 from .eigen import eigensystem_from_flat
 from .hull import HULL_COLUMNS, VECTOR_FEATURES, hull_features, hull_width
-from .moments import (HISTOGRAM_BINS, QUANTILE_LEVELS, Layout, coordinate_width, first_pass,
-                      group_pixels, histogram_mapping, second_pass, standard_quantiles)
+from .moments import (HISTOGRAM_BINS, QUANTILE_LEVELS, coordinate_width, first_pass,
+                      group_pixels, histogram_mapping, layout, second_pass, standard_quantiles)
 from .neighborhood import neighborhood_boxes, neighborhood_statistics, pitch_from_margin
 
 FeatureSelection = dict[str, dict[str, tuple[int, ...]]]  # plugin -> feature -> margin (x, y[, z])
@@ -52,7 +52,7 @@ class _Frame:
     threads: int
     order: np.ndarray
     starts: np.ndarray
-    intensity: np.ndarray = None   # (n + 1, Layout.width)
+    intensity: np.ndarray = None   # (n + 1, layout(C).width)
     geometry: np.ndarray = None    # (n + 1, coordinate_width(dims)), x, y, z order
     histograms: np.ndarray = None  # (n + 1, 64)
     outliers: np.ndarray = None    # (n + 1, 2)
@@ -163,9 +163,9 @@ def _compute_statistics(frame: _Frame, standard: dict) -> None:
     """Pass 1 always (the default features need it); pass 2 for what the selection needs."""
     plain = {name for name in standard if catalog.local_base(name) is None}
     channels = frame.pixels.shape[1]
-    layout = Layout(channels)
+    columns = layout(channels)
     n = frame.n_objects
-    frame.intensity = np.zeros((n + 1, layout.width))
+    frame.intensity = np.zeros((n + 1, columns.width))
     frame.geometry = np.zeros((n + 1, coordinate_width(frame.dims)))
     frame.histograms = np.zeros((n + 1, HISTOGRAM_BINS))
     frame.outliers = np.zeros((n + 1, 2))
@@ -175,8 +175,8 @@ def _compute_statistics(frame: _Frame, standard: dict) -> None:
                                       want_scatter, frame.intensity, frame.geometry))
     want_histogram = bool(plain & {"Histogram", "Quantiles"}) and channels == 1
     if n and want_histogram:
-        frame.global_range = (float(frame.intensity[1:, layout.min].min()),
-                              float(frame.intensity[1:, layout.max].max()))
+        frame.global_range = (float(frame.intensity[1:, columns.min].min()),
+                              float(frame.intensity[1:, columns.max].max()))
     if want_histogram or plain & {"Skewness", "Kurtosis"}:
         low, high = frame.global_range
         frame.run(lambda a, b: second_pass(frame.order, frame.starts, frame.pixels, a, b,
@@ -222,7 +222,7 @@ def _standard_value(frame: _Frame, name: str, exclusive: bool) -> np.ndarray:
 
 def _intensity_value(name: str, rows: np.ndarray, channels: int) -> np.ndarray:
     """A plain statistic (Count, Sum, Mean, ..., Covariance, PrincipalAxes) from intensity rows."""
-    layout = Layout(channels)
+    columns = layout(channels)
     n = rows[:, :1]
 
     def part(first):
@@ -232,21 +232,21 @@ def _intensity_value(name: str, rows: np.ndarray, channels: int) -> np.ndarray:
         if name == "Count":
             return n
         if name == "Sum":
-            return part(layout.sum)
+            return part(columns.sum)
         if name == "Mean":
-            return part(layout.sum) / n
+            return part(columns.sum) / n
         if name == "Variance":
-            return part(layout.m2) / n
+            return part(columns.m2) / n
         if name == "Skewness":
-            return np.sqrt(n) * part(layout.m3) / np.power(part(layout.m2), 1.5)
+            return np.sqrt(n) * part(columns.m3) / np.power(part(columns.m2), 1.5)
         if name == "Kurtosis":
-            m2 = part(layout.m2)
-            return n * part(layout.m4) / (m2 * m2) - 3.0
+            m2 = part(columns.m2)
+            return n * part(columns.m4) / (m2 * m2) - 3.0
         if name == "Minimum":
-            return part(layout.min)
+            return part(columns.min)
         if name == "Maximum":
-            return part(layout.max)
-        flat = rows[:, layout.scatter:]
+            return part(columns.max)
+        flat = rows[:, columns.scatter:]
         if name == "Covariance":
             return _full_matrix(flat, channels).reshape(len(rows), -1) / n
         if name == "PrincipalAxes":
@@ -286,7 +286,7 @@ def _quantiles(frame: _Frame) -> np.ndarray:
     out = np.zeros((frame.n_objects + 1, len(QUANTILE_LEVELS)))
     if frame.n_objects:
         low, high = frame.global_range
-        _all_quantiles(frame.histograms, frame.outliers, frame.intensity, Layout(1).min,
+        _all_quantiles(frame.histograms, frame.outliers, frame.intensity, layout(1).min,
                        low, high, QUANTILE_LEVELS, out)
     return out
 
@@ -318,9 +318,9 @@ def _neighborhood(frame: _Frame, local: list[str], selection: FeatureSelection,
     pitch_zyx[:3 - width] = largest
     bases = {catalog.local_base(name) for name in local}
     channels = frame.pixels.shape[1]
-    layout = Layout(channels)
+    columns = layout(channels)
     n = frame.n_objects
-    context, passed = np.zeros((n + 1, layout.width)), np.zeros((n + 1, layout.width))
+    context, passed = np.zeros((n + 1, columns.width)), np.zeros((n + 1, columns.width))
     context_hist, passed_hist = np.zeros((n + 1, HISTOGRAM_BINS)), np.zeros((n + 1, HISTOGRAM_BINS))
     context_out, passed_out = np.zeros((n + 1, 2)), np.zeros((n + 1, 2))
     boxes = neighborhood_boxes(frame.geometry, frame.dims, margin_zyx, frame.labels.shape, int(exclusive))

@@ -21,7 +21,7 @@ same kind of row: sum | min | max | scatter.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -32,43 +32,23 @@ HISTOGRAM_BINS = 64
 QUANTILE_LEVELS = np.array([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0])
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):
     """Column offsets of one object's intensity statistics for C channels."""
 
     channels: int
+    sum: int
+    m2: int
+    min: int
+    max: int
+    m3: int
+    m4: int
+    scatter: int
+    width: int
 
-    @property
-    def sum(self) -> int:
-        return 1
 
-    @property
-    def m2(self) -> int:
-        return 1 + self.channels
-
-    @property
-    def min(self) -> int:
-        return 1 + 2 * self.channels
-
-    @property
-    def max(self) -> int:
-        return 1 + 3 * self.channels
-
-    @property
-    def m3(self) -> int:
-        return 1 + 4 * self.channels
-
-    @property
-    def m4(self) -> int:
-        return 1 + 5 * self.channels
-
-    @property
-    def scatter(self) -> int:
-        return 1 + 6 * self.channels
-
-    @property
-    def width(self) -> int:
-        return self.scatter + self.channels * (self.channels + 1) // 2
+def layout(channels: int) -> Layout:
+    starts = [1 + k * channels for k in range(7)]
+    return Layout(channels, *starts, starts[-1] + channels * (channels + 1) // 2)
 
 
 def coordinate_width(dims: int) -> int:

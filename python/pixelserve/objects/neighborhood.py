@@ -90,23 +90,23 @@ def squared_distances(mask, pitch_zyx, out, line, sites, starts, result):
                     if d < out[z, y, x]:
                         out[z, y, x] = d
     if n_y > 1:
-        w = pitch_zyx[1] * pitch_zyx[1]
-        for z in range(n_z):
-            for x in range(n_x):
-                for y in range(n_y):
-                    line[y] = out[z, y, x]
-                _envelope(line, n_y, w, sites, starts, result)
-                for y in range(n_y):
-                    out[z, y, x] = result[y]
-    if n_z > 1:
-        w = pitch_zyx[0] * pitch_zyx[0]
-        for y in range(n_y):
-            for x in range(n_x):
-                for z in range(n_z):
-                    line[z] = out[z, y, x]
-                _envelope(line, n_z, w, sites, starts, result)
-                for z in range(n_z):
-                    out[z, y, x] = result[z]
+        _envelopes_along_middle(out, pitch_zyx[1] * pitch_zyx[1], line, sites, starts, result)
+    if n_z > 1:  # the same along z, on a (y, z, x) view
+        _envelopes_along_middle(out.transpose((1, 0, 2)), pitch_zyx[0] * pitch_zyx[0],
+                                line, sites, starts, result)
+
+
+@numba.njit(**JIT)
+def _envelopes_along_middle(out, weight, line, sites, starts, result):
+    """Meijster's second phase on every line along axis 1 of `out` (a, m, b)."""
+    n_a, m, n_b = out.shape
+    for a in range(n_a):
+        for b in range(n_b):
+            for u in range(m):
+                line[u] = out[a, u, b]
+            _envelope(line, m, weight, sites, starts, result)
+            for u in range(m):
+                out[a, u, b] = result[u]
 
 
 @numba.njit(**JIT)
@@ -132,6 +132,7 @@ def neighborhood_statistics(labels, image, boxes, first, last, pitch_zyx, max_ma
     starts = np.empty(longest, dtype=np.int64)
     result = np.empty(longest, dtype=np.int64)
     diff = np.empty(channels, dtype=np.float64)
+    bins = context_histograms.shape[1]
     for label in range(first, last):
         z0, z1, y0, y1, x0, x1 = boxes[label]
         shape = (z1 - z0, y1 - y0, x1 - x0)
@@ -151,42 +152,39 @@ def neighborhood_statistics(labels, image, boxes, first, last, pitch_zyx, max_ma
                         mask[z, y, x] = 2
         context_row = context[label]
         passed_row = passed[label]
-        for z in range(z0, z1):
-            for y in range(y0, y1):
-                row_start = (z * n_y + y) * n_x
-                for x in range(x0, x1):
-                    code = mask[z - z0, y - y0, x - x0]
-                    if code == 0:
-                        continue
-                    values = image[row_start + x]
-                    if code == 2:
-                        add_intensity(context_row, values, channels, want_scatter, diff)
-                    add_intensity(passed_row, values, channels, want_scatter, diff)
-        if not (want_central or want_histogram):
-            continue
-        context_offset, context_scale = histogram_mapping(context_row[1 + 2 * channels],
-                                                          context_row[1 + 3 * channels],
-                                                          context_histograms.shape[1])
-        passed_offset, passed_scale = histogram_mapping(passed_row[1 + 2 * channels],
-                                                        passed_row[1 + 3 * channels],
-                                                        passed_histograms.shape[1])
-        for z in range(z0, z1):
-            for y in range(y0, y1):
-                row_start = (z * n_y + y) * n_x
-                for x in range(x0, x1):
-                    code = mask[z - z0, y - y0, x - x0]
-                    if code == 0:
-                        continue
-                    values = image[row_start + x]
-                    if code == 2:
-                        add_central(context_row, values, channels)
-                        if want_histogram:
-                            add_to_histogram(context_histograms[label], context_outliers[label],
-                                             values[0], context_offset, context_scale)
-                    add_central(passed_row, values, channels)
-                    if want_histogram:
-                        add_to_histogram(passed_histograms[label], passed_outliers[label],
-                                         values[0], passed_offset, passed_scale)
+        context_map = passed_map = (0.0, 1.0)
+        for stage in range(2 if want_central or want_histogram else 1):
+            if stage == 1:
+                context_map = histogram_mapping(context_row[1 + 2 * channels],
+                                                context_row[1 + 3 * channels], bins)
+                passed_map = histogram_mapping(passed_row[1 + 2 * channels],
+                                               passed_row[1 + 3 * channels], bins)
+            for z in range(z0, z1):
+                for y in range(y0, y1):
+                    row_start = (z * n_y + y) * n_x
+                    for x in range(x0, x1):
+                        code = mask[z - z0, y - y0, x - x0]
+                        if code == 0:
+                            continue
+                        values = image[row_start + x]
+                        if code == 2:
+                            _update(stage, context_row, values, channels, want_scatter, diff,
+                                    want_histogram, context_histograms[label],
+                                    context_outliers[label], context_map)
+                        _update(stage, passed_row, values, channels, want_scatter, diff,
+                                want_histogram, passed_histograms[label], passed_outliers[label],
+                                passed_map)
+
+
+@numba.njit(inline="always", **JIT)
+def _update(stage, row, values, channels, want_scatter, diff, want_histogram, histogram,
+            outliers, mapping):
+    if stage == 0:
+        add_intensity(row, values, channels, want_scatter, diff)
+        return
+    add_central(row, values, channels)
+    if want_histogram:
+        add_to_histogram(histogram, outliers, values[0], mapping[0], mapping[1])
 
 
 def neighborhood_boxes(geometry: np.ndarray, dims: int, margin_zyx: np.ndarray, frame_shape,
