@@ -163,25 +163,25 @@ def _compute_statistics(frame: _Frame, standard: dict) -> None:
     """Pass 1 always (the default features need it); pass 2 for what the selection needs."""
     plain = {name for name in standard if catalog.local_base(name) is None}
     channels = frame.pixels.shape[1]
-    columns = layout(channels)
+    lay = layout(channels)
     n = frame.n_objects
-    frame.intensity = np.zeros((n + 1, columns.width))
+    frame.intensity = np.zeros((n + 1, lay.width))
     frame.geometry = np.zeros((n + 1, coordinate_width(frame.dims)))
     frame.histograms = np.zeros((n + 1, HISTOGRAM_BINS))
     frame.outliers = np.zeros((n + 1, 2))
-    want_scatter = bool(plain & {"Covariance", "PrincipalAxes"})
     shape = np.array(frame.labels.shape, dtype=np.int64)
-    frame.run(lambda a, b: first_pass(frame.order, frame.starts, frame.pixels, shape, a, b,
-                                      want_scatter, frame.intensity, frame.geometry))
+    frame.run(lambda a, b: first_pass(frame.order, frame.starts, frame.pixels, lay, shape, a, b,
+                                      "PrincipalAxes" in plain, frame.intensity, frame.geometry))
     want_histogram = bool(plain & {"Histogram", "Quantiles"}) and channels == 1
     if n and want_histogram:
-        frame.global_range = (float(frame.intensity[1:, columns.min].min()),
-                              float(frame.intensity[1:, columns.max].max()))
-    if want_histogram or plain & {"Skewness", "Kurtosis"}:
+        frame.global_range = (float(frame.intensity[1:, lay.min].min()),
+                              float(frame.intensity[1:, lay.max].max()))
+    want_scatter = "Covariance" in plain
+    if want_histogram or want_scatter or plain & {"Variance", "Skewness", "Kurtosis"}:
         low, high = frame.global_range
-        frame.run(lambda a, b: second_pass(frame.order, frame.starts, frame.pixels, a, b,
-                                           frame.intensity, want_histogram, low, high,
-                                           frame.histograms, frame.outliers))
+        frame.run(lambda a, b: second_pass(frame.order, frame.starts, frame.pixels, lay, a, b,
+                                           frame.intensity, want_scatter, want_histogram, low,
+                                           high, frame.histograms, frame.outliers))
 
 
 def _standard(frame: _Frame, features: dict, selection: FeatureSelection, exclusive: bool):
@@ -246,10 +246,12 @@ def _intensity_value(name: str, rows: np.ndarray, channels: int) -> np.ndarray:
             return part(columns.min)
         if name == "Maximum":
             return part(columns.max)
-        flat = rows[:, columns.scatter:]
+        triangle = channels * (channels + 1) // 2
         if name == "Covariance":
+            flat = rows[:, columns.scatter:columns.scatter + triangle]
             return _full_matrix(flat, channels).reshape(len(rows), -1) / n
         if name == "PrincipalAxes":
+            flat = rows[:, columns.incremental:columns.incremental + triangle]
             return _eigensystems(flat, channels)[1].reshape(len(rows), -1)
     raise ValueError(name)
 
@@ -325,10 +327,10 @@ def _neighborhood(frame: _Frame, local: list[str], selection: FeatureSelection,
     context_out, passed_out = np.zeros((n + 1, 2)), np.zeros((n + 1, 2))
     boxes = neighborhood_boxes(frame.geometry, frame.dims, margin_zyx, frame.labels.shape, int(exclusive))
     want_scatter = "Covariance" in bases
-    want_central = bool(bases & {"Skewness", "Kurtosis"})
+    want_central = bool(bases & {"Variance", "Skewness", "Kurtosis"})
     want_histogram = "Histogram" in bases and channels == 1
     frame.run(lambda a, b: neighborhood_statistics(
-        frame.labels, frame.pixels, boxes, a, b, pitch_zyx, largest, want_scatter, want_central,
+        frame.labels, frame.pixels, columns, boxes, a, b, pitch_zyx, largest, want_scatter, want_central,
         want_histogram, context, passed, context_hist, passed_hist, context_out, passed_out))
     result = {}
     for base in sorted(bases):

@@ -1,26 +1,30 @@
-"""Per-object statistics with vigra's accumulator arithmetic, compiled.
+"""Per-object statistics as vigra's accumulators compute them, compiled.
 
 vigra's `extractRegionFeatures` (`include/vigra/accumulator.hxx`) visits pixels in scan order
-(x fastest) and updates, per region and in double precision:
-- pass 1: Count, Sum (`PowerSum<1>`), Minimum, Maximum, `Central<PowerSum<2>>` incrementally
-  (`+= n/(n-1) * (mean - x)^2`, mean = Sum/Count including the current pixel) and the flat
-  scatter matrix the same way (`+= (w * d_i) * d_j`, w = n/(n-1), d = mean - x);
-- pass 2: `Central<PowerSum<3>>`, `<4>` as `pow(x - mean, k)` with the final mean, and the
-  64-bin range histogram over the frame's global [min, max] of the pixels it sees.
-Doing the same operations in the same order gives the same doubles, hence float32-identical
-features and the same eigenvector signs (§3.1 of shared/notes/object-classification.md).
+(x fastest) and accumulates per region in double precision: Count, Sum, Minimum, Maximum and
+the flat scatter matrix in pass 1 (the latter incrementally: `+= (w * d_i) * d_j`,
+w = n/(n-1), d = mean - x, mean = Sum/Count including the current pixel), central moments and
+the 64-bin range histogram (over the frame's global [min, max] of the pixels it sees) in
+pass 2.
+
+Where eigenvectors are taken (RegionAxes from the coordinates, PrincipalAxes from the
+channels), the incremental scatter matrix is reproduced operation by operation: its rounding
+decides the eigenvector signs of near-degenerate objects (§3.1 of
+shared/notes/object-classification.md). Variance, Skewness, Kurtosis and Covariance are
+computed two-pass (sum of powers of x - final mean), which agrees with vigra's incremental
+second moment to a few units in the last place of a double, invisible in the float32 that
+ilastik stores (the fixtures match bit for bit), and needs no division per pixel.
 
 Pixels are first grouped by object (`group_pixels`, a counting sort that keeps scan order
 within an object), so each object's statistics are one loop over its own pixels and objects
 can be split over threads. One row of an `intensity` array per object holds, per channel:
-count | sum | m2 | min | max | m3 | m4 | scatter (upper triangle, C(C+1)/2); `Layout` names
-the column offsets. Coordinates (x, y, z: vigra's order, the reverse of numpy's) use the
-same kind of row: sum | min | max | scatter.
+count | sum | min | max | m2 | m3 | m4 | scatter | incremental scatter (upper triangles,
+C(C+1)/2 each); `Layout` names the column offsets. Coordinates (x, y, z: vigra's order, the
+reverse of numpy's) use a row sum | min | max | incremental scatter.
 """
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numba
@@ -37,18 +41,20 @@ class Layout(NamedTuple):
 
     channels: int
     sum: int
-    m2: int
     min: int
     max: int
+    m2: int
     m3: int
     m4: int
     scatter: int
+    incremental: int
     width: int
 
 
 def layout(channels: int) -> Layout:
+    triangle = channels * (channels + 1) // 2
     starts = [1 + k * channels for k in range(7)]
-    return Layout(channels, *starts, starts[-1] + channels * (channels + 1) // 2)
+    return Layout(channels, *starts, starts[-1] + triangle, starts[-1] + 2 * triangle)
 
 
 def coordinate_width(dims: int) -> int:
@@ -76,65 +82,113 @@ def group_pixels(labels, n_objects):
     return order, starts
 
 
-@numba.njit(inline="always", **JIT)
-def add_intensity(row, values, channels, want_scatter, diff):
-    """Pass-1 update of one intensity row by one pixel's channel values."""
-    n = row[0] + 1.0
-    row[0] = n
-    for c in range(channels):
-        v = np.float64(values[c])
-        total = row[1 + c] + v
-        row[1 + c] = total
-        if n > 1.0:
-            d = total / n - v
-            row[1 + channels + c] += n / (n - 1.0) * (d * d)
-            if v < row[1 + 2 * channels + c]:
-                row[1 + 2 * channels + c] = v
-            if v > row[1 + 3 * channels + c]:
-                row[1 + 3 * channels + c] = v
-        else:
-            row[1 + 2 * channels + c] = v
-            row[1 + 3 * channels + c] = v
-        diff[c] = total / n - v
-    if want_scatter and n > 1.0:
-        _add_scatter(row, 1 + 6 * channels, diff, channels, n / (n - 1.0))
+# Each pass handles a run of pixels (indices into the flat image) in one compiled loop. A
+# helper called per pixel with these arrays made numba count references per pixel, which
+# measured 3-10x slower than the arithmetic.
+
+@numba.njit(**JIT)
+def values_pass(rows, r, image, pixels, start, stop, lay, want_incremental, diff):
+    """Pass 1 of row r over pixels[start:stop]: count, sum, min, max and, if wanted, vigra's
+    incremental scatter matrix."""
+    channels = lay.channels
+    for i in range(start, stop):
+        p = pixels[i]
+        n = rows[r, 0] + 1.0
+        rows[r, 0] = n
+        for c in range(channels):
+            v = np.float64(image[p, c])
+            rows[r, lay.sum + c] += v
+            if n == 1.0 or v < rows[r, lay.min + c]:
+                rows[r, lay.min + c] = v
+            if n == 1.0 or v > rows[r, lay.max + c]:
+                rows[r, lay.max + c] = v
+        if want_incremental and n > 1.0:
+            for c in range(channels):
+                diff[c] = rows[r, lay.sum + c] / n - np.float64(image[p, c])
+            add_scatter(rows, r, lay.incremental, diff, channels, n / (n - 1.0))
 
 
 @numba.njit(inline="always", **JIT)
-def _add_scatter(row, first, diff, size, weight):
+def add_scatter(rows, r, first, diff, size, weight):
     k = first
     for j in range(size):
         for i in range(j, size):
-            row[k] += weight * diff[i] * diff[j]
+            rows[r, k] += weight * diff[i] * diff[j]
             k += 1
 
 
-@numba.njit(inline="always", **JIT)
-def add_central(row, values, channels):
-    """Pass-2 update (third and fourth central moments) with the row's final mean."""
-    n = row[0]
+@numba.njit(**JIT)
+def central_pass(rows, r, image, pixels, start, stop, lay, want_scatter, want_histogram,
+                 histograms, outliers, mapping, diff):
+    """Pass 2 of row r over pixels[start:stop]: central moments 2..4 with the final mean,
+    the scatter matrix if wanted, and the histogram with `mapping` = (offset, scale)."""
+    channels = lay.channels
+    means = np.empty(channels, dtype=np.float64)
     for c in range(channels):
-        d = np.float64(values[c]) - row[1 + c] / n
-        row[1 + 4 * channels + c] += math.pow(d, 3.0)
-        row[1 + 5 * channels + c] += math.pow(d, 4.0)
+        means[c] = rows[r, lay.sum + c] / rows[r, 0]
+    bins = histograms.shape[1]
+    for i in range(start, stop):
+        p = pixels[i]
+        for c in range(channels):
+            d = np.float64(image[p, c]) - means[c]
+            square = d * d
+            rows[r, lay.m2 + c] += square
+            rows[r, lay.m3 + c] += square * d
+            rows[r, lay.m4 + c] += square * square
+            diff[c] = d
+        if want_scatter:
+            add_scatter(rows, r, lay.scatter, diff, channels, 1.0)
+        if want_histogram:
+            # vigra's RangeHistogramBase::update: bin trunc(scale * (x - offset)), the top
+            # edge in the last bin, anything else outside counted as an outlier
+            m = mapping[1] * (np.float64(image[p, 0]) - mapping[0])
+            index = bins - 1 if m == bins else int(m)
+            if index < 0:
+                outliers[r, 0] += 1.0
+            elif index >= bins:
+                outliers[r, 1] += 1.0
+            else:
+                histograms[r, index] += 1.0
 
 
-@numba.njit(inline="always", **JIT)
-def add_to_histogram(histogram, outliers, value, offset, scale):
-    """vigra's RangeHistogramBase::update: the bin is trunc(scale * (x - offset)), the top
-    edge goes to the last bin, anything else outside counts as an outlier."""
-    m = scale * (np.float64(value) - offset)
-    bins = histogram.shape[0]
-    index = bins - 1 if m == bins else int(m)
-    if index < 0:
-        outliers[0] += 1.0
-    elif index >= bins:
-        outliers[1] += 1.0
-    else:
-        histogram[index] += 1.0
+@numba.njit(**JIT)
+def coordinates_pass(geometry, r, pixels, start, stop, shape, diff):
+    """Coordinate row r (x, y, z order) over pixels[start:stop] of a (Z, Y, X) frame: sums,
+    min, max and vigra's incremental scatter matrix."""
+    n_y = shape[1]
+    n_x = shape[2]
+    dims = 2 if shape[0] == 1 else 3
+    coords = np.empty(3, dtype=np.float64)
+    previous = -2
+    x = y = z = 0
+    n = 0.0
+    for i in range(start, stop):
+        p = pixels[i]
+        if p == previous + 1 and x + 1 < n_x:
+            x += 1
+        else:
+            x = p % n_x
+            rest = p // n_x
+            y = rest % n_y
+            z = rest // n_y
+        previous = p
+        coords[0] = x
+        coords[1] = y
+        coords[2] = z
+        n += 1.0
+        for d in range(dims):
+            total = geometry[r, d] + coords[d]
+            geometry[r, d] = total
+            diff[d] = total / n - coords[d]
+            if n == 1.0 or coords[d] < geometry[r, dims + d]:
+                geometry[r, dims + d] = coords[d]
+            if n == 1.0 or coords[d] > geometry[r, 2 * dims + d]:
+                geometry[r, 2 * dims + d] = coords[d]
+        if n > 1.0:
+            add_scatter(geometry, r, 3 * dims, diff, dims, n / (n - 1.0))
 
 
-@numba.njit(inline="always", **JIT)
+@numba.njit(**JIT)
 def histogram_mapping(minimum, maximum, bins):
     """(offset, scale) of vigra's RangeHistogramBase::setMinMax."""
     if minimum == maximum:
@@ -143,61 +197,27 @@ def histogram_mapping(minimum, maximum, bins):
 
 
 @numba.njit(**JIT)
-def first_pass(order, starts, image, shape, first, last, want_scatter, intensity, geometry):
-    """Pass 1 for objects [first, last): intensity rows (see Layout) and coordinate rows
-    (x, y, z order). `image` is (pixels, C) float32, `shape` the (Z, Y, X) frame shape."""
-    channels = image.shape[1]
-    n_y = shape[1]
-    n_x = shape[2]
-    dims = 2 if shape[0] == 1 else 3
-    diff = np.empty(max(channels, 3), dtype=np.float64)
-    coords = np.empty(3, dtype=np.float64)
+def first_pass(order, starts, image, lay, shape, first, last, want_incremental, intensity,
+               geometry):
+    """Pass 1 for objects [first, last): intensity rows (see Layout) and coordinate rows.
+    `image` is (pixels, C) float32, `shape` the (Z, Y, X) frame shape."""
+    diff = np.empty(max(lay.channels, 3), dtype=np.float64)
     for label in range(first, last):
-        row = intensity[label]
-        geo = geometry[label]
-        previous = -2
-        x = y = z = 0
-        for i in range(starts[label], starts[label + 1]):
-            p = order[i]
-            if p == previous + 1 and x + 1 < n_x:
-                x += 1
-            else:
-                x = p % n_x
-                rest = p // n_x
-                y = rest % n_y
-                z = rest // n_y
-            previous = p
-            add_intensity(row, image[p], channels, want_scatter, diff)
-            coords[0] = x
-            coords[1] = y
-            coords[2] = z
-            n = row[0]
-            for d in range(dims):
-                total = geo[d] + coords[d]
-                geo[d] = total
-                diff[d] = total / n - coords[d]
-                if n == 1.0 or coords[d] < geo[dims + d]:
-                    geo[dims + d] = coords[d]
-                if n == 1.0 or coords[d] > geo[2 * dims + d]:
-                    geo[2 * dims + d] = coords[d]
-            if n > 1.0:
-                _add_scatter(geo, 3 * dims, diff, dims, n / (n - 1.0))
+        values_pass(intensity, label, image, order, starts[label], starts[label + 1], lay,
+                    want_incremental, diff)
+        coordinates_pass(geometry, label, order, starts[label], starts[label + 1], shape, diff)
 
 
 @numba.njit(**JIT)
-def second_pass(order, starts, image, first, last, intensity, want_histogram, low, high,
-                histograms, outliers):
-    """Pass 2 for objects [first, last): central moments; with `want_histogram` (single
-    channel) also the histogram over the global range [low, high]."""
-    channels = image.shape[1]
-    offset, scale = histogram_mapping(low, high, histograms.shape[1])
+def second_pass(order, starts, image, lay, first, last, intensity, want_scatter,
+                want_histogram, low, high, histograms, outliers):
+    """Pass 2 for objects [first, last); with `want_histogram` (single channel) also the
+    histogram over the global range [low, high]."""
+    mapping = histogram_mapping(low, high, histograms.shape[1])
+    diff = np.empty(lay.channels, dtype=np.float64)
     for label in range(first, last):
-        row = intensity[label]
-        for i in range(starts[label], starts[label + 1]):
-            values = image[order[i]]
-            add_central(row, values, channels)
-            if want_histogram:
-                add_to_histogram(histograms[label], outliers[label], values[0], offset, scale)
+        central_pass(intensity, label, image, order, starts[label], starts[label + 1], lay,
+                     want_scatter, want_histogram, histograms, outliers, mapping, diff)
 
 
 @numba.njit(**JIT)

@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 from .components import JIT
-from .moments import add_central, add_intensity, add_to_histogram, histogram_mapping
+from .moments import central_pass, histogram_mapping, values_pass
 
 _FAR = np.int64(1) << 62  # "no object pixel on this line"
 
@@ -110,14 +110,13 @@ def _envelopes_along_middle(out, weight, line, sites, starts, result):
 
 
 @numba.njit(**JIT)
-def neighborhood_statistics(labels, image, boxes, first, last, pitch_zyx, max_margin,
+def neighborhood_statistics(labels, image, lay, boxes, first, last, pitch_zyx, max_margin,
                             want_scatter, want_central, want_histogram,
                             context, passed, context_histograms, passed_histograms,
                             context_outliers, passed_outliers):
-    """Intensity rows (moments.Layout) of the neighbourhood and of object + neighbourhood
+    """Intensity rows (moments.Layout `lay`) of the neighbourhood and of object + neighbourhood
     for objects [first, last). boxes[l] = (z0, z1, y0, y1, x0, x1) of object l."""
     n_z, n_y, n_x = labels.shape
-    channels = image.shape[1]
     limit = max_margin * max_margin
     biggest = 1
     longest = 1
@@ -127,11 +126,13 @@ def neighborhood_statistics(labels, image, boxes, first, last, pitch_zyx, max_ma
         longest = max(longest, b[1] - b[0], b[3] - b[2], b[5] - b[4])
     mask_buffer = np.empty(biggest, dtype=np.uint8)
     distance_buffer = np.empty(biggest, dtype=np.int64)
+    context_pixels = np.empty(biggest, dtype=np.int64)
+    passed_pixels = np.empty(biggest, dtype=np.int64)
     line = np.empty(longest, dtype=np.int64)
     sites = np.empty(longest, dtype=np.int64)
     starts = np.empty(longest, dtype=np.int64)
     result = np.empty(longest, dtype=np.int64)
-    diff = np.empty(channels, dtype=np.float64)
+    diff = np.empty(image.shape[1], dtype=np.float64)
     bins = context_histograms.shape[1]
     for label in range(first, last):
         z0, z1, y0, y1, x0, x1 = boxes[label]
@@ -144,47 +145,27 @@ def neighborhood_statistics(labels, image, boxes, first, last, pitch_zyx, max_ma
                 for x in range(x0, x1):
                     mask[z - z0, y - y0, x - x0] = labels[z, y, x] == label
         squared_distances(mask, pitch_zyx, distance, line, sites, starts, result)
-        # codes: 0 outside, 1 object, 2 neighbourhood
-        for z in range(shape[0]):
-            for y in range(shape[1]):
-                for x in range(shape[2]):
-                    if not mask[z, y, x] and distance[z, y, x] < limit:
-                        mask[z, y, x] = 2
-        context_row = context[label]
-        passed_row = passed[label]
-        context_map = passed_map = (0.0, 1.0)
-        for stage in range(2 if want_central or want_histogram else 1):
-            if stage == 1:
-                context_map = histogram_mapping(context_row[1 + 2 * channels],
-                                                context_row[1 + 3 * channels], bins)
-                passed_map = histogram_mapping(passed_row[1 + 2 * channels],
-                                               passed_row[1 + 3 * channels], bins)
-            for z in range(z0, z1):
-                for y in range(y0, y1):
-                    row_start = (z * n_y + y) * n_x
-                    for x in range(x0, x1):
-                        code = mask[z - z0, y - y0, x - x0]
-                        if code == 0:
-                            continue
-                        values = image[row_start + x]
-                        if code == 2:
-                            _update(stage, context_row, values, channels, want_scatter, diff,
-                                    want_histogram, context_histograms[label],
-                                    context_outliers[label], context_map)
-                        _update(stage, passed_row, values, channels, want_scatter, diff,
-                                want_histogram, passed_histograms[label], passed_outliers[label],
-                                passed_map)
-
-
-@numba.njit(inline="always", **JIT)
-def _update(stage, row, values, channels, want_scatter, diff, want_histogram, histogram,
-            outliers, mapping):
-    if stage == 0:
-        add_intensity(row, values, channels, want_scatter, diff)
-        return
-    add_central(row, values, channels)
-    if want_histogram:
-        add_to_histogram(histogram, outliers, values[0], mapping[0], mapping[1])
+        # both sets as flat image indices in scan order
+        n_context = n_passed = 0
+        for z in range(z0, z1):
+            for y in range(y0, y1):
+                row_start = (z * n_y + y) * n_x
+                for x in range(x0, x1):
+                    if distance[z - z0, y - y0, x - x0] >= limit:
+                        continue
+                    passed_pixels[n_passed] = row_start + x
+                    n_passed += 1
+                    if not mask[z - z0, y - y0, x - x0]:
+                        context_pixels[n_context] = row_start + x
+                        n_context += 1
+        for rows, pixels, count, histograms, outliers in (
+                (context, context_pixels, n_context, context_histograms, context_outliers),
+                (passed, passed_pixels, n_passed, passed_histograms, passed_outliers)):
+            values_pass(rows, label, image, pixels, 0, count, lay, False, diff)
+            if count and (want_central or want_histogram or want_scatter):
+                mapping = histogram_mapping(rows[label, lay.min], rows[label, lay.max], bins)
+                central_pass(rows, label, image, pixels, 0, count, lay, want_scatter,
+                             want_histogram, histograms, outliers, mapping, diff)
 
 
 def neighborhood_boxes(geometry: np.ndarray, dims: int, margin_zyx: np.ndarray, frame_shape,
