@@ -202,13 +202,14 @@ def _standard_value(frame: _Frame, name: str, exclusive: bool) -> np.ndarray:
     dims = frame.dims
     geometry = frame.geometry
     count = frame.intensity[:, :1]
-    if name in ("RegionRadii", "RegionAxes"):
-        values, vectors = _eigensystems(geometry[:, 3 * dims:], dims)
-        if name == "RegionRadii":
-            return _rows(np.sqrt(values / count))
-        return _rows(vectors.reshape(len(vectors), -1))
-    if name == "RegionCenter":
-        return _rows(geometry[:, :dims] / count)
+    with np.errstate(divide="ignore", invalid="ignore"):   # the background row has count 0
+        if name in ("RegionRadii", "RegionAxes"):
+            values, vectors = _eigensystems(geometry[:, 3 * dims:], dims)
+            if name == "RegionRadii":
+                return _rows(np.sqrt(values / count))
+            return _rows(vectors.reshape(len(vectors), -1))
+        if name == "RegionCenter":
+            return _rows(geometry[:, :dims] / count)
     if name == "Coord<Minimum>":
         return _rows(geometry[:, dims:2 * dims])
     if name == "Coord<Maximum>":
