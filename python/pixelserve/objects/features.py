@@ -331,7 +331,7 @@ def _neighborhood(frame: _Frame, local: list[str], selection: FeatureSelection,
     want_central = bool(bases & {"Variance", "Skewness", "Kurtosis"})
     want_histogram = "Histogram" in bases and channels == 1
     frame.run(lambda a, b: neighborhood_statistics(
-        frame.labels, frame.pixels, columns, boxes, a, b, pitch_zyx, largest, want_scatter, want_central,
+        frame.labels, frame.pixels, columns, frame.order, frame.starts, boxes, a, b, pitch_zyx, largest, want_scatter, want_central,
         want_histogram, context, passed, context_hist, passed_hist, context_out, passed_out))
     result = {}
     for base in sorted(bases):

@@ -118,10 +118,10 @@ def add_scatter(rows, r, first, diff, size, weight):
 
 
 @numba.njit(**JIT)
-def central_pass(rows, r, image, pixels, start, stop, lay, want_scatter, want_histogram,
-                 histograms, outliers, mapping, diff):
-    """Pass 2 of row r over pixels[start:stop]: central moments 2..4 with the final mean,
-    the scatter matrix if wanted, and the histogram with `mapping` = (offset, scale)."""
+def central_pass(rows, r, image, pixels, start, stop, lay, want_moments, want_scatter,
+                 want_histogram, histograms, outliers, mapping, diff):
+    """Pass 2 of row r over pixels[start:stop]: central moments 2..4 with the final mean
+    (`want_moments`), the scatter matrix, and the histogram with `mapping` = (offset, scale)."""
     channels = lay.channels
     means = np.empty(channels, dtype=np.float64)
     for c in range(channels):
@@ -129,15 +129,16 @@ def central_pass(rows, r, image, pixels, start, stop, lay, want_scatter, want_hi
     bins = histograms.shape[1]
     for i in range(start, stop):
         p = pixels[i]
-        for c in range(channels):
-            d = np.float64(image[p, c]) - means[c]
-            square = d * d
-            rows[r, lay.m2 + c] += square
-            rows[r, lay.m3 + c] += square * d
-            rows[r, lay.m4 + c] += square * square
-            diff[c] = d
-        if want_scatter:
-            add_scatter(rows, r, lay.scatter, diff, channels, 1.0)
+        if want_moments:
+            for c in range(channels):
+                d = np.float64(image[p, c]) - means[c]
+                square = d * d
+                rows[r, lay.m2 + c] += square
+                rows[r, lay.m3 + c] += square * d
+                rows[r, lay.m4 + c] += square * square
+                diff[c] = d
+            if want_scatter:
+                add_scatter(rows, r, lay.scatter, diff, channels, 1.0)
         if want_histogram:
             # vigra's RangeHistogramBase::update: bin trunc(scale * (x - offset)), the top
             # edge in the last bin, anything else outside counted as an outlier
@@ -149,6 +150,41 @@ def central_pass(rows, r, image, pixels, start, stop, lay, want_scatter, want_hi
                 outliers[r, 1] += 1.0
             else:
                 histograms[r, index] += 1.0
+
+
+@numba.njit(**JIT)
+def merge_rows(a, ra, b, rb, out, ro, lay, diff):
+    """out[ro] = the statistics (count to scatter) of the union of the pixel sets behind
+    a[ra] and b[rb], with the merge formulas of vigra's accumulators (`operator+=` of
+    Central<PowerSum<k>> and FlatScatterMatrix)."""
+    n1 = a[ra, 0]
+    n2 = b[rb, 0]
+    if n1 == 0.0 or n2 == 0.0:
+        source, row = (b, rb) if n1 == 0.0 else (a, ra)
+        for k in range(lay.width):
+            out[ro, k] = source[row, k]
+        return
+    n = n1 + n2
+    out[ro, 0] = n
+    for c in range(lay.channels):
+        out[ro, lay.sum + c] = a[ra, lay.sum + c] + b[rb, lay.sum + c]
+        out[ro, lay.min + c] = min(a[ra, lay.min + c], b[rb, lay.min + c])
+        out[ro, lay.max + c] = max(a[ra, lay.max + c], b[rb, lay.max + c])
+        delta = b[rb, lay.sum + c] / n2 - a[ra, lay.sum + c] / n1
+        diff[c] = delta
+        a2, b2 = a[ra, lay.m2 + c], b[rb, lay.m2 + c]
+        a3, b3 = a[ra, lay.m3 + c], b[rb, lay.m3 + c]
+        out[ro, lay.m2 + c] = a2 + b2 + n1 * n2 / n * (delta * delta)
+        out[ro, lay.m3 + c] = (a3 + b3 + n1 * n2 * (n1 - n2) / (n * n) * delta ** 3
+                               + 3.0 / n * delta * (n1 * b2 - n2 * a2))
+        out[ro, lay.m4 + c] = (a[ra, lay.m4 + c] + b[rb, lay.m4 + c]
+                               + n1 * n2 * (n1 * n1 - n1 * n2 + n2 * n2) / (n * n) / n * delta ** 4
+                               + 6.0 / (n * n) * (delta * delta) * (n1 * n1 * b2 + n2 * n2 * a2)
+                               + 4.0 / n * delta * (n1 * b3 - n2 * a3))
+    triangle = lay.channels * (lay.channels + 1) // 2
+    for k in range(triangle):
+        out[ro, lay.scatter + k] = a[ra, lay.scatter + k] + b[rb, lay.scatter + k]
+    add_scatter(out, ro, lay.scatter, diff, lay.channels, n1 * n2 / n)
 
 
 @numba.njit(**JIT)
@@ -217,7 +253,7 @@ def second_pass(order, starts, image, lay, first, last, intensity, want_scatter,
     diff = np.empty(lay.channels, dtype=np.float64)
     for label in range(first, last):
         central_pass(intensity, label, image, order, starts[label], starts[label + 1], lay,
-                     want_scatter, want_histogram, histograms, outliers, mapping, diff)
+                     True, want_scatter, want_histogram, histograms, outliers, mapping, diff)
 
 
 @numba.njit(**JIT)
