@@ -24,6 +24,7 @@ from pathlib import Path
 import numba
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.measure import regionprops_table  # optional: pip install pixelserve[bench]
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
@@ -78,8 +79,6 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=2500, help="ellipses drawn (some merge)")
     parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args()
-    from skimage.measure import regionprops_table
-
     numba.set_num_threads(1)
     raw, labels = synthetic_objects(options.size, options.objects, seed=1)
     n_objects = int(labels.max())

@@ -69,8 +69,9 @@ def test_time_series_table(test_projects):
                           "Probability of Label 1", "Probability of Label 2"]
     # display names, _i suffixes only for multi-column features, defaults once, no
     # "in object and neighborhood" (computed, but not selected)
-    for title in ("Size in pixels", "Bounding Box Minimum_0", "Bounding Box Maximum_1", "Center of the object_1",
-                  "Histogram of Intensity in neighborhood_63", "Convexity", "Number of Branches",
+    for title in ("Size in pixels", "Bounding Box Minimum_0", "Bounding Box Maximum_1",
+                  "Center of the object_1", "Histogram of Intensity in neighborhood_63", "Convexity",
+                  "Number of Branches",
                   "Quantiles of Intensity_6", "Principal components of the object_3"):
         assert title in titles, title
     assert len(titles) == len(set(titles))

@@ -77,8 +77,8 @@ def reference_threshold(data, settings):
         return np.where(bad[labels], 0, labels)
 
     if settings.method == HYSTERESIS:
-        cores = size_filtered(ndimage.label(data[..., settings.core_channel] >= np.float32(settings.high_threshold),
-                                            cross)[0])
+        core_pixels = data[..., settings.core_channel] >= np.float32(settings.high_threshold)
+        cores = size_filtered(ndimage.label(core_pixels, cross)[0])
         final = data[..., settings.channel] + data[..., settings.core_channel]
         candidates = ndimage.label(final >= np.float32(settings.low_threshold), cross)[0]
         keep = np.unique(candidates[cores > 0])

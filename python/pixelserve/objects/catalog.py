@@ -12,6 +12,9 @@ ones; and an `X in neighborhood` variant of the local statistics (`vigra_objfeat
 
 from __future__ import annotations
 
+# plugin -> feature -> neighbourhood margin (x, y[, z] as ilastik stores it; () for none)
+FeatureSelection = dict[str, dict[str, tuple[int, ...]]]
+
 STANDARD = "Standard Object Features"
 HULL_2D = "2D Convex Hull Features"
 HULL_3D = "3D Convex Hull Features"

@@ -27,15 +27,14 @@ import numpy as np
 
 from ..errors import ProjectError, UserError
 from . import catalog
-from .catalog import DEFAULT, DEFAULT_FEATURES, HULL_2D, HULL_3D, SKELETON, STANDARD
+from .catalog import (DEFAULT, DEFAULT_FEATURES, HULL_2D, HULL_3D, SKELETON, STANDARD,
+                      FeatureSelection)
 from .components import JIT
 from .eigen import eigensystem_from_flat
 from .hull import HULL_COLUMNS, VECTOR_FEATURES, hull_features, hull_width
 from .moments import (HISTOGRAM_BINS, QUANTILE_LEVELS, coordinate_width, first_pass,
                       group_pixels, histogram_mapping, layout, second_pass, standard_quantiles)
 from .neighborhood import neighborhood_boxes, neighborhood_statistics, pitch_from_margin
-
-FeatureSelection = dict[str, dict[str, tuple[int, ...]]]  # plugin -> feature -> margin (x, y[, z])
 
 _CHUNKS_PER_THREAD = 4
 
@@ -109,10 +108,16 @@ def _prepare(image, labels, threads: int) -> _Frame:
         raise UserError(f"Object ids must be integers, got {labels.dtype}. Fix: pass a label "
                         "image, not probabilities.")
     if data.dtype.kind not in "biuf":
-        raise UserError(f"The raw data must be numeric, got {data.dtype}.")
+        raise UserError(f"The raw data must be numeric, got {data.dtype}. Fix: pass the image "
+                        "itself.")
+    if labels.size and labels.dtype.kind == "i" and labels.min() < 0:
+        raise UserError("Object ids must be >= 0 (0 is background). Fix: pass an unsigned label image.")
     labels = np.ascontiguousarray(labels, dtype=np.uint32)
     pixels = np.ascontiguousarray(data, dtype=np.float32).reshape(-1, data.shape[3])
     n_objects = int(labels.max()) if labels.size else 0
+    if n_objects > labels.size:
+        raise UserError(f"Object ids go up to {n_objects} in a frame of {labels.size} pixels. Fix: "
+                        "number the objects 1..N (objects.segmentation.relabel_label_image).")
     order, starts = group_pixels(labels.reshape(-1), n_objects)
     return _Frame(labels=labels, pixels=pixels, n_objects=n_objects,
                   dims=2 if labels.shape[0] == 1 else 3,
@@ -173,9 +178,10 @@ def _compute_statistics(frame: _Frame, standard: dict) -> None:
     frame.run(lambda a, b: first_pass(frame.order, frame.starts, frame.pixels, lay, shape, a, b,
                                       "PrincipalAxes" in plain, frame.intensity, frame.geometry))
     want_histogram = bool(plain & {"Histogram", "Quantiles"}) and channels == 1
-    if n and want_histogram:
-        frame.global_range = (float(frame.intensity[1:, lay.min].min()),
-                              float(frame.intensity[1:, lay.max].max()))
+    present = frame.intensity[:, 0] > 0   # vigra's Global<Minimum/Maximum>: labelled pixels only
+    if want_histogram and present.any():
+        frame.global_range = (float(frame.intensity[present, lay.min].min()),
+                              float(frame.intensity[present, lay.max].max()))
     want_scatter = "Covariance" in plain
     if want_histogram or want_scatter or plain & {"Variance", "Skewness", "Kurtosis"}:
         low, high = frame.global_range
@@ -331,8 +337,9 @@ def _neighborhood(frame: _Frame, local: list[str], selection: FeatureSelection,
     want_central = bool(bases & {"Variance", "Skewness", "Kurtosis"})
     want_histogram = "Histogram" in bases and channels == 1
     frame.run(lambda a, b: neighborhood_statistics(
-        frame.labels, frame.pixels, columns, frame.order, frame.starts, boxes, a, b, pitch_zyx, largest, want_scatter, want_central,
-        want_histogram, context, passed, context_hist, passed_hist, context_out, passed_out))
+        frame.labels, frame.pixels, columns, frame.order, frame.starts, boxes, a, b, pitch_zyx,
+        largest, want_scatter, want_central, want_histogram, context, passed, context_hist,
+        passed_hist, context_out, passed_out))
     result = {}
     for base in sorted(bases):
         for suffix, rows, histograms in ((catalog.NEIGHBORHOOD, context, context_hist),

@@ -19,11 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .catalog import DEFAULT, display_name
+from .catalog import DEFAULT, FeatureSelection, display_name
 from .classify import predicted_classes
-
-FeatureSelection = dict[str, dict[str, tuple[int, ...]]]
-
 
 def object_table(features: Sequence[dict[str, dict[str, np.ndarray]]], selection: FeatureSelection, *,
                  label_names: Sequence[str] = (),

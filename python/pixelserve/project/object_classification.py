@@ -21,6 +21,7 @@ import numpy as np
 from ..classifiers import VigraForest, read_vigra_forest
 from ..errors import ProjectError
 from ..io.axes import parse_axistags
+from ..objects.catalog import FeatureSelection
 from ..objects.segmentation import ThresholdSettings
 from .h5values import as_text_list, read_array, read_scalar
 from .ilp import ProjectFile
@@ -43,9 +44,6 @@ _NO_TABLE_SETTINGS = re.compile(rb"\(NNtp\d+\n\.")
 # ilastik adds 1 to Coord<Maximum> since commit d041f9605 (2019-10-25), first released in
 # 1.3.3post2/1.3.3post3 and 1.4.0b3; 1.3.3post1 was tagged the same day before it.
 _EXCLUSIVE_MAXIMUM_SINCE = (1, 3, 3, 2)
-
-# plugin -> feature -> margin (xyz order as stored; empty when the feature has none)
-FeatureSelection = dict[str, dict[str, tuple[int, ...]]]
 
 
 @dataclass(frozen=True)
