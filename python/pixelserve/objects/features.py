@@ -144,8 +144,9 @@ def _check_selection(selection: FeatureSelection, frame: _Frame) -> None:
             raise ProjectError(f"The project uses the object feature plugin '{plugin}', which is "
                                "not one of ilastik's built-in plugins. Fix: remove its features "
                                "in ilastik's Object Feature Selection, retrain and save.")
-        if plugin == HULL_2D and frame.dims != 2 or plugin == HULL_3D and frame.dims != 3:
-            raise UserError(f"'{plugin}' applies to {2 if plugin == HULL_2D else 3}D images, "
+        needs = {HULL_2D: 2, SKELETON: 2, HULL_3D: 3}.get(plugin, frame.dims)
+        if needs != frame.dims:
+            raise UserError(f"'{plugin}' applies to {needs}D images, "
                             f"but this image is {frame.dims}D. Fix: pass images of the kind the "
                             "project was trained on.")
         known = catalog.available_features(channels, frame.dims).get(plugin, ())
