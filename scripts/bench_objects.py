@@ -11,7 +11,7 @@ size and orientation, some touching, over a smooth background), then computes on
 Runs alternate and the best of `--repeats` counts (CPU time of this process), so that load
 from other processes hits both alike; wall times are printed too.
 
-    .venv/bin/python scripts/bench_objects.py [--size 2048] [--objects 2500] [--repeats 3]
+    .venv/bin/python scripts/bench_objects.py [--size 2048] [--objects 2600] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def timed(function) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=2048)
-    parser.add_argument("--objects", type=int, default=2500, help="ellipses drawn (some merge)")
+    parser.add_argument("--objects", type=int, default=2600, help="ellipses drawn (some merge)")
     parser.add_argument("--repeats", type=int, default=3)
     options = parser.parse_args()
     numba.set_num_threads(1)
