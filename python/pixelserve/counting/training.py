@@ -108,8 +108,8 @@ def training_samples(raws: list[Volume | None], labels: list[SparseLabels],
 
 
 def fit_regressors(rows: np.ndarray, targets: np.ndarray, *, seed: int | None = None,
-                   threads: int = 1) -> list[list]:
-    """ilastik's four bootstrap-quarter random forests, as lists of `RegressionTree`."""
+                   threads: int = 1) -> list:
+    """ilastik's four bootstrap-quarter scikit-learn `RandomForestRegressor`s."""
     from sklearn.ensemble import RandomForestRegressor   # 0.5 s import, needed only here
 
     n = rows.shape[0]
@@ -125,8 +125,7 @@ def fit_regressors(rows: np.ndarray, targets: np.ndarray, *, seed: int | None = 
         forest = RandomForestRegressor(n_estimators=N_TREES, max_depth=MAX_DEPTH,
                                        random_state=int(generator.integers(2 ** 31)),
                                        n_jobs=threads)
-        forest.fit(rows[chosen], targets[chosen])
-        regressors.append(trees_from_sklearn(forest))
+        regressors.append(forest.fit(rows[chosen], targets[chosen]))
     return regressors
 
 
@@ -148,7 +147,8 @@ def train_regressors(raws: list[Volume | None], labels: list[SparseLabels],
         check_counting_input(raw, specs, feature_count(specs, raw.channels, 1))
     rows, targets = training_samples(raws, labels, specs, structure_tensor_order, sigma, threads)
     return CountingRegressors(
-        regressors=fit_regressors(rows, targets, seed=seed, threads=threads),
+        regressors=[trees_from_sklearn(forest)
+                    for forest in fit_regressors(rows, targets, seed=seed, threads=threads)],
         n_features=rows.shape[1],
         fingerprint=training_fingerprint(labels, specs, structure_tensor_order, sigma))
 
