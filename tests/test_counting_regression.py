@@ -122,3 +122,15 @@ def test_classification_still_requires_normalised_leaves(regressors):
     parameters[topology[leaf + 1] + 1] += 0.5
     with pytest.raises(ProjectError, match="sum to"):
         ForestEnsemble([forest])
+
+
+def test_clipped_mean_is_numpys_float32_mean():
+    """The density is ilastik's OpMean (numpy's float32 mean over the regressor axis) of the
+    regressors' outputs with negatives set to 0; the compiled version must agree bit for bit."""
+    from pixelserve.counting.prediction import clipped_mean
+
+    rng = np.random.default_rng(5)
+    scale = rng.choice(np.float32([1e-6, 1e-3, 1.0, 1e3]), (40000, 4))
+    outputs = (rng.standard_normal((40000, 4)) * scale).astype(np.float32)
+    expected = np.maximum(outputs, 0).reshape(200, 200, 4).mean(axis=2).reshape(-1)
+    assert np.array_equal(clipped_mean(outputs), expected)

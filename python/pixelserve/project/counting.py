@@ -158,11 +158,11 @@ def read_counting(file: h5py.File, project: ProjectFile,
     return model
 
 
-def read_counting_project(path) -> CountingModel:
-    """Open, read and close a counting project file."""
+def read_counting_project(path, structure_tensor_order: str | None = None) -> CountingModel:
+    """Open, read and close a counting project file (the file is not kept open)."""
     path = Path(path)
     with open_h5(path) as file:
-        return read_counting(file, read_project_file(file, path))
+        return read_counting(file, read_project_file(file, path), structure_tensor_order)
 
 
 def _read_sigma(group: h5py.Group, name: str) -> float:
