@@ -10,12 +10,14 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-
 from conftest import fixtures_dir
 from pixelserve.counting import DensityCounter, DensityPredictor, train_counting
 from pixelserve.errors import ProjectError
-from pixelserve.project.counting import (REGRESSORS_GROUP, read_counting_project,
-                                         write_counting_regressors)
+from pixelserve.project.counting import (
+    REGRESSORS_GROUP,
+    read_counting_project,
+    write_counting_regressors,
+)
 from pixelserve.workflows.volume import Box, Volume
 
 PROJECT = "CellDensityCounting2d3c.ilp"
@@ -82,8 +84,9 @@ def test_same_seed_same_regressors_and_density(model, raw):
     for trees_a, trees_b in zip(first.regressors, second.regressors):
         for a, b in zip(trees_a, trees_b):
             assert np.array_equal(a.threshold, b.threshold) and np.array_equal(a.value, b.value)
-    densities = [whole_density(DensityPredictor(r, model.feature_specs, model.structure_tensor_order),
-                               raw) for r in (first, second)]
+    densities = [whole_density(DensityPredictor(r, model.feature_specs,
+                                                model.structure_tensor_order), raw)
+                 for r in (first, second)]
     assert np.array_equal(densities[0], densities[1])
     other = train_counting(model, [raw], seed=8)
     assert not np.array_equal(

@@ -8,11 +8,14 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-
 from pixelserve.counting import DensityCounter, DensityPredictor, train_regressors
 from pixelserve.errors import ProjectError, UserError
 from pixelserve.features import all_features
-from pixelserve.project.counting import BoxConstraint, internal_axis_order, read_counting_project
+from pixelserve.project.counting import (
+    BoxConstraint,
+    internal_axis_order,
+    read_counting_project,
+)
 from pixelserve.project.ilp import DatasetInfo
 from pixelserve.project.label_sets import SparseLabels
 from pixelserve.synthetic import blobs_image, dot_labels
@@ -38,7 +41,7 @@ def test_count_of_held_out_blobs(seed):
 
 def test_training_refuses_unusable_input():
     specs = all_features((1.0,))
-    image, centres = blobs_image((64, 64), n_blobs=5, seed=0)
+    image, _ = blobs_image((64, 64), n_blobs=5, seed=0)
     with pytest.raises(UserError, match="no counting labels"):
         train_regressors([Volume.from_array(image, "yx")], [SparseLabels.empty()], specs,
                          "fastfilters")

@@ -96,7 +96,8 @@ def tree_group_names(count: int) -> list[str]:
     return [f"tree_{i:0{width}d}" for i in range(count)]
 
 
-def write_regression_forest(group: h5py.Group, trees: list[RegressionTree], n_features: int) -> None:
+def write_regression_forest(group: h5py.Group, trees: list[RegressionTree],
+                            n_features: int) -> None:
     """Write one forest into an empty group (layout in the module docstring)."""
     for index, tree in enumerate(trees):
         check_tree(tree, n_features, f"tree {index} to write")

@@ -41,8 +41,9 @@ def dot_density(labels: SparseLabels, t: int, box: Box, spatial_shape, sigma: fl
     reach = density_radius(sigma)
     if reach >= min(spatial_shape[1:]):
         raise UserError(f"The image ({spatial_shape[1]} x {spatial_shape[2]} pixels) is too small "
-                        f"for the counting sigma {sigma:g}, whose smoothing reaches {reach} pixels. "
-                        "Fix: use a bigger image or a smaller Sigma in ilastik's counting applet.")
+                        f"for the counting sigma {sigma:g}, whose smoothing reaches {reach} "
+                        "pixels. Fix: use a bigger image or a smaller Sigma in ilastik's counting "
+                        "applet.")
     grown = box.grown((0, reach, reach), spatial_shape)
     (y0, y1), (x0, x1) = grown.y, grown.x
     coords, values = labels.coords, labels.values

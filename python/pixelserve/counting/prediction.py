@@ -35,8 +35,8 @@ def check_counting_input(raw: Volume, specs: list[FeatureSpec], n_features: int)
     t, z = raw.shape[:2]
     if t != 1 or z != 1:
         raise UserError(f"{raw.name} has {t} time points and {z} z slices; Cell Density Counting "
-                        "takes single 2D images (ilastik refuses others too). Fix: split the frames "
-                        "or slices into 2D images.")
+                        "takes single 2D images (ilastik refuses others too). Fix: split the "
+                        "frames or slices into 2D images.")
     found = feature_count(specs, raw.channels, 1)
     if found != n_features:
         raise UserError(f"{raw.name} has {raw.channels} channels, which give {found} features; the "

@@ -28,8 +28,13 @@ from ..blocks import map_blocks
 from ..classifiers.regression_trees import trees_from_sklearn
 from ..errors import UserError
 from ..features import FeatureSpec, feature_count
-from ..project.counting import (BACKGROUND, DEFAULT_SIGMA, CountingModel, CountingRegressors,
-                                training_fingerprint)
+from ..project.counting import (
+    BACKGROUND,
+    DEFAULT_SIGMA,
+    CountingModel,
+    CountingRegressors,
+    training_fingerprint,
+)
 from ..project.label_sets import SparseLabels
 from ..workflows.volume import Box, Volume
 from .density import dot_density
@@ -110,7 +115,7 @@ def training_samples(raws: list[Volume | None], labels: list[SparseLabels],
 def fit_regressors(rows: np.ndarray, targets: np.ndarray, *, seed: int | None = None,
                    threads: int = 1) -> list:
     """ilastik's four bootstrap-quarter scikit-learn `RandomForestRegressor`s."""
-    from sklearn.ensemble import RandomForestRegressor   # 0.5 s import, needed only here
+    from sklearn.ensemble import RandomForestRegressor  # 0.5 s import, needed only here
 
     n = rows.shape[0]
     if n // N_REGRESSORS == 0:

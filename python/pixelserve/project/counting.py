@@ -37,8 +37,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..classifiers.regression_trees import (RegressionTree, read_regression_forest,
-                                            write_regression_forest)
+from ..classifiers.regression_trees import (
+    RegressionTree,
+    read_regression_forest,
+    write_regression_forest,
+)
 from ..errors import ProjectError, UserError
 from ..features import FeatureSpec
 from .h5values import as_text_list, read_scalar
@@ -154,7 +157,8 @@ def read_counting(file: h5py.File, project: ProjectFile,
             model.stored_regressors = regressors
         else:
             logger.warning("%s: the regressors pixelserve stored were trained on other labels, "
-                           "sigma or features than the project holds now; they are retrained.", name)
+                           "sigma or features than the project holds now; they are retrained.",
+                           name)
     return model
 
 
