@@ -12,10 +12,10 @@ from .ensemble import ForestEnsemble
 from .from_sklearn import forest_from_sklearn
 from .regression import RegressionForests
 from .regression_trees import (
-                               RegressionTree,
-                               read_regression_forest,
-                               trees_from_sklearn,
-                               write_regression_forest,
+    RegressionTree,
+    read_regression_forest,
+    trees_from_sklearn,
+    write_regression_forest,
 )
 from .vigra_forest import VigraForest, read_vigra_forest, write_vigra_forest
 

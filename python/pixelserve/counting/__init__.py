@@ -18,12 +18,7 @@ of the project, so that later runs skip training.
 """
 
 from .density import DENSITY_WINDOW, dot_density
-from .prediction import (
-           DensityCounter,
-           DensityPredictor,
-           box_features,
-           check_counting_input,
-)
+from .prediction import DensityCounter, DensityPredictor, box_features, check_counting_input
 from .training import fit_regressors, train_counting, train_regressors, training_samples
 
 __all__ = ["DENSITY_WINDOW", "DensityCounter", "DensityPredictor", "box_features",
