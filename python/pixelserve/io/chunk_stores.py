@@ -143,7 +143,7 @@ def _http_error(url: str, status: int, reason, tries: int) -> UserError:
 def _network_error(url: str, error: Exception) -> UserError:
     reason = error.reason if isinstance(error, urllib.error.URLError) else error
     host = urllib.parse.urlsplit(url).netloc
-    return UserError(f"Cannot reach the server {host} for {url} ({reason or type(error).__name__}; "
+    return UserError(f"Could not fetch {url} from the server {host} ({reason or type(error).__name__}; "
                      f"{HTTP_ATTEMPTS} tries): check the address and the network connection, or try again later.")
 
 
