@@ -226,3 +226,33 @@ class FolderServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+_OME_AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
+
+
+def write_ome_zarr(folder: Path, levels: list[np.ndarray], axes: str, *, version: str = "0.4",
+                   chunks: tuple[int, ...], shards: tuple[int, ...] | None = None,
+                   pixel_size: dict | None = None, unit: str = "micrometer") -> Path:
+    """An OME-Zarr image written with the zarr package: scale i is levels[i] (2^i times
+    smaller along y and x), at path 's<i>'."""
+    import zarr
+
+    zarr_format = 3 if version == "0.5" else 2
+    group = zarr.open_group(str(folder), mode="w", zarr_format=zarr_format)
+    pixel_size = pixel_size or {}
+    datasets = []
+    for index, level in enumerate(levels):
+        options = ({"dimension_names": list(axes), "shards": shards} if zarr_format == 3
+                   else {"chunk_key_encoding": {"name": "v2", "separator": "/"}})
+        group.create_array(f"s{index}", shape=level.shape, chunks=chunks, dtype=level.dtype,
+                           **options)[...] = level
+        scale = [pixel_size.get(a, 1.0) * (2**index if a in "yx" else 1) for a in axes]
+        datasets.append({"path": f"s{index}", "coordinateTransformations": [{"type": "scale", "scale": scale}]})
+    entry = {"version": version, "datasets": datasets,
+             "axes": [{"name": a, "type": _OME_AXIS_TYPES[a], **({"unit": unit} if a in "zyx" else {})} for a in axes]}
+    if zarr_format == 3:
+        group.attrs["ome"] = {"version": version, "multiscales": [entry]}
+    else:
+        group.attrs["multiscales"] = [entry]
+    return folder

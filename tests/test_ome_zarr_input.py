@@ -11,39 +11,12 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import FolderServer, shell_env
+from conftest import FolderServer, shell_env, write_ome_zarr
 from pixelserve.errors import UserError
 from pixelserve.io import chunk_stores, open_dataset
 from pixelserve.synthetic import cells_image
 
 zarr = pytest.importorskip("zarr")
-
-_AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
-
-
-def write_ome_zarr(folder: Path, levels: list[np.ndarray], axes: str, *, version: str = "0.4",
-                   chunks: tuple[int, ...], shards: tuple[int, ...] | None = None,
-                   pixel_size: dict | None = None, unit: str = "micrometer") -> Path:
-    """An OME-Zarr image written with the zarr package: scale i is levels[i] (2^i times
-    smaller along y and x), at path 's<i>'."""
-    zarr_format = 3 if version == "0.5" else 2
-    group = zarr.open_group(str(folder), mode="w", zarr_format=zarr_format)
-    pixel_size = pixel_size or {}
-    datasets = []
-    for index, level in enumerate(levels):
-        options = ({"dimension_names": list(axes), "shards": shards} if zarr_format == 3
-                   else {"chunk_key_encoding": {"name": "v2", "separator": "/"}})
-        group.create_array(f"s{index}", shape=level.shape, chunks=chunks, dtype=level.dtype,
-                           **options)[...] = level
-        scale = [pixel_size.get(a, 1.0) * (2**index if a in "yx" else 1) for a in axes]
-        datasets.append({"path": f"s{index}", "coordinateTransformations": [{"type": "scale", "scale": scale}]})
-    entry = {"version": version, "datasets": datasets,
-             "axes": [{"name": a, "type": _AXIS_TYPES[a], **({"unit": unit} if a in "zyx" else {})} for a in axes]}
-    if zarr_format == 3:
-        group.attrs["ome"] = {"version": version, "multiscales": [entry]}
-    else:
-        group.attrs["multiscales"] = [entry]
-    return folder
 
 
 def pyramid(image: np.ndarray, axes: str) -> list[np.ndarray]:
@@ -229,14 +202,15 @@ def test_prediction_from_http_equals_hdf5(request, tmp_path, fixture, shape, axe
         np.testing.assert_array_equal(a["exported_data"][...], b["exported_data"][...])
 
 
-@pytest.mark.parametrize("fail_status", [500, None], ids=["http-500", "connection-dropped"])
-def test_connection_lost_mid_run_fails_clearly_and_writes_nothing(project_2d, tmp_path, fail_status):
+@pytest.mark.parametrize("fail_status, output_format", [(500, "multi-scale OME-Zarr"), (None, "hdf5")],
+                         ids=["http-500", "connection-dropped"])
+def test_connection_lost_mid_run_fails_clearly_and_writes_nothing(project_2d, tmp_path, fail_status, output_format):
     image, _ = cells_image((150, 170), seed=32)
     write_ome_zarr(tmp_path / "cells.zarr", [image], "yx", chunks=(16, 16))
     with FolderServer(tmp_path) as server:
         server.fail_chunks_after, server.fail_status = 20, fail_status  # of 110 chunks
-        result = run_cli(f"--project={project_2d}", f"--output_filename_format={tmp_path}/out/result.h5",
-                         f"{server.url}/cells.zarr", cwd=tmp_path)
+        result = run_cli(f"--project={project_2d}", f"--output_format={output_format}",
+                         f"--output_filename_format={tmp_path}/out/result", f"{server.url}/cells.zarr", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     message = result.stderr.strip().splitlines()[-1]
     if fail_status == 500:
