@@ -56,13 +56,18 @@ def downscale_block(read_source: Callable[[tuple[slice, ...]], np.ndarray], sour
     within = raw_roi - region[0]
     starts, stops = within[0], within[1] - factors
     counts = stop - start
-    starts[channel_axis] = stops[channel_axis] = 1  # the one channel of each split, as ilastik samples it
-    counts[channel_axis] = 1
-    grid = np.meshgrid(*(np.linspace(a, b, n) for a, b, n in zip(starts, stops, counts)), indexing="ij")
+    # ilastik interpolates in all dimensions, channel by channel. Along an axis that keeps its
+    # size and has one pixel in the block (t, c, and z of 2D images: ilastik's chunks hold one
+    # t and one c) the coordinate is a whole number, so its weights are exactly 1 and 0: leaving
+    # such axes out gives the same values bit for bit, at a fraction of the cost (a linear
+    # interpolation visits 2^dimensions neighbours).
+    kept = [i for i in range(len(counts)) if i != channel_axis and (shrinks[i] or counts[i] > 1)]
+    grid = np.meshgrid(*(np.linspace(starts[i], stops[i], counts[i]) for i in kept), indexing="ij")
     for channel in range(out.shape[channel_axis]):
-        part = [slice(None)] * out.ndim
-        part[channel_axis] = slice(channel, channel + 1)
-        out[tuple(part)] = ndimage.map_coordinates(filtered[tuple(part)], grid, order=order, mode="mirror")
+        plane = tuple(channel if i == channel_axis else (slice(None) if i in kept else 0) for i in range(out.ndim))
+        values = ndimage.map_coordinates(filtered[plane], grid, order=order, mode="mirror")
+        part = tuple(slice(channel, channel + 1) if i == channel_axis else slice(None) for i in range(out.ndim))
+        out[part] = values.reshape(out[part].shape)
 
 
 def pyramid_shapes(shape, axes: str, chunks) -> list[tuple[int, ...]]:
