@@ -106,9 +106,10 @@ class HttpStore:
         headers = {"User-Agent": "pixelserve"}
         if byte_range is not None:
             start, stop = byte_range
-            headers["Range"] = f"bytes={start}" if stop is None and start < 0 else f"bytes={start}-{'' if stop is None else stop - 1}"
-        for attempt in range(HTTP_ATTEMPTS):
-            last = attempt == HTTP_ATTEMPTS - 1
+            last = "" if stop is None else str(stop - 1)
+            headers["Range"] = f"bytes={start}" if start < 0 else f"bytes={start}-{last}"  # bytes=-n: the last n
+        attempt = 1
+        while True:
             try:
                 with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
                                             timeout=HTTP_TIMEOUT_SECONDS) as response:
@@ -118,13 +119,13 @@ class HttpStore:
             except urllib.error.HTTPError as error:
                 if error.code in _ABSENT_STATUSES:
                     return None
-                if error.code not in _TRANSIENT_STATUSES or last:
-                    raise _http_error(url, error.code, error.reason, attempt + 1) from None
+                if error.code not in _TRANSIENT_STATUSES or attempt == HTTP_ATTEMPTS:
+                    raise _http_error(url, error.code, error.reason, attempt) from None
             except _NETWORK_ERRORS as error:
-                if last:
+                if attempt == HTTP_ATTEMPTS:
                     raise _network_error(url, error) from None
-            time.sleep(BACKOFF_SECONDS * 2**attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+            time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+            attempt += 1
 
 
 def _http_error(url: str, status: int, reason, tries: int) -> UserError:

@@ -100,9 +100,9 @@ def open_dataset(spec: str, *, axes: str | None = None, stack_along: str = "z", 
     Relative paths resolve against base_dir (projects store paths relative to the project file)
     or the working directory. Several files stack along `stack_along`. Explicit `axes`
     (ilastik's --input_axes) override what the file says and must fit the number of dimensions.
-    `scale` picks the scale of an OME-Zarr image (its path, e.g. 's1', or its index, 0 being
-    the highest resolution); without it the scale named after the image's path is read, else
-    the lowest resolution, as in ilastik's headless mode.
+    `scale` picks the scale of an OME-Zarr image (its path, e.g. 's1', or its index: 0 the
+    highest resolution, -1 the lowest); without it the scale named after the image's path is
+    read, else the lowest resolution, as in ilastik's headless mode.
     """
     spec = os.fspath(spec) if isinstance(spec, os.PathLike) else spec
     if not isinstance(spec, str) or not spec.strip():

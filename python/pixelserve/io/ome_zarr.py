@@ -178,14 +178,13 @@ def _resolution(entry: dict, scale_path: str, axes: str) -> dict[str, tuple[floa
 
 
 def _not_an_image(location: str) -> UserError:
-    attributes = ome_attributes(store_for(location)) or {}
-    suggestions = _sub_images(location, attributes)
+    store = store_for(location)
+    suggestions = _sub_images(location, ome_attributes(store))
     if suggestions:
         kind, paths = suggestions
         shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
         return UserError(f"{location} is an OME-Zarr {kind}, not an image; give one of its images: {shown}.")
-    if read_json(store_for(location), "zarr.json") or read_json(store_for(location), ".zgroup") \
-            or read_json(store_for(location), ".zarray"):
+    if any(read_json(store, key) is not None for key in ("zarr.json", ".zgroup", ".zarray")):
         return UserError(f"{location} is a zarr but not an OME-Zarr image (no 'multiscales' metadata here or in "
                          "its parent folders); give the OME-Zarr image folder, or a plain zarr as a local path.")
     return UserError(f"{location} is not an OME-Zarr image: neither zarr.json (NGFF 0.5) nor .zattrs (NGFF 0.4) "

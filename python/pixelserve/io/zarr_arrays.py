@@ -218,8 +218,7 @@ def _open_v3(store, path: str, meta: dict) -> ZarrArray:
         raise UserError(f"{where} uses storage transformers, which pixelserve cannot read; re-save it without them.")
     prefix = f"{path}/" if path else ""
     key_of_grid_cell = _v3_chunk_keys(prefix, meta.get("chunk_key_encoding") or {"name": "default"}, where)
-    sharding = None
-    chunks, decode = grid_chunks, None
+    sharding, chunks = None, grid_chunks
     array_to_bytes = [c for c in codecs if _codec_name(c) in ("bytes", "sharding_indexed")]
     if array_to_bytes and _codec_name(array_to_bytes[0]) == "sharding_indexed":
         config = array_to_bytes[0].get("configuration", {})
@@ -270,7 +269,8 @@ def _v3_decoder(codecs: list, chunk_shape: tuple[int, ...], dtype: np.dtype, whe
     transposes, endian, byte_codecs = [], "little", []
     seen_array_to_bytes = False
     for codec in codecs:
-        name, config = _codec_name(codec), (codec.get("configuration") or {}) if isinstance(codec, dict) else {}
+        name = _codec_name(codec)
+        config = (codec.get("configuration") or {}) if isinstance(codec, dict) else {}
         if name == "transpose":
             order = config.get("order")
             ndim = len(chunk_shape)
