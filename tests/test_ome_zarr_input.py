@@ -90,6 +90,7 @@ def test_scale_errors_and_a_named_scale_of_another_multiscale(tmp_path):
     path = write_ome_zarr(tmp_path / "img.zarr", pyramid(ramp((20, 24)), "yx"), "yx", chunks=(8, 8))
     with pytest.raises(UserError, match=r"has no scale 's7'; its scales are s0, s1 .*index 0 to 1"):
         open_dataset(str(path), scale="s7")
+    assert open_dataset(str(path), scale="-1").shape == (10, 12)
     with pytest.raises(UserError, match="only OME-Zarr images have scales"):
         np.save(tmp_path / "plain.npy", ramp((4, 4)))
         open_dataset(str(tmp_path / "plain.npy"), scale="0")
@@ -100,6 +101,8 @@ def test_scale_errors_and_a_named_scale_of_another_multiscale(tmp_path):
     attrs["multiscales"] = [{"version": "0.4", "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
                              "datasets": [{"path": "wrong/s0"}]}, entry]
     assert open_dataset(str(path / "s0")).shape == (20, 24)
+    (path / ".zgroup").unlink()  # ilastik's test store has .zattrs only
+    assert open_dataset(str(path / "s1")).shape == (10, 12)
 
 
 def test_missing_chunk_is_fill_value_local_and_remote(tmp_path, server):
