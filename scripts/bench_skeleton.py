@@ -15,9 +15,8 @@ import argparse
 import time
 
 import numpy as np
-from skimage.morphology import skeletonize
-
 from pixelserve.objects.skeleton import skeleton_features
+from skimage.morphology import skeletonize
 
 
 def ellipse_frame(size: int, n_objects: int, seed: int = 0) -> np.ndarray:

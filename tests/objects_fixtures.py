@@ -7,13 +7,11 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-
 from conftest import fixtures_dir
 from pixelserve.io.dataset import open_dataset
 from pixelserve.objects.segmentation import label_segmentation, threshold
 from pixelserve.project.ilp import open_h5, read_project_file
-from pixelserve.project.object_classification import (ObjectClassificationProject,
-                                                      read_object_classification)
+from pixelserve.project.object_classification import ObjectClassificationProject, read_object_classification
 from pixelserve.workflows.volume import Box, Volume
 
 # Projects of test_projects.zip whose inputs exist (the label-image one's was never published).

@@ -6,8 +6,6 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestRegressor
-
 from pixelserve.classifiers import ForestEnsemble
 from pixelserve.classifiers.regression import RegressionForests
 from pixelserve.classifiers.regression_trees import (
@@ -16,6 +14,7 @@ from pixelserve.classifiers.regression_trees import (
     write_regression_forest,
 )
 from pixelserve.errors import ProjectError, UserError
+from sklearn.ensemble import RandomForestRegressor
 
 N_FEATURES = 12
 

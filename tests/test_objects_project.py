@@ -7,15 +7,23 @@ import logging
 import h5py
 import numpy as np
 import pytest
-
 from objects_fixtures import LABEL_PROJECT, PREDICTION_PROJECTS, SEGMENTATION_PROJECTS
 from pixelserve.errors import ProjectError
 from pixelserve.objects.segmentation import ThresholdSettings
 from pixelserve.project.ilp import open_h5, read_project_file
 from pixelserve.project.object_classification import (
-    FROM_BINARY, FROM_LABELS, FROM_PREDICTION, BlockwiseSettings, coord_maximum_exclusive,
-    read_cached_probabilities, read_object_classification, read_region_features,
-    read_relabel_data, read_stored_label_image, read_threshold_settings)
+    FROM_BINARY,
+    FROM_LABELS,
+    FROM_PREDICTION,
+    BlockwiseSettings,
+    coord_maximum_exclusive,
+    read_cached_probabilities,
+    read_object_classification,
+    read_region_features,
+    read_relabel_data,
+    read_stored_label_image,
+    read_threshold_settings,
+)
 
 
 def read(path):

@@ -17,6 +17,7 @@ from ..classifiers import ForestEnsemble
 from ..errors import ProjectError
 from .catalog import DEFAULT, FeatureSelection
 
+
 def feature_matrix(features: dict[str, dict[str, np.ndarray]], selected: FeatureSelection) -> np.ndarray:
     """float32 (n_objects + 1, F) classifier input of one frame's features."""
     columns = []

@@ -27,13 +27,11 @@ import numpy as np
 
 from ..errors import ProjectError, UserError
 from . import catalog
-from .catalog import (DEFAULT, DEFAULT_FEATURES, HULL_2D, HULL_3D, SKELETON, STANDARD,
-                      FeatureSelection)
+from .catalog import DEFAULT, DEFAULT_FEATURES, HULL_2D, HULL_3D, SKELETON, STANDARD, FeatureSelection
 from .components import JIT
 from .eigen import eigensystem_from_flat
 from .hull import HULL_COLUMNS, VECTOR_FEATURES, hull_features, hull_width
-from .moments import (HISTOGRAM_BINS, QUANTILE_LEVELS, coordinate_width, first_pass,
-                      group_pixels, histogram_mapping, layout, second_pass, standard_quantiles)
+from .moments import HISTOGRAM_BINS, QUANTILE_LEVELS, coordinate_width, first_pass, group_pixels, histogram_mapping, layout, second_pass, standard_quantiles
 from .neighborhood import neighborhood_boxes, neighborhood_statistics, pitch_from_margin
 
 _CHUNKS_PER_THREAD = 4

@@ -22,6 +22,7 @@ import numpy as np
 from .catalog import DEFAULT, FeatureSelection, display_name
 from .classify import predicted_classes
 
+
 def object_table(features: Sequence[dict[str, dict[str, np.ndarray]]], selection: FeatureSelection, *,
                  label_names: Sequence[str] = (),
                  user_labels: Sequence[np.ndarray | None] | None = None,
