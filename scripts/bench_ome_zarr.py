@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
 import zarr  # noqa: E402
+
 from conftest import FolderServer, write_ome_zarr  # noqa: E402
 from pixelserve.export import ExportSettings, InMemoryResult, export_result  # noqa: E402
 from pixelserve.io import open_dataset  # noqa: E402

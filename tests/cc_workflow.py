@@ -14,12 +14,13 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from scipy import ndimage
+
 from pixelserve.export.tables import Table
 from pixelserve.io.axes import vigra_axistags_json
 from pixelserve.workflows import InputRole, LaneRequest, LaneResult, LaneState, LaneWideResult, Volume, Workflow, WorkflowOption, WorkflowType, register
 from pixelserve.workflows.base import canonical_region, default_output_axis_order, to_result_axes
 from pixelserve.workflows.volume import Box
-from scipy import ndimage
 
 PROJECT_NAME = "pixelserve Connected Components (tests)"
 RAW = "Raw Data"

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+
 from conftest import train_project
 from pixelserve.features import DEFAULT_SCALES
 from pixelserve.headless.batch_plan import choose_workers

@@ -11,6 +11,7 @@ import subprocess
 
 import numpy as np
 import pytest
+
 from pixelserve.errors import UserError
 from pixelserve.export import ExportSettings, InMemoryResult, export_result
 from pixelserve.export.downscale import LINEAR, NEAREST, downscale_block, pyramid_shapes

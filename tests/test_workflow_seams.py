@@ -15,16 +15,17 @@ import sys
 import time
 from pathlib import Path
 
-import cc_workflow
 import numpy as np
 import pytest
 import tifffile
+from scipy import ndimage
+
+import cc_workflow
 from conftest import ROOT
 from pixelserve import open_project
 from pixelserve.client import Client
 from pixelserve.errors import ProjectError
 from pixelserve.workflows import load_workflow, workflow_types
-from scipy import ndimage
 
 BIN = Path(sys.executable).parent
 
