@@ -120,6 +120,7 @@ def superpixels(boundary: np.ndarray, settings: WatershedSettings,
                       for a, b, n in zip(start, stop, boundary.shape))
         inner_local = tuple(slice(a - o.start, b - o.start) for a, b, o in zip(start, stop, outer))
         block_labels = _dt_watershed(boundary[outer], settings, pitch)[inner_local]
+        block_labels = np.ascontiguousarray(block_labels)
         relabelled, count = kernels.connected_components(_as3d(block_labels), 0, False)
         labels[tuple(slice(a, b) for a, b in zip(start, stop))] = \
             relabelled.reshape(block_labels.shape) + np.uint32(offset)
@@ -131,6 +132,8 @@ def legacy_superpixels(boundary: np.ndarray, settings: LegacyWatershedSettings) 
     """Superpixels (uint32, 1..N) of ilastik <= 1.3.3's `wsDtSegmentation` on a boundary map."""
     boundary = _spatial(boundary)
     membranes = boundary >= np.float32(settings.pmin)
+    if not membranes.any():
+        return np.ones(boundary.shape, dtype=np.uint32)
     if settings.min_membrane_size > 0:
         pieces, _ = kernels.connected_components(_as3d(membranes.view(np.uint8)), 0, True)
         membranes &= _sizes_at_least(pieces, settings.min_membrane_size).reshape(membranes.shape)
@@ -161,6 +164,9 @@ def legacy_superpixels(boundary: np.ndarray, settings: LegacyWatershedSettings) 
 def _dt_watershed(boundary: np.ndarray, settings: WatershedSettings, pitch) -> np.ndarray:
     """elf's distance_transform_watershed on one image or block (labels keep their gaps)."""
     membranes = boundary > np.float32(settings.threshold)
+    if not membranes.any():
+        # No boundary at all: the distance transform is one plateau, hence one segment.
+        return np.ones(boundary.shape, dtype=np.uint32)
     distance = _distance_to(membranes, pitch)
     sigma = settings.sigma
     if sigma:
@@ -216,7 +222,7 @@ def _distance_to(mask: np.ndarray, pitch=None) -> np.ndarray:
     """float32 Euclidean distance of each pixel outside `mask` to the nearest pixel in it (0 in
     it), vigra's distanceTransform; an image without any mask pixel is uniformly far away."""
     if not mask.any():
-        return np.full(mask.shape, np.float32(np.finfo(np.float32).max))
+        return np.full(mask.shape, np.float32(mask.size))
     return ndi.distance_transform_edt(~mask, sampling=pitch).astype(np.float32)
 
 
