@@ -3,22 +3,22 @@ criterion for superpixels and multicut results) and the fixture inputs."""
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import h5py
 import numpy as np
-import pytest
+from conftest import fixtures_dir
+from pixelserve.project.ilp import open_h5, read_project_file
+from pixelserve.project.multicut import (
+    read_multicut,
+    read_stored_edge_features,
+    read_stored_superpixels,
+)
 from scipy.optimize import linear_sum_assignment
 
-from conftest import fixtures_dir
-from pixelserve.multicut.edge_features import channel_names
-from pixelserve.project.ilp import open_h5, read_project_file
-from pixelserve.project.multicut import read_multicut, read_stored_edge_features, read_stored_superpixels
-
-REFERENCE_ZIP = "testEdgeTrainingWithMulticutReference.zip"
 # ilastik's GUI test settings for the reference (testEdgeTrainingWithMulticutGui.py).
-REFERENCE_WATERSHED = dict(channels=(1,), threshold=0.6, min_size=7, sigma=1.1, alpha=0.4)
+REFERENCE_WATERSHED = {"channels": (1,), "threshold": 0.6, "min_size": 7, "sigma": 1.1,
+                       "alpha": 0.4}
 LEGACY_PROJECTS = ("3d", "3d1c", "3d2c")
 
 
@@ -46,18 +46,6 @@ def mean_segmentation_accuracy(segmentation, groundtruth, ignore_label=0) -> flo
     return float(np.mean(accuracies))
 
 
-@pytest.fixture(scope="session")
-def multicut_reference(tmp_path_factory) -> Path:
-    """ilastik's reference superpixels and segmentations, unpacked."""
-    archive = fixtures_dir() / REFERENCE_ZIP
-    if not archive.exists():
-        pytest.skip(f"{archive} not found (set PIXELSERVE_FIXTURES)")
-    target = tmp_path_factory.mktemp("multicut_reference")
-    with zipfile.ZipFile(archive) as opened:
-        opened.extractall(target)
-    return target
-
-
 def read_h5(path: Path, dataset: str = "exported_data") -> np.ndarray:
     with h5py.File(path, "r") as file:
         return file[dataset][()]
@@ -75,13 +63,6 @@ def legacy_inputs(name: str) -> tuple[np.ndarray, np.ndarray]:
     folder = fixtures_dir() / "inputdata"
     raw = read_h5(folder / f"{name}.h5", "data")
     return (raw[..., None] if raw.ndim == 3 else raw), read_h5(folder / f"{name}_Probabilities.h5")
-
-
-def voxel_channels(raw: np.ndarray, probabilities: np.ndarray) -> list:
-    """ilastik's stacked feature input, named as ilastik names its channels."""
-    return ([(name, raw[..., i]) for i, name in enumerate(channel_names("Raw Data", raw.shape[-1]))]
-            + [(name, probabilities[..., i])
-               for i, name in enumerate(channel_names("Probabilities", probabilities.shape[-1]))])
 
 
 def legacy_project(test_projects: Path, name: str):

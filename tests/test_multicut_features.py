@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from multicut_helpers import LEGACY_PROJECTS, legacy_inputs, legacy_project, voxel_channels
+from multicut_helpers import LEGACY_PROJECTS, legacy_inputs, legacy_project
 from pixelserve.classifiers import ForestEnsemble
 from pixelserve.errors import UserError
-from pixelserve.multicut.edge_features import (edge_features, feature_columns,
-                                               supported_features)
+from pixelserve.multicut.edge_features import (
+    edge_features,
+    feature_columns,
+    supported_features,
+    voxel_channels,
+)
 from pixelserve.multicut.rag import region_adjacency_graph
 from pixelserve.multicut.weights import classifier_probabilities
 from pixelserve.project.ilp import open_h5
@@ -65,7 +68,7 @@ def test_every_stored_feature_column_matches(computed, name):
             # faces differ in their last bits.
             np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4 * np.abs(theirs).max(),
                                        err_msg=column)
-        elif family.startswith("standard_sp_count") or family.startswith("standard_sp_sum"):
+        elif family.startswith(("standard_sp_count", "standard_sp_sum")):
             # float32 powers (x ** (1/3)) from another libm.
             np.testing.assert_allclose(ours, theirs, rtol=MOMENTS, err_msg=column)
         else:

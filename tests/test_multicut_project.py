@@ -5,7 +5,6 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-
 from multicut_helpers import legacy_project
 from pixelserve.errors import ProjectError
 from pixelserve.multicut.superpixels import LegacyWatershedSettings, WatershedSettings
@@ -59,9 +58,8 @@ def test_current_watershed_keys_and_defaults(tmp_path):
 
 def test_a_pixel_classification_project_is_refused(api_projects):
     path = api_projects / "PixelClass.ilp"
-    with open_h5(path) as file:
-        with pytest.raises(ProjectError, match="Edge Training With Multicut"):
-            read_multicut(file, read_project_file(file, path))
+    with open_h5(path) as file, pytest.raises(ProjectError, match="Edge Training With Multicut"):
+        read_multicut(file, read_project_file(file, path))
 
 
 def test_frames_are_parsed_without_evaluating_code(tmp_path):

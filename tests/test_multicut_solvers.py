@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.ensemble import RandomForestClassifier
-
-from multicut_helpers import (REFERENCE_WATERSHED, legacy_project, mean_segmentation_accuracy,
-                              multicut_reference, read_h5, reference_inputs,  # noqa: F401
-                              voxel_channels)
+from multicut_helpers import (
+    REFERENCE_WATERSHED,
+    legacy_project,
+    mean_segmentation_accuracy,
+    read_h5,
+    reference_inputs,
+)
 from pixelserve.classifiers import ForestEnsemble, forest_from_sklearn
 from pixelserve.errors import UserError
-from pixelserve.multicut.edge_features import BOUNDARY_CHANNEL, edge_features
+from pixelserve.multicut.edge_features import BOUNDARY_CHANNEL, edge_features, voxel_channels
 from pixelserve.multicut.exact import exact_multicut
 from pixelserve.multicut.rag import region_adjacency_graph
-from pixelserve.multicut.solvers import (SOLVERS, multicut_energy, segmentation, solve,
-                                         solver_name)
+from pixelserve.multicut.solvers import SOLVERS, multicut_energy, segmentation, solve, solver_name
 from pixelserve.multicut.superpixels import WatershedSettings, boundary_map, superpixels
-from pixelserve.multicut.weights import (classifier_probabilities, edge_weights,
-                                         no_classifier_probabilities)
+from pixelserve.multicut.weights import (
+    classifier_probabilities,
+    edge_weights,
+    no_classifier_probabilities,
+)
+from sklearn.ensemble import RandomForestClassifier
 
 
 def _no_classifier_weights(rag, boundary, threshold=0.5):

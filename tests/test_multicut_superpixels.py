@@ -5,15 +5,25 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from multicut_helpers import (LEGACY_PROJECTS, REFERENCE_WATERSHED, legacy_inputs, legacy_project,
-                              mean_segmentation_accuracy, multicut_reference, read_h5,  # noqa: F401
-                              reference_inputs)
+from multicut_helpers import (
+    LEGACY_PROJECTS,
+    REFERENCE_WATERSHED,
+    legacy_inputs,
+    legacy_project,
+    mean_segmentation_accuracy,
+    read_h5,
+    reference_inputs,
+)
 from pixelserve.errors import UserError
 from pixelserve.multicut import _grid_kernels as kernels
-from pixelserve.multicut.superpixels import (LegacyWatershedSettings, WatershedSettings,
-                                             boundary_map, legacy_superpixels, superpixels,
-                                             whole_image_bytes)
+from pixelserve.multicut.superpixels import (
+    LegacyWatershedSettings,
+    WatershedSettings,
+    boundary_map,
+    legacy_superpixels,
+    superpixels,
+    whole_image_bytes,
+)
 
 
 @pytest.mark.parametrize("blockwise", [False, True])

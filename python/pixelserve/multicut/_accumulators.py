@@ -53,10 +53,8 @@ def moments(groups, values, n_groups):
         if n > 1.0:
             d = acc[1, g] / n - x
             acc[2, g] += n / (n - 1.0) * d * d
-        if x < acc[5, g]:
-            acc[5, g] = x
-        if x > acc[6, g]:
-            acc[6, g] = x
+        acc[5, g] = min(acc[5, g], x)
+        acc[6, g] = max(acc[6, g], x)
     for index in range(values.size):
         g = groups[index]
         d = np.float64(values[index]) - acc[1, g] / acc[0, g]

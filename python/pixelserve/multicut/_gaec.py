@@ -133,10 +133,8 @@ def greedy_additive(n_nodes, edges, weights):
         del alive_adj[dead]
         del dead_adj[alive]
         neighbours = np.empty(len(dead_adj), dtype=np.int64)
-        at = 0
-        for w in dead_adj.keys():
+        for at, w in enumerate(dead_adj):
             neighbours[at] = w
-            at += 1
         neighbours.sort()
         for w in neighbours:
             dead_edge = dead_adj[w]

@@ -149,42 +149,58 @@ def relabel_consecutive(labels):
 
 
 # ---- std::priority_queue<pair<node, float>, vector, greater-by-priority> as libstdc++ runs it.
+# An entry is one uint64: the order-preserving key of the float32 priority in the high word,
+# the pixel in the low word; entries are compared by the high word only, like vigra's queue.
+
+_HIGH = np.uint64(32)
+
 
 @njit(cache=True, nogil=True, inline="always")
-def _sift_up(prio, node, hole, top, p, n):
+def _sift_up(heap, hole, top, entry):
+    priority = entry >> _HIGH
     parent = (hole - 1) // 2
-    while hole > top and prio[parent] > p:
-        prio[hole] = prio[parent]
-        node[hole] = node[parent]
+    while hole > top and (heap[parent] >> _HIGH) > priority:
+        heap[hole] = heap[parent]
         hole = parent
         parent = (hole - 1) // 2
-    prio[hole] = p
-    node[hole] = n
+    heap[hole] = entry
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pop(prio, node, size):
-    """std::pop_heap + pop_back; returns the new size. The element at 0 must be read first."""
+def _pop(heap, size):
+    """std::pop_heap + pop_back; returns the new size. The top entry must be read first."""
     length = size - 1
     if length <= 0:
         return length
-    p, n = prio[length], node[length]
+    last = heap[length]
     hole = 0
     child = 0
     while child < (length - 1) // 2:
         child = 2 * (child + 1)
-        if prio[child] > prio[child - 1]:
+        if (heap[child] >> _HIGH) > (heap[child - 1] >> _HIGH):
             child -= 1
-        prio[hole] = prio[child]
-        node[hole] = node[child]
+        heap[hole] = heap[child]
         hole = child
     if (length & 1) == 0 and child == (length - 2) // 2:
         child = 2 * (child + 1)
-        prio[hole] = prio[child - 1]
-        node[hole] = node[child - 1]
+        heap[hole] = heap[child - 1]
         hole = child - 1
-    _sift_up(prio, node, hole, 0, p, n)
+    _sift_up(heap, hole, 0, last)
     return length
+
+
+@njit(cache=True, nogil=True)
+def _priority_keys(heights):
+    """uint32 keys whose unsigned order is the float order (-0.0 taken as +0.0)."""
+    flat = heights.reshape(-1)
+    keys = np.empty(flat.size, dtype=np.uint64)
+    for index in range(flat.size):
+        bits = np.float32(flat[index] + np.float32(0.0)).view(np.uint32)
+        if bits >> np.uint32(31):
+            keys[index] = np.uint64(~bits)
+        else:
+            keys[index] = np.uint64(bits | np.uint32(0x80000000))
+    return keys
 
 
 @njit(cache=True, nogil=True)
@@ -193,36 +209,52 @@ def seeded_watershed(heights, labels):
     non-zero label grows into the zero pixels, a pixel taking the label of the first region
     that queues it, with priority max(height, priority of the pixel that queued it)."""
     n0, n1, n2 = heights.shape
-    h = heights.reshape(-1)
+    keys = _priority_keys(heights)
     lab = labels.reshape(-1)
-    prio = np.empty(h.size, dtype=heights.dtype)
-    node = np.empty(h.size, dtype=np.int64)
-    size = 0
-    for t in range(h.size):
-        start = _scan_node(t, n0, n1, n2)
+    heap = np.empty(lab.size, dtype=np.uint64)
+    low = np.uint64(0xFFFFFFFF)
+    # Seeds next to unlabelled pixels, queued in vigra's scan order (found in memory order,
+    # then sorted by scan position: a strided scan of the volume is several times slower).
+    border = np.empty(lab.size, dtype=np.int64)
+    count = 0
+    for start in range(lab.size):
         if lab[start] == 0:
             continue
         i, j, k = _position(start, n1, n2)
         for o in range(6):
             other = _neighbour(n0, n1, n2, i, j, k, DIRECT_3D[o])
             if other >= 0 and lab[other] == 0:
-                _sift_up(prio, node, size, 0, h[start], start)
-                size += 1
+                border[count] = start
+                count += 1
                 break
+    scan_position = np.empty(count, dtype=np.int64)
+    for index in range(count):
+        i, j, k = _position(border[index], n1, n2)
+        scan_position[index] = i + n0 * (j + n1 * k)
+    size = 0
+    for index in np.argsort(scan_position):
+        start = border[index]
+        _sift_up(heap, size, 0, (keys[start] << _HIGH) | np.uint64(start))
+        size += 1
+    plane = n1 * n2
+    steps = np.array([-1, -n2, -plane, plane, n2, 1], dtype=np.int64)
     while size > 0:
-        current = node[0]
-        cost = prio[0]
-        size = _pop(prio, node, size)
+        current = np.int64(heap[0] & low)
+        cost = heap[0] >> _HIGH
+        size = _pop(heap, size)
         label = lab[current]
         i, j, k = _position(current, n1, n2)
+        # vigra's neighbour order: -axis2, -axis1, -axis0, +axis0, +axis1, +axis2
+        inside = (k > 0, j > 0, i > 0, i < n0 - 1, j < n1 - 1, k < n2 - 1)
         for o in range(6):
-            other = _neighbour(n0, n1, n2, i, j, k, DIRECT_3D[o])
-            if other >= 0 and lab[other] == 0:
+            if not inside[o]:
+                continue
+            other = current + steps[o]
+            if lab[other] == 0:
                 lab[other] = label
-                p = h[other]
-                if p < cost:
-                    p = cost
-                _sift_up(prio, node, size, 0, p, other)
+                priority = keys[other]
+                priority = max(priority, cost)
+                _sift_up(heap, size, 0, (priority << _HIGH) | np.uint64(other))
                 size += 1
 
 
@@ -277,3 +309,85 @@ def fastfilters_smooth(volume, taps):
                     _fir_line(line, taps, out)
                     result[:, j, k] = out
     return result
+
+
+@njit(cache=True, nogil=True)
+def _squared_distance_line(f, spacing, out, v, z):
+    """Felzenszwalb & Huttenlocher's exact 1D squared distance transform of the sampled
+    function f (0 at boundary pixels, inf elsewhere, or the previous axes' result)."""
+    n = f.size
+    s2 = spacing * spacing
+    k = -1
+    for q in range(n):
+        if f[q] == np.inf:
+            continue
+        if k < 0:
+            k = 0
+            v[0] = q
+            z[0] = -np.inf
+            z[1] = np.inf
+            continue
+        while True:
+            p = v[k]
+            s = ((f[q] + s2 * q * q) - (f[p] + s2 * p * p)) / (2.0 * s2 * (q - p))
+            if s <= z[k]:
+                k -= 1
+                if k < 0:
+                    break
+            else:
+                break
+        k += 1
+        v[k] = q
+        z[k] = s if k > 0 else -np.inf
+        z[k + 1] = np.inf
+    if k < 0:
+        out[:] = np.inf
+        return
+    k = 0
+    for q in range(n):
+        while z[k + 1] < q:
+            k += 1
+        d = q - v[k]
+        out[q] = s2 * d * d + f[v[k]]
+
+
+@njit(cache=True, nogil=True)
+def distance_to_mask(mask, spacing):
+    """Euclidean distance (float32) of every pixel to the nearest True pixel of a (z, y, x)
+    mask, exact (separable squared distance transform, axes in any order give the same)."""
+    n0, n1, n2 = mask.shape
+    squared = np.empty(mask.shape)
+    for i in range(n0):
+        for j in range(n1):
+            for k in range(n2):
+                squared[i, j, k] = 0.0 if mask[i, j, k] else np.inf
+    longest = max(n0, n1, n2)
+    f = np.empty(longest)
+    out = np.empty(longest)
+    v = np.empty(longest, dtype=np.int64)
+    z = np.empty(longest + 1)
+    for axis in (2, 1, 0):
+        length = mask.shape[axis]
+        if length < 2:
+            continue
+        line = f[:length]
+        result = out[:length]
+        if axis == 2:
+            for i in range(n0):
+                for j in range(n1):
+                    line[:] = squared[i, j, :]
+                    _squared_distance_line(line, spacing[axis], result, v, z)
+                    squared[i, j, :] = result
+        elif axis == 1:
+            for i in range(n0):
+                for k in range(n2):
+                    line[:] = squared[i, :, k]
+                    _squared_distance_line(line, spacing[axis], result, v, z)
+                    squared[i, :, k] = result
+        else:
+            for j in range(n1):
+                for k in range(n2):
+                    line[:] = squared[:, j, k]
+                    _squared_distance_line(line, spacing[axis], result, v, z)
+                    squared[:, j, k] = result
+    return np.sqrt(squared).astype(np.float32)

@@ -56,6 +56,20 @@ def channel_names(role: str, count: int) -> list[str]:
     return [role] if count == 1 else [f"{role}-{i}" for i in range(count)]
 
 
+def voxel_channels(raw: np.ndarray, probabilities: np.ndarray,
+                   boundary: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
+    """ilastik's stacked feature input as (name, volume) pairs: the channels of the raw data
+    and of the probabilities ((..., c) arrays), then the watershed's boundary map (ilastik
+    >= 1.4 stacks it as "wsdt boundary channel"; older versions did not)."""
+    channels = [(name, raw[..., i])
+                for i, name in enumerate(channel_names("Raw Data", raw.shape[-1]))]
+    channels += [(name, probabilities[..., i])
+                 for i, name in enumerate(channel_names("Probabilities", probabilities.shape[-1]))]
+    if boundary is not None:
+        channels.append((BOUNDARY_CHANNEL, boundary))
+    return channels
+
+
 def supported_features(ndim: int) -> list[str]:
     """Every feature name ilastik's edge training offers for 2D or 3D superpixels."""
     axes = "xyz"[:ndim]
@@ -159,12 +173,12 @@ class _SharedGeometry:
 
     def superpixel_axes(self) -> tuple[np.ndarray, np.ndarray]:
         if self._sp_axes is None:
-            labels = self._labels3d()
+            labels = self.labels3d()
             count, scatter = acc.coordinate_scatter(labels, self.rag.n_nodes)
             self._sp_axes = acc.principal_axes(scatter, count)
         return self._sp_axes
 
-    def _labels3d(self) -> np.ndarray:
+    def labels3d(self) -> np.ndarray:
         labels = self.rag.superpixels
         return labels if labels.ndim == 3 else labels.reshape((1,) + labels.shape)
 
@@ -209,7 +223,7 @@ class _ChannelStatistics:
             self._sp_columns[base] = per_sp
         a, b = per_sp[self.rag.edges[:, 0]], per_sp[self.rag.edges[:, 1]]
         combined = a + b if part == "sum" else np.abs(a - b)
-        if base.endswith("_count") or base.endswith("_sum"):
+        if base.endswith(("_count", "_sum")):
             combined = np.power(combined, np.float32(1.0 / self.rag.ndim))
         return combined
 
@@ -272,13 +286,13 @@ class _ChannelStatistics:
 
     def _sp_moments(self) -> np.ndarray:
         if self._sp is None:
-            labels = self.shared._labels3d().reshape(-1)
+            labels = self.shared.labels3d().reshape(-1)
             self._sp = acc.moments(labels, self.flat, self.rag.n_nodes)
         return self._sp
 
     def _sp_range(self) -> np.ndarray:
         if self._sp_quantiles is None:
-            labels = self.shared._labels3d().reshape(-1)
+            labels = self.shared.labels3d().reshape(-1)
             low, high = float(self.flat.min()), float(self.flat.max())
             hist = np.zeros((self.rag.n_nodes, acc.BINS), dtype=np.int32)
             acc.histogram(labels, self.flat, self.rag.n_nodes, low, high, hist)

@@ -25,6 +25,7 @@ The label values are ilastik's: seeds and segments are numbered the way vigra nu
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +33,7 @@ import scipy.ndimage as ndi
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as graph_components
 
-from ..blocks import iter_blocks
+from ..blocks import default_threads, iter_blocks
 from ..errors import UserError
 from ..features.kernels import gaussian_kernel
 from . import _grid_kernels as kernels
@@ -40,10 +41,10 @@ from . import _grid_kernels as kernels
 # opWsdt.parallel_watershed: block edge per spatial dimension, and the halo around each block.
 BLOCK_EDGE = {2: 512, 3: 128}
 HALO = 10
-# Bytes per pixel the whole-image (non-blockwise) algorithm holds at its peak: the boundary map,
-# distance transform and its smoothed copy, height map, labels (4 bytes each), scipy's feature
-# transform (4 bytes per axis) and float64 distances, the watershed queue (12 bytes).
-_BYTES_PER_PIXEL = {2: 4 * 5 + 8 + 8 + 12, 3: 4 * 5 + 12 + 8 + 12}
+# Bytes per pixel the algorithm holds at its peak (the watershed): boundary map, smoothed
+# distance transform, smoothed boundary map, height map and labels (4 bytes each), priority
+# keys, queue and queued border (8 bytes each).
+BYTES_PER_PIXEL = 44
 
 
 @dataclass(frozen=True)
@@ -97,15 +98,17 @@ def boundary_map(probabilities: np.ndarray, channels, invert: bool = False) -> n
 
 def whole_image_bytes(shape) -> int:
     """Peak memory of the non-blockwise watershed on an image of `shape` (spatial axes)."""
-    return int(np.prod(shape, dtype=np.int64)) * _BYTES_PER_PIXEL[len(shape)]
+    return int(np.prod(shape, dtype=np.int64)) * BYTES_PER_PIXEL
 
 
 def superpixels(boundary: np.ndarray, settings: WatershedSettings,
-                memory_budget: int | None = None) -> np.ndarray:
+                memory_budget: int | None = None, threads: int | None = None) -> np.ndarray:
     """ilastik's superpixels (uint32, same shape) of a 2D (y, x) or 3D (z, y, x) boundary map.
 
     `memory_budget` (bytes) applies where the algorithm cannot work in blocks
-    (`settings.blockwise` False): a larger image is refused with the estimate.
+    (`settings.blockwise` False): a larger image is refused with the estimate. Blocks are
+    computed on `threads` threads (default: all cores), each holding one block's working
+    memory (`whole_image_bytes` of a block plus its halo).
     """
     boundary = _spatial(boundary)
     pitch = _pixel_pitch(settings.pixel_pitch, boundary.ndim)
@@ -113,18 +116,26 @@ def superpixels(boundary: np.ndarray, settings: WatershedSettings,
         _check_memory(boundary.shape, memory_budget)
         return _dt_watershed(boundary, settings, pitch)
     edge = BLOCK_EDGE[boundary.ndim]
+    blocks = list(iter_blocks((0,) * boundary.ndim, boundary.shape, (edge,) * boundary.ndim))
     labels = np.zeros(boundary.shape, dtype=np.uint32)
-    offset = 0
-    for start, stop in iter_blocks((0,) * boundary.ndim, boundary.shape, (edge,) * boundary.ndim):
+
+    def label_block(block) -> int:
+        start, stop = block
         outer = tuple(slice(max(a - HALO, 0), min(b + HALO, n))
                       for a, b, n in zip(start, stop, boundary.shape))
-        inner_local = tuple(slice(a - o.start, b - o.start) for a, b, o in zip(start, stop, outer))
-        block_labels = _dt_watershed(boundary[outer], settings, pitch)[inner_local]
-        block_labels = np.ascontiguousarray(block_labels)
+        inner = tuple(slice(a - o.start, b - o.start) for a, b, o in zip(start, stop, outer))
+        block_labels = np.ascontiguousarray(_dt_watershed(boundary[outer], settings, pitch)[inner])
         relabelled, count = kernels.connected_components(_as3d(block_labels), 0, False)
-        labels[tuple(slice(a, b) for a, b in zip(start, stop))] = \
-            relabelled.reshape(block_labels.shape) + np.uint32(offset)
-        offset += int(count)
+        labels[tuple(slice(a, b) for a, b in zip(start, stop))] = relabelled.reshape(
+            block_labels.shape)
+        return int(count)
+
+    with ThreadPoolExecutor(max_workers=min(threads or default_threads(), len(blocks))) as pool:
+        counts = list(pool.map(label_block, blocks))
+    offsets = np.cumsum([0] + counts[:-1])
+    for (start, stop), offset in zip(blocks, offsets):
+        if offset:
+            labels[tuple(slice(a, b) for a, b in zip(start, stop))] += np.uint32(offset)
     return labels
 
 
@@ -219,11 +230,15 @@ def _as3d(array: np.ndarray) -> np.ndarray:
 
 
 def _distance_to(mask: np.ndarray, pitch=None) -> np.ndarray:
-    """float32 Euclidean distance of each pixel outside `mask` to the nearest pixel in it (0 in
-    it), vigra's distanceTransform; an image without any mask pixel is uniformly far away."""
+    """float32 Euclidean distance of each pixel to the nearest pixel of `mask` (0 in it), with
+    the pixel pitch of each axis; vigra's distanceTransform. An image without any mask pixel
+    is uniformly far away."""
     if not mask.any():
         return np.full(mask.shape, np.float32(mask.size))
-    return ndi.distance_transform_edt(~mask, sampling=pitch).astype(np.float32)
+    spacing = np.ones(3)
+    if pitch is not None:
+        spacing[3 - mask.ndim:] = pitch
+    return kernels.distance_to_mask(_as3d(mask), spacing).reshape(mask.shape)
 
 
 def _vigra_radius(sigma: float) -> int:

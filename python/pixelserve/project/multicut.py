@@ -186,7 +186,7 @@ def read_stored_rag_edges(file: h5py.File, lane: int) -> np.ndarray | None:
     tables = file.get(f"{TRAINING_GROUP}/Rags/Rag_{lane:04d}/unique_edge_tables")
     if tables is None or not len(tables):
         return None
-    names, columns = read_frame(tables[sorted(tables, key=len)[-1]])
+    names, columns = read_frame(tables[max(tables, key=len)])
     return np.stack([columns[names.index("sp1")], columns[names.index("sp2")]],
                     axis=1).astype(np.uint32)
 
@@ -195,7 +195,7 @@ def read_frame(group: h5py.Group) -> tuple[list[str], list[np.ndarray]]:
     """An ilastikrag frame: column names (parsed from the stored repr, never evaluated as
     code) and one array per column."""
     text = read_text(group, "column_index", "")
-    match = re.search(r"\[(.*)\]", text, flags=re.S)
+    match = re.search(r"\[(.*)\]", text, flags=re.DOTALL)
     try:
         names = list(ast.literal_eval("[" + match.group(1) + "]")) if match else []
     except (ValueError, SyntaxError):
