@@ -70,6 +70,18 @@ def voxel_channels(raw: np.ndarray, probabilities: np.ndarray,
     return channels
 
 
+def require_columns(table: EdgeFeatureTable, expected: Sequence[str]) -> None:
+    """Refuse features that are not the columns, in order, the edge classifier was trained on."""
+    if tuple(table.names) == tuple(expected):
+        return
+    missing = [name for name in expected if name not in table.names]
+    detail = (f"missing {missing[:3]}" if missing
+              else f"computed {len(table.names)} columns for {len(expected)}, in another order")
+    raise UserError(f"The edge features do not match the edge classifier ({detail}). Fix: pass "
+                    "inputs with the channels the project was trained on (raw data and "
+                    "probabilities with the same channel counts).")
+
+
 def supported_features(ndim: int) -> list[str]:
     """Every feature name ilastik's edge training offers for 2D or 3D superpixels."""
     axes = "xyz"[:ndim]

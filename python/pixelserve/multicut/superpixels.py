@@ -139,9 +139,12 @@ def superpixels(boundary: np.ndarray, settings: WatershedSettings,
     return labels
 
 
-def legacy_superpixels(boundary: np.ndarray, settings: LegacyWatershedSettings) -> np.ndarray:
-    """Superpixels (uint32, 1..N) of ilastik <= 1.3.3's `wsDtSegmentation` on a boundary map."""
+def legacy_superpixels(boundary: np.ndarray, settings: LegacyWatershedSettings,
+                       memory_budget: int | None = None) -> np.ndarray:
+    """Superpixels (uint32, 1..N) of ilastik <= 1.3.3's `wsDtSegmentation` on a boundary map.
+    It works on the whole image: a larger image than `memory_budget` (bytes) is refused."""
     boundary = _spatial(boundary)
+    _check_memory(boundary.shape, memory_budget)
     membranes = boundary >= np.float32(settings.pmin)
     if not membranes.any():
         return np.ones(boundary.shape, dtype=np.uint32)
@@ -219,10 +222,11 @@ def _check_memory(shape, budget: int | None) -> None:
     needed = whole_image_bytes(shape)
     if budget is not None and needed > budget:
         raise UserError(
-            f"The project computes its superpixels on the whole image at once (BlockwiseWatershed "
-            f"off), which needs about {needed / 2**30:.1f} GiB for shape {tuple(shape)}, more than "
-            f"the {budget / 2**30:.1f} GiB available. Fix: run on a machine with more memory, "
-            "process a smaller region, or switch the project to blockwise watershed.")
+            f"The project computes its superpixels on the whole image at once (its watershed is "
+            f"not blockwise), which needs about {needed / 2**30:.1f} GiB for shape "
+            f"{tuple(shape)}, more than the {budget / 2**30:.1f} GiB available. Fix: run on a "
+            "machine with more memory, process a smaller region, or supply precomputed "
+            "superpixels.")
 
 
 def _as3d(array: np.ndarray) -> np.ndarray:
