@@ -64,6 +64,12 @@ def test_projects(tmp_path_factory) -> Path:
     return _unpacked(tmp_path_factory, "test_projects.zip")
 
 
+@pytest.fixture(scope="session")
+def multicut_reference(tmp_path_factory) -> Path:
+    """ilastik's multicut GUI-test references (superpixels, segmentations)."""
+    return _unpacked(tmp_path_factory, "testEdgeTrainingWithMulticutReference.zip")
+
+
 def assert_matches_ilastik(result: np.ndarray, reference: np.ndarray) -> None:
     """ilastik's own cross-platform criterion: < 0.1 % of pixels off by >= 0.015, none by >= 0.15."""
     assert result.shape == reference.shape, (result.shape, reference.shape)
