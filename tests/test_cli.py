@@ -71,9 +71,9 @@ def test_unknown_flag_names_the_closest_and_is_not_an_input(project_2d, image_2d
 
 
 def test_ilastik_flags_pixelserve_does_not_take_say_what_to_do(project_2d, image_2d, capsys):
-    assert headless(f"--project={project_2d}", "--distributed", image_2d) == 2
+    assert headless(f"--project={project_2d}", "--retrain", image_2d) == 2
     line = error_line(capsys)
-    assert "--distributed" in line and "not supported yet" in line
+    assert "--retrain is an ilastik flag that pixelserve does not take" in line and "pixelserve train" in line
 
 
 @pytest.mark.parametrize("make_input, expected", [

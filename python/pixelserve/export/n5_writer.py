@@ -26,7 +26,7 @@ from pixelserve.io.n5 import read_attributes
 
 from .chunk_assembly import ChunkAssembler, copy_container, remove_path
 from .hdf5_writer import ilastik_chunk_shape
-from .writer_base import FormatWriter
+from .writer_base import ConcurrentWriter
 
 N5_VERSION = "2.0.0"  # what z5py and n5-java write at the container root
 _DEFAULT_MODE = 0  # chunk header mode: plain block (no explicit element count)
@@ -36,15 +36,24 @@ def _is_n5_container(path: str) -> bool:
     return os.path.isdir(path) and (not os.listdir(path) or os.path.isfile(os.path.join(path, "attributes.json")))
 
 
-class N5Writer(FormatWriter):
+class N5Writer(ConcurrentWriter):
     name = "n5"
     extension = "n5"
     hierarchical = True
-    folder = True
     gzip_level: int | None = None  # ilastik's plain 'n5' is uncompressed
 
-    def __init__(self, temp_path, final_path, shape, axes, dtype, metadata):
-        super().__init__(temp_path, final_path, shape, axes, dtype, metadata)
+    def __init__(self, temp_path, final_path, shape, axes, dtype, metadata, *, chunks=None, create=True):
+        super().__init__(temp_path, final_path, shape, axes, dtype, metadata, chunks=chunks, create=create)
+        path = metadata.internal_path.replace("\\", "/").strip("/")  # as ilastik does for Windows-style input
+        self._folder = os.path.join(temp_path, *path.split("/"))
+        chunks = self.chunks or ilastik_chunk_shape(self.shape, axes, self.dtype.itemsize)
+        if create:
+            self._create_dataset(path, chunks)
+        self._big_endian = self.dtype.newbyteorder(">")
+        self._assembler = ChunkAssembler(self.shape, chunks, self.dtype, self._store_chunk, self._load_chunk)
+
+    def _create_dataset(self, path: str, chunks) -> None:
+        temp_path, final_path, axes, metadata = self.temp_path, self.final_path, self.axes, self.metadata
         if os.path.lexists(final_path):
             # Like ilastik (append mode), keep the container's other datasets; work on a copy
             # so that a failed export leaves the original untouched.
@@ -58,8 +67,6 @@ class N5Writer(FormatWriter):
         if "n5" not in root:
             _write_json(os.path.join(temp_path, "attributes.json"), {"n5": N5_VERSION, **root})
 
-        path = metadata.internal_path.replace("\\", "/").strip("/")  # as ilastik does for Windows-style input
-        self._folder = os.path.join(temp_path, *path.split("/"))
         for depth in range(1, path.count("/") + 1):
             parent = os.path.join(temp_path, *path.split("/")[:depth])
             if "dimensions" in read_attributes(parent):
@@ -68,7 +75,6 @@ class N5Writer(FormatWriter):
         remove_path(self._folder)  # ilastik deletes whatever the internal path held
         os.makedirs(self._folder)
 
-        chunks = ilastik_chunk_shape(self.shape, axes, self.dtype.itemsize)
         compression = {"type": "raw"}
         if self.gzip_level:
             # n5-java's field names; useZlib false means gzip framing, as z5py writes it
@@ -90,8 +96,6 @@ class N5Writer(FormatWriter):
         if units:
             attributes["axis_units"] = json.dumps(units)
         _write_json(os.path.join(self._folder, "attributes.json"), attributes)
-        self._big_endian = self.dtype.newbyteorder(">")
-        self._assembler = ChunkAssembler(self.shape, chunks, self.dtype, self._store_chunk, self._load_chunk)
 
     def _chunk_file(self, index) -> str:
         return os.path.join(self._folder, *(str(i) for i in reversed(index)))

@@ -46,7 +46,7 @@ from pixelserve.io.zarr_arrays import open_zarr_array
 from .chunk_assembly import ChunkAssembler
 from .downscale import LINEAR, NEAREST, downscale_block, pyramid_shapes
 from .hdf5_writer import ilastik_chunk_shape
-from .writer_base import FormatWriter
+from .writer_base import ConcurrentWriter
 
 OME_AXES = "tczyx"
 NGFF_VERSION = "0.4"
@@ -76,35 +76,40 @@ def ngff_unit(unit: str) -> str:
     return _NGFF_UNITS.get(unit.strip().lower(), unit.strip())
 
 
-class SingleScaleOmeZarrWriter(FormatWriter):
+class SingleScaleOmeZarrWriter(ConcurrentWriter):
     name = "single-scale OME-Zarr"
     extension = "zarr"
-    folder = True
     multiscale = False
 
-    def __init__(self, temp_path, final_path, shape, axes, dtype, metadata):
-        super().__init__(temp_path, final_path, shape, axes, dtype, metadata)
-        if os.path.lexists(final_path) and not (os.path.isdir(final_path) and (
-                not os.listdir(final_path) or ome_attributes(LocalStore(final_path)).get("multiscales"))):
-            raise UserError(f"The output {final_path} exists and is not an OME-Zarr image, so it is not replaced: "
-                            "delete it or choose another --output_filename_format")
-        os.mkdir(temp_path)
-        self._shape5 = tuple(self.shape[axes.index(a)] if a in axes else 1 for a in OME_AXES)
-        self._chunks = ilastik_chunk_shape(self._shape5, OME_AXES, self.dtype.itemsize, CHUNK_BYTES)
+    def __init__(self, temp_path, final_path, shape, axes, dtype, metadata, *, chunks=None, create=True):
+        super().__init__(temp_path, final_path, shape, axes, dtype, metadata, chunks=chunks, create=create)
+        self._shape5 = _in_ome_axes(self.shape, axes, 1)
+        self._chunks = _in_ome_axes(self.chunks, axes, 1) if self.chunks else _ome_chunks(self._shape5, self.dtype)
         self._levels = pyramid_shapes(self._shape5, OME_AXES, self._chunks) if self.multiscale else [self._shape5]
         self._codec = numcodecs.get_codec(dict(_COMPRESSOR))
-        self._write_array_metadata(0)
+        if create:
+            if os.path.lexists(final_path) and not (os.path.isdir(final_path) and (
+                    not os.listdir(final_path) or ome_attributes(LocalStore(final_path)).get("multiscales"))):
+                raise UserError(f"The output {final_path} exists and is not an OME-Zarr image, so it is not replaced: "
+                                "delete it or choose another --output_filename_format")
+            os.mkdir(temp_path)
+            self._write_array_metadata(0)
         self._full = open_zarr_array(LocalStore(temp_path), "s0")
         self._assembler = ChunkAssembler(self._shape5, self._chunks, self.dtype,
                                          lambda index, data: self._store_chunk(0, index, data), self._load_chunk)
 
+    @classmethod
+    def shared_chunks(cls, shape, axes, dtype, block_shape):
+        """The format's own chunks (about 1 MB, as a viewer wants them, and the same pyramid as
+        a single process builds): blocks are widened to whole ones."""
+        chunks5 = _ome_chunks(_in_ome_axes(shape, axes, 1), np.dtype(dtype))
+        return tuple(chunks5[OME_AXES.index(a)] for a in axes)
+
     def write(self, start, block):
         # from the output axes to t, c, z, y, x with the missing axes as singletons
         order = [self.axes.index(a) for a in OME_AXES if a in self.axes]
-        block5 = block.transpose(order).reshape(tuple(block.shape[self.axes.index(a)] if a in self.axes else 1
-                                                      for a in OME_AXES))
-        start5 = tuple(start[self.axes.index(a)] if a in self.axes else 0 for a in OME_AXES)
-        self._assembler.write(start5, block5)
+        block5 = block.transpose(order).reshape(_in_ome_axes(block.shape, self.axes, 1))
+        self._assembler.write(_in_ome_axes(start, self.axes, 0), block5)
 
     def finish(self):
         self._assembler.finish()
@@ -181,6 +186,15 @@ class SingleScaleOmeZarrWriter(FormatWriter):
 class MultiScaleOmeZarrWriter(SingleScaleOmeZarrWriter):
     name = "multi-scale OME-Zarr"
     multiscale = True
+
+
+def _in_ome_axes(values, axes: str, missing: int) -> tuple[int, ...]:
+    """Per-axis `values` (in `axes`) in t, c, z, y, x order, `missing` for absent axes."""
+    return tuple(int(values[axes.index(a)]) if a in axes else missing for a in OME_AXES)
+
+
+def _ome_chunks(shape5, dtype: np.dtype) -> tuple[int, ...]:
+    return ilastik_chunk_shape(shape5, OME_AXES, dtype.itemsize, CHUNK_BYTES)
 
 
 def multiscale_metadata(levels: list[tuple[int, ...]], resolution, axis_units, origin, order: int) -> dict:

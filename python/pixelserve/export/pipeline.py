@@ -1,11 +1,15 @@
-"""The one export pipeline: plan, compute blockwise on a thread pool, convert, write, and
-rename into place, so that a failed or interrupted export leaves nothing behind."""
+"""The one export pipeline, in phases: plan the output (`plan_output`: conversions, file
+names, checks), open a writer on a temporary name, compute and write blocks on a thread pool
+(`stream_blocks`), and commit (`move_into_place`), so that a failed or interrupted export
+leaves nothing behind. `export_result` runs them in one process; `shared_export` runs them
+with several processes writing one output."""
 
 from __future__ import annotations
 
 import logging
 import os
 import uuid
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
@@ -30,7 +34,7 @@ from .paths import (
 )
 from .result import ResultSource
 from .settings import ExportSettings
-from .writer_base import ExportMetadata
+from .writer_base import ExportMetadata, FormatWriter
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +71,7 @@ def _output_paths(settings, writer, plan, placeholders) -> tuple[str, str]:
     return path, internal
 
 
-def _make_folders(folder: str) -> list[str]:
+def make_folders(folder: str) -> list[str]:
     """Create `folder` and missing parents; return the ones created here, deepest first.
 
     Another process may create the same folders meanwhile (the workers of a batch start
@@ -113,6 +117,64 @@ def export_result(
     `before_writing(temp_paths)` hears the temporary file names before any exists, so that
     a supervising process can delete them should this one be killed.
     """
+    target = plan_output(source, settings, placeholders, default_axis_order=default_axis_order,
+                         resolution=resolution, axis_units=axis_units)
+    writer_cls, plan, path, paths = target.writer_cls, target.plan, target.path, target.paths
+    remote = writer_cls.remote
+    created_folders = []
+    for folder in [] if remote else dict.fromkeys(os.path.dirname(final) for final in paths):
+        created_folders += make_folders(folder)
+    tag = uuid.uuid4().hex[:8]
+    temp_path = path if remote else temp_name(path, tag)
+    # what writer_cls.output_paths(temp_path) gives; a remote writer has none to rename
+    temp_paths = [] if remote else [temp_name(final, tag) for final in paths]
+    writer = None
+    try:
+        if before_writing is not None:
+            before_writing(temp_paths)
+        writer = writer_cls(temp_path, path, plan.output_shape, plan.output_axes, plan.export_dtype, target.metadata)
+        stream_blocks(source, plan, writer, threads, progress)
+        writer.finish()
+        writer = None
+        for temp, final in zip(temp_paths, paths):
+            move_into_place(temp, final, tag)
+    except BaseException:  # KeyboardInterrupt too: never leave a partial file
+        if writer is not None:
+            try:
+                writer.abort()
+            except Exception:  # the original error matters more
+                logger.debug("Closing the unfinished output failed", exc_info=True)
+        for temp in temp_paths:
+            remove_path(temp)
+        for folder in sorted(created_folders, key=len, reverse=True):
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
+        raise
+    if len(paths) > 1:
+        logger.info("Exported %d files, %s to %s", len(paths), paths[0], paths[-1])
+    else:
+        internal = target.metadata.internal_path
+        logger.info("Exported %s", paths[0] if not internal else f"{paths[0]}/{internal}")
+    return paths
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What an export writes, decided before anything is computed (picklable)."""
+
+    settings: ExportSettings  # validated
+    plan: ExportPlan
+    writer_cls: type[FormatWriter]
+    path: str  # the formatted output name (a URL for remote writers)
+    paths: list[str]  # the files it becomes (one per slice for sequences)
+    metadata: ExportMetadata
+
+
+def plan_output(source: ResultSource, settings: ExportSettings, placeholders: dict, *,
+                default_axis_order: str | None = None, resolution: Mapping[str, float] | None = None,
+                axis_units: Mapping[str, str] | None = None) -> OutputPlan:
+    """The plan phase of export_result (same arguments): conversions, writer, file names and
+    metadata, with every check that needs no pixel."""
     settings, plan = _plan(source.axes, source.shape, source.dtype, settings,
                            default_axis_order or source.default_axis_order, source.drange)
     if resolution is None:
@@ -129,42 +191,7 @@ def export_result(
         if os.path.isdir(final) and not writer_cls.folder:
             raise UserError(f"The output path {final} is a folder: choose a file name with --output_filename_format")
     metadata = _metadata(source, plan, internal, resolution, axis_units)
-
-    created_folders = []
-    for folder in [] if remote else dict.fromkeys(os.path.dirname(final) for final in paths):
-        created_folders += _make_folders(folder)
-    # Hidden, in the target folder so that the final rename stays on one file system.
-    tag = uuid.uuid4().hex[:8]
-    temp_path = path if remote else _temp_name(path, tag)
-    # what writer_cls.output_paths(temp_path) gives; a remote writer has none to rename
-    temp_paths = [] if remote else [_temp_name(final, tag) for final in paths]
-    writer = None
-    try:
-        if before_writing is not None:
-            before_writing(temp_paths)
-        writer = writer_cls(temp_path, path, plan.output_shape, plan.output_axes, plan.export_dtype, metadata)
-        _stream_blocks(source, plan, writer, threads, progress)
-        writer.finish()
-        writer = None
-        for temp, final in zip(temp_paths, paths):
-            _move_into_place(temp, final, tag)
-    except BaseException:  # KeyboardInterrupt too: never leave a partial file
-        if writer is not None:
-            try:
-                writer.abort()
-            except Exception:  # the original error matters more
-                logger.debug("Closing the unfinished output failed", exc_info=True)
-        for temp in temp_paths:
-            remove_path(temp)
-        for folder in sorted(created_folders, key=len, reverse=True):
-            if os.path.isdir(folder) and not os.listdir(folder):
-                os.rmdir(folder)
-        raise
-    if len(paths) > 1:
-        logger.info("Exported %d files, %s to %s", len(paths), paths[0], paths[-1])
-    else:
-        logger.info("Exported %s", paths[0] if not internal else f"{paths[0]}/{internal}")
-    return paths
+    return OutputPlan(settings, plan, writer_cls, path, paths, metadata)
 
 
 def describe_export(source: ResultSource, settings: ExportSettings, *,
@@ -191,7 +218,7 @@ def export_to_array(source: ResultSource, settings: ExportSettings, *, default_a
         def write(start, block):
             result[tuple(slice(s, s + n) for s, n in zip(start, block.shape))] = block
 
-    _stream_blocks(source, plan, Target, threads, progress, pool=pool, cancel=cancel)
+    stream_blocks(source, plan, Target, threads, progress, pool=pool, cancel=cancel)
     return result, plan.output_axes, _metadata(source, plan, "", None, None)
 
 
@@ -220,18 +247,20 @@ def _exported_channels(plan: ExportPlan, per_channel) -> tuple:
     return per_channel[plan.region_start[index]:plan.region_stop[index]]
 
 
-def _temp_name(path: str, tag: str) -> str:
+def temp_name(path: str, tag: str) -> str:
+    """Where the output `path` is written until it is complete: hidden, in the target folder
+    so that the final rename stays on one file system."""
     return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{tag}.part")
 
 
-def _move_into_place(temp: str, final: str, tag: str) -> None:
+def move_into_place(temp: str, final: str, tag: str) -> None:
     """Rename `temp` to `final`. A folder (N5, zarr) cannot be renamed over a non-empty folder,
     so an existing one is first moved aside and deleted only once the new one is in place
     (its other datasets were copied into `temp` by the writer)."""
     if not (os.path.isdir(temp) and os.path.lexists(final)):
         os.replace(temp, final)
         return
-    old = _temp_name(final, tag + ".old")
+    old = temp_name(final, tag + ".old")
     os.replace(final, old)
     try:
         os.replace(temp, final)
@@ -241,10 +270,13 @@ def _move_into_place(temp: str, final: str, tag: str) -> None:
     remove_path(old)
 
 
-def _stream_blocks(source, plan: ExportPlan, writer, threads: int, progress, *, pool=None, cancel=None) -> None:
+def stream_blocks(source, plan: ExportPlan, writer, threads: int, progress, *, region=None, pool=None,
+                  cancel=None) -> None:
     """Compute and convert blocks on `threads` workers, at most 2*threads in flight (bounded
-    memory), and write each as it arrives from this thread (h5py is not thread-safe)."""
-    total = int(np.prod(plan.region_shape, dtype=np.int64))
+    memory), and write each as it arrives from this thread (h5py is not thread-safe).
+    `region` (start, stop in source coordinates) limits this to a part of the plan's region."""
+    start, stop = region or (plan.region_start, plan.region_stop)
+    total = int(np.prod([e - s for s, e in zip(start, stop)], dtype=np.int64))
     done = 0
     if progress:
         progress(0, total)
@@ -263,5 +295,5 @@ def _stream_blocks(source, plan: ExportPlan, writer, threads: int, progress, *, 
         if progress:
             progress(done, total)
 
-    blocks = iter_blocks(plan.region_start, plan.region_stop, source.block_shape)
+    blocks = iter_blocks(start, stop, source.block_shape)
     map_blocks(produce, blocks, consume, max(1, int(threads)), pool=pool, cancel=cancel)

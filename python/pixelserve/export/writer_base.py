@@ -99,3 +99,28 @@ class FormatWriter(ABC):
     @staticmethod
     def _slices(start, block) -> tuple[slice, ...]:
         return tuple(slice(s, s + n) for s, n in zip(start, block.shape))
+
+
+class ConcurrentWriter(FormatWriter):
+    """A folder format that keeps each chunk in a file of its own, so that several processes
+    can write one output at once (distributed runs, see shared_export.py).
+
+    `chunks` replaces the format's own chunk shape (output axes). One process creates the
+    output (`create=True`, the default); the others bind to it with `create=False`, which
+    writes no metadata. Each process then writes whole chunks only, never one that another
+    writes, and `finish` runs once, in one process, after every chunk is written.
+    """
+
+    folder = True
+
+    def __init__(self, temp_path, final_path, shape, axes, dtype, metadata, *, chunks=None, create: bool = True):
+        super().__init__(temp_path, final_path, shape, axes, dtype, metadata)
+        self.chunks = tuple(int(n) for n in chunks) if chunks is not None else None
+        self.create = create
+
+    @classmethod
+    def shared_chunks(cls, shape, axes: str, dtype, block_shape) -> tuple[int, ...]:
+        """The chunk shape (output axes) of an output written by several processes in blocks
+        of `block_shape`, which are widened to whole chunks. By default a chunk is a block,
+        as ilastik's distributed N5 export lays it out."""
+        return tuple(int(b) for b in block_shape)

@@ -21,7 +21,7 @@ from pixelserve.io.axes import vigra_axistags_json
 
 from .chunk_assembly import ChunkAssembler, copy_container
 from .hdf5_writer import ilastik_chunk_shape
-from .writer_base import FormatWriter
+from .writer_base import ConcurrentWriter
 
 _GZIP_LEVEL = 1  # as ilastik's compressed hdf5 and n5: "optimize for speed, not disk space"
 _GROUP_FILES = (".zgroup", "zarr.json")
@@ -43,14 +43,23 @@ def _check_container(path: str) -> None:
                         "choose another --output_filename_format")
 
 
-class ZarrWriter(FormatWriter):
+class ZarrWriter(ConcurrentWriter):
     name = "zarr"
     extension = "zarr"
     hierarchical = True
-    folder = True
 
-    def __init__(self, temp_path, final_path, shape, axes, dtype, metadata):
-        super().__init__(temp_path, final_path, shape, axes, dtype, metadata)
+    def __init__(self, temp_path, final_path, shape, axes, dtype, metadata, *, chunks=None, create=True):
+        super().__init__(temp_path, final_path, shape, axes, dtype, metadata, chunks=chunks, create=create)
+        chunks = self.chunks or ilastik_chunk_shape(self.shape, axes, self.dtype.itemsize)
+        path = metadata.internal_path.replace("\\", "/").strip("/")  # as ilastik does for Windows-style input
+        if create:
+            self._array = self._create(path, chunks)
+        else:
+            self._array = _zarr().open_array(temp_path, path=path, mode="r+")
+        self._assembler = ChunkAssembler(self.shape, chunks, self.dtype, self._store_chunk, self._load_chunk)
+
+    def _create(self, path: str, chunks):
+        temp_path, final_path = self.temp_path, self.final_path
         zarr = _zarr()
         if os.path.lexists(final_path):
             # keep the container's other arrays (as the HDF5 and N5 writers do), working on a copy
@@ -64,7 +73,6 @@ class ZarrWriter(FormatWriter):
             root = self._new_group(temp_path)
         zarr_format = getattr(getattr(root, "metadata", None), "zarr_format", 2)
 
-        path = metadata.internal_path.replace("\\", "/").strip("/")  # as ilastik does for Windows-style input
         *parents, name = path.split("/")
         group = root
         try:
@@ -73,10 +81,9 @@ class ZarrWriter(FormatWriter):
         except Exception as error:  # zarr raises its own ContainsArrayError and the like
             raise UserError(f"The internal path {path!r} cannot be created in {final_path} ({error}): choose another "
                             "--output_internal_path") from None
-        chunks = ilastik_chunk_shape(self.shape, axes, self.dtype.itemsize)
-        self._array = self._create_array(group, name, chunks, zarr_format)
-        self._array.attrs.update(self._attributes(zarr_format))
-        self._assembler = ChunkAssembler(self.shape, chunks, self.dtype, self._store_chunk, self._load_chunk)
+        array = self._create_array(group, name, chunks, zarr_format)
+        array.attrs.update(self._attributes(zarr_format))
+        return array
 
     @staticmethod
     def _new_group(path: str):

@@ -88,6 +88,17 @@ def base_parser(add_help: bool = True) -> _Parser:
     export.add_argument("--output_axis_order", help="Axis order of the written result, e.g. tzyxc.")
     export.add_argument("--table_only", action="store_true",
                         help="Export only the tables (e.g. --table_filename), no image.")
+    distributed = parser.add_argument_group("distributed runs (MPI), see docs/distributed.md")
+    distributed.add_argument("--distributed", action="store_true",
+                             help="Spread the run over the ranks of an MPI job: start it with 'mpiexec -n N "
+                                  "pixelserve ...' or 'srun pixelserve ...'. Writes N5 (or zarr, OME-Zarr).")
+    distributed.add_argument("--distributed_block_roi", metavar="N|DICT",
+                             help="Block size of a distributed run: N (along x, y and z) or a dict such as "
+                                  "'{\"x\": 512, \"y\": 512, \"z\": 64, \"t\": 1, \"c\": None}' "
+                                  "(default 256 along x, y, z, one t, every c); each block is one output chunk.")
+    distributed.add_argument("--resume", action="store_true",
+                             help="Complete the output of a distributed run that was killed (same command plus "
+                                  "--resume). pixelserve only.")
     return parser
 
 
@@ -194,9 +205,6 @@ def parse_global(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
 
 # ilastik flags that pixelserve knows but does not take (yet), with what to do instead.
 NOT_SUPPORTED = {
-    "--distributed": "distributed (MPI) runs are not supported yet; without --distributed "
-                     "pixelserve already uses every core of this machine",
-    "--distributed_block_roi": "distributed (MPI) runs are not supported yet; drop the flag",
     "--retrain": "pixelserve never changes a project; create a new one with 'pixelserve train'",
     "--new_project": "pixelserve never creates projects from the headless command; use "
                      "'pixelserve train'",

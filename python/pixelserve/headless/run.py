@@ -11,16 +11,45 @@ from ..export import OUTPUT_FORMATS, ExportSettings
 from ..workflows import Workflow, load_workflow, parse_options, workflow_types
 from .args import HeadlessArgs, add_workflow_options, base_parser, given_options, parse_headless
 from .batch import run_batch
+from .distributed import run_distributed
 from .lanes import HeadlessJob, LaneSpec
 
 
 def run_headless(argv: list[str], options) -> int:
+    if not options.distributed and (options.resume or options.distributed_block_roi):
+        flag = "--resume" if options.resume else "--distributed_block_roi"
+        raise UserError(f"{flag} applies to distributed runs only. Fix: add --distributed (under mpiexec or srun), "
+                        f"or drop {flag}")
+    if options.distributed:
+        return run_distributed(lambda: _prepare_distributed(argv, options), options)
     if options.server:
         from .remote import RemoteWorkflow, connect
 
         workflow = RemoteWorkflow(connect(options.server, options.server_token_file), options.project)
     else:
         workflow = load_workflow(options.project, structure_tensor_order=options.structure_tensor_order)
+    args, job, lanes = _parse_run(argv, options, workflow)
+    threads = args.options.threads or default_threads()
+    if args.options.parallel_files < 0:
+        raise UserError(f"--parallel_files={args.options.parallel_files} is negative. Fix: give 0 "
+                        "(as many as cores and memory allow), 1 (one after another) or more.")
+    if options.server:
+        workflow.stack_along = job.stack_along
+        # The server holds the project: worker processes would each load it again.
+        return run_batch(workflow, job, lanes, threads=threads, parallel_files=1)
+    return run_batch(workflow, job, lanes, threads=threads,
+                     parallel_files=args.options.parallel_files)
+
+
+def _prepare_distributed(argv: list[str], options) -> tuple:
+    """What each rank of a distributed run needs: (workflow, job, lanes, --threads or None)."""
+    workflow = load_workflow(options.project, structure_tensor_order=options.structure_tensor_order)
+    args, job, lanes = _parse_run(argv, options, workflow)
+    return workflow, job, lanes, args.options.threads
+
+
+def _parse_run(argv: list[str], options, workflow: Workflow) -> tuple[HeadlessArgs, HeadlessJob, list[LaneSpec]]:
+    """The full command line, the job and the lanes, once the project is known."""
     args = parse_headless(argv, _role_flags(workflow), export_sources=workflow.export_sources,
                           output_formats=list(OUTPUT_FORMATS), title=workflow.title, options=workflow.options)
     job = HeadlessJob(
@@ -33,17 +62,7 @@ def run_headless(argv: list[str], options) -> int:
         table_only=args.options.table_only,
         debug=args.debug,
     )
-    lanes = lane_specs(workflow, args)
-    threads = args.options.threads or default_threads()
-    if args.options.parallel_files < 0:
-        raise UserError(f"--parallel_files={args.options.parallel_files} is negative. Fix: give 0 "
-                        "(as many as cores and memory allow), 1 (one after another) or more.")
-    if options.server:
-        workflow.stack_along = job.stack_along
-        # The server holds the project: worker processes would each load it again.
-        return run_batch(workflow, job, lanes, threads=threads, parallel_files=1)
-    return run_batch(workflow, job, lanes, threads=threads,
-                     parallel_files=args.options.parallel_files)
+    return args, job, lane_specs(workflow, args)
 
 
 #: The export flags, named as ExportSettings' fields (and the keys of Workflow.export_defaults).
