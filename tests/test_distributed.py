@@ -23,7 +23,7 @@ import z5py
 import zarr
 
 import cc_workflow
-from conftest import fixtures_dir
+from conftest import doc_blocks, fixtures_dir, run_shell
 from pixelserve import train
 from pixelserve.errors import UserError
 from pixelserve.headless.cli import main
@@ -116,22 +116,6 @@ def test_pixel_classification_equals_a_single_process(project_3d, volume, tmp_pa
     assert re.search(rf"blocks {blocks}/{blocks} done: {blocks} computed in [\d.]+ s on {ranks} ranks; handing them "
                      r"out took rank 0 [\d.]+ s of CPU \([\d.]+ % of the run\)", run.stderr), run.stderr
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")], "temporary output left behind"
-
-
-@needs_mpi
-def test_n5_is_laid_out_as_ilastik_lays_out_distributed_exports(project_3d, volume, tmp_path):
-    """ilastik: a dataset at the output path with .n5, chunks = the block clamped to the
-    output, attribute 'axes' x first (opFormattedDataExport.run_distributed_export)."""
-    run = mpiexec(2, f"--project={project_3d}", "--output_format=n5", f"--output_filename_format={tmp_path}/out.h5",
-                  "--export_source=Simple Segmentation", "--distributed", f"{volume}/raw")
-    assert run.returncode == 0, run.stderr
-    assert sorted(os.listdir(tmp_path)) == ["out.n5"]
-    attributes = json.loads((tmp_path / "out.n5" / "exported_data" / "attributes.json").read_text())
-    # the default block (256 along x, y, z, all c) is larger than the volume: one chunk
-    assert attributes["dimensions"] == [1, 90, 70, 40] and attributes["blockSize"] == [1, 90, 70, 40]
-    assert attributes["axes"] == ["c", "x", "y", "z"] and attributes["dataType"] == "uint8"
-    segmentation = read_n5(tmp_path / "out.n5")
-    assert set(np.unique(segmentation)) == {1, 2}
 
 
 @needs_mpi
@@ -294,3 +278,38 @@ def test_block_roi_takes_ilastiks_forms():
 def test_resume_and_block_roi_need_distributed(project_3d, volume, tmp_path, capsys):
     assert main(["--headless", f"--project={project_3d}", "--resume", f"{volume}/raw"]) == 2
     assert "--resume applies to distributed runs only. Fix: add --distributed" in capsys.readouterr().err
+
+
+# --- docs/distributed.md -----------------------------------------------------------------------
+
+@needs_mpi
+def test_the_documented_commands_run(project_3d, volume, tmp_path):
+    shutil.copy(project_3d, tmp_path / "MyProject3D.ilp")
+    shutil.copy(volume, tmp_path / "volume.h5")
+    single, blocks, resume = doc_blocks("distributed.md", "bash")
+    for command in (single, blocks):
+        run = run_shell(command, tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert re.search(r"blocks (\d+)/\1 done", run.stderr), run.stderr
+    reference = read_n5(tmp_path / "results" / "volume_Probabilities.n5")
+    assert reference.shape == (40, 70, 90, 2)
+    # as ilastik lays it out (opFormattedDataExport.run_distributed_export): chunks = the block
+    # (256 along x, y, z and every c) clamped to the volume, 'axes' x first
+    attributes = json.loads((tmp_path / "results" / "volume_Probabilities.n5" / "exported_data" /
+                             "attributes.json").read_text())
+    assert attributes["dimensions"] == attributes["blockSize"] == [2, 90, 70, 40]
+    assert attributes["axes"] == ["c", "x", "y", "z"] and attributes["dataType"] == "float32"
+    np.testing.assert_array_equal(read_zarr(tmp_path / "results" / "volume_blocks.zarr"), reference)
+    assert zarr.open_group(str(tmp_path / "results" / "volume_blocks.zarr"), mode="r")["exported_data"].chunks == \
+        (32, 64, 64, 2)
+    run = run_shell(resume, tmp_path)
+    assert run.returncode == 0 and "volume_Probabilities.n5 is complete (written by an earlier run): --resume keeps" \
+        in run.stderr, run.stderr
+
+    # the SLURM script's srun line, with mpiexec in srun's place
+    script = doc_blocks("distributed.md", "sh")[0]
+    srun = re.search(r"^srun (.*?)(?<!\\)$", script, flags=re.M | re.S).group(1)
+    assert "$SLURM_CPUS_PER_TASK" in srun
+    run = run_shell(f"export SLURM_CPUS_PER_TASK=1; mpiexec -n 2 {srun}", tmp_path)
+    assert run.returncode == 0, run.stderr
+    np.testing.assert_array_equal(read_n5(tmp_path / "results" / "volume_cluster.n5"), reference)

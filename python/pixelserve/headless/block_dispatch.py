@@ -30,8 +30,11 @@ from ..export.shared_export import BlockLog, SharedExport
 
 ASK, FAILED, GIVE = 11, 12, 13  # message tags
 PREFETCH = 2  # open requests per rank: one block computing, one on its way
-PAUSE_MIN, PAUSE_MAX = 0.0002, 0.005  # seconds between polls; grows while nothing arrives
-REPORT_INTERVAL = 10.0  # seconds between progress lines
+# Seconds between polls, growing while nothing arrives: a rank asks for its next block while
+# it still computes one, so an answer may take a while without keeping it waiting.
+PAUSE_MIN, PAUSE_MAX = 0.0002, 0.02
+REPORT_INTERVAL = 10.0  # seconds between progress lines when blocks finish, ...
+QUIET_INTERVAL = 60.0  # ... and when none has finished since the last line
 ABORT_GRACE = 60.0  # seconds a failed rank waits for rank 0 to end the job before ending it itself
 
 #: (export, rank, block index, reason) -> the line that reports a failed block
@@ -121,18 +124,19 @@ def serve_blocks(mpi, export: SharedExport, compute: Callable[[int], None], *, d
 
 class BlockProgress:
     """Rank 0's log lines: blocks done of the total and the time left, every REPORT_INTERVAL
-    seconds, and a summary at the end."""
+    seconds (QUIET_INTERVAL while no block finishes), and a summary at the end."""
 
     def __init__(self, total: int, done_before: int, ranks: int):
         self.total, self.done_before, self.ranks = total, done_before, ranks
-        self.blocks_done = done_before
+        self.blocks_done = self.reported = done_before
         self.started = self.last_report = time.monotonic()
 
     def report(self) -> None:
         now = time.monotonic()
-        if now - self.last_report < REPORT_INTERVAL:
+        waited = now - self.last_report
+        if waited < REPORT_INTERVAL or (self.blocks_done == self.reported and waited < QUIET_INTERVAL):
             return
-        self.last_report = now
+        self.last_report, self.reported = now, self.blocks_done
         elapsed = now - self.started
         line = f"blocks {self.blocks_done}/{self.total} ({100 * self.blocks_done / self.total:.1f} %), " \
                f"{_duration(elapsed)} elapsed"
