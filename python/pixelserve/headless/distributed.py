@@ -197,12 +197,15 @@ def _run_lane(ranks: Ranks, workflow, run: DistributedRun, lane: LaneSpec) -> No
     def compute(index: int) -> None:
         write_block(source, export, writer, index, run.threads)
 
-    if ranks.rank == 0:
-        if done:
-            say(f"resuming {export.final_path}: {len(done)} of {export.block_count} blocks were written before")
-        hand_out_blocks(ranks.mpi, export, done, compute, describe_failure=_failure_text, debug=run.job.debug)
-    else:
-        serve_blocks(ranks.mpi, export, compute, describe_failure=_failure_text, debug=run.job.debug)
+    try:
+        if ranks.rank == 0:
+            if done:
+                say(f"resuming {export.final_path}: {len(done)} of {export.block_count} blocks were written before")
+            hand_out_blocks(ranks.mpi, export, done, compute, describe_failure=_failure_text, debug=run.job.debug)
+        else:
+            serve_blocks(ranks.mpi, export, compute, describe_failure=_failure_text, debug=run.job.debug)
+    except Exception as error:  # a bug outside a block's computation: the other ranks would wait for this one
+        abort(ranks.comm, f"rank {ranks.rank}: internal error: {type(error).__name__}: {error}", 1)
     for path in ranks.from_root(lambda: commit_shared_export(export, writer)):
         if ranks.rank == 0:
             print(f"Wrote {path}", flush=True)
