@@ -106,6 +106,9 @@ class SingleScaleOmeZarrWriter(FormatWriter):
         start5 = tuple(start[self.axes.index(a)] if a in self.axes else 0 for a in OME_AXES)
         self._assembler.write(start5, block5)
 
+    def finishing_elements(self) -> int:
+        return sum(int(np.prod(shape)) for shape in self._levels[1:])
+
     def finish(self):
         self._assembler.finish()
         order = NEAREST if self.metadata.label_colors else LINEAR
@@ -144,6 +147,8 @@ class SingleScaleOmeZarrWriter(FormatWriter):
             block = np.empty(tuple(stop - start), dtype=self.dtype)
             downscale_block(source.read, source.shape, shape, start, stop, order, OME_AXES.index("c"), block)
             self._store_chunk(level, tuple(start // self._chunks), block)
+            if self.finish_progress is not None:
+                self.finish_progress(block.size)
 
     # metadata -----------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping
+from typing import Callable, ClassVar, Mapping
 
 import numpy as np
 
@@ -68,6 +68,9 @@ class FormatWriter(ABC):
     # the pipeline makes no folders, temporary file or rename, and the writer itself decides
     # what a failed export leaves behind (see its docstring).
     remote: ClassVar[bool] = False
+    #: Set by the pipeline when it shows progress: `finish` calls it with each count of
+    #: elements it computed (see finishing_elements).
+    finish_progress: Callable[[int], None] | None = None
 
     @classmethod
     def check(cls, shape: tuple[int, ...], axes: str, dtype: np.dtype) -> None:
@@ -89,6 +92,11 @@ class FormatWriter(ABC):
     @abstractmethod
     def write(self, start: tuple[int, ...], block: np.ndarray) -> None:
         """Store `block` (output axes) at offset `start` of the output."""
+
+    def finishing_elements(self) -> int:
+        """Elements `finish` computes itself (a pyramid's smaller levels), which the progress
+        counts after the blocks; `finish` reports them to `finish_progress` as it goes."""
+        return 0
 
     def finish(self) -> None:
         """Complete and close the file."""

@@ -199,10 +199,14 @@ class RemoteLaneImage(LaneWideResult):
 
 
 def _dataset_ref(volume: Volume, stack_along: str) -> Dataset:
-    """How the server opens the file behind `volume`: its (expanded, absolute) paths and axes."""
+    """How the server opens the file behind `volume`: its (expanded, absolute) paths and axes;
+    an OME-Zarr image by the address of the scale read here (the server's default could
+    differ: --input_scale), a file:// address as the folder it names."""
     dataset = volume.dataset
     if dataset is None:
         raise UserError("The input is not a file: with --server, give files the server can read")
+    if dataset.scale is not None:
+        return Dataset(f"{dataset.paths[0]}/{dataset.internal_path}", axes=volume.own_axes)
     members = dataset.expanded_paths or dataset.paths
     path = os.pathsep.join(os.path.abspath(member) for member in members)
     return Dataset(path, axes=volume.own_axes, stack_along=stack_along)
