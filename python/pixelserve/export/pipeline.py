@@ -203,6 +203,7 @@ def _metadata(source, plan: ExportPlan, internal: str, resolution, axis_units) -
         channel_names=_exported_channels(plan, source.channel_names),
         channel_colors=_exported_channels(plan, source.channel_colors),
         label_colors=tuple(tuple(int(v) for v in rgb) for rgb in source.label_colors),
+        input_scales=source.input_scales,
     )
 
 

@@ -9,6 +9,8 @@ from typing import Callable, ClassVar, Mapping
 
 import numpy as np
 
+from pixelserve.io.ome_zarr import Scales
+
 
 @dataclass(frozen=True)
 class ExportMetadata:
@@ -23,6 +25,7 @@ class ExportMetadata:
     channel_names: tuple[str, ...] = ()  # one per exported channel, e.g. the class of each probability
     channel_colors: tuple[tuple[int, int, int], ...] = ()  # RGB per exported channel, for display
     label_colors: tuple[tuple[int, int, int], ...] = ()  # label image: value v is shown as label_colors[v - 1]
+    input_scales: Scales | None = None  # an OME-Zarr input's scales, which OME-Zarr output follows
 
 
 class FormatMismatch(Exception):

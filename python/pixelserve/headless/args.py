@@ -208,10 +208,10 @@ NOT_SUPPORTED = {
     "--distributed_block_roi": "distributed (MPI) runs are not supported yet; drop the flag",
     "--retrain": "pixelserve never changes a project; create a new one with 'pixelserve train'",
     "--new_project": "pixelserve never creates projects from the headless command (a new, empty "
-                     "project has no classifier to run); create a trained one with 'pixelserve train "
+                     "project has no classifier to run). Fix: create a trained one with 'pixelserve train "
                      "--raw_data IMAGE --labels LABELS --output P.ilp' (docs/training.md) or in ilastik",
     "--workflow": "pixelserve never creates projects from the headless command (a new, empty "
-                  "project has no classifier to run); create a trained one with 'pixelserve train "
+                  "project has no classifier to run). Fix: create a trained one with 'pixelserve train "
                   "--raw_data IMAGE --labels LABELS --output P.ilp' (docs/training.md) or in ilastik",
 }
 

@@ -116,6 +116,8 @@ def print_project_help(argv: list[str], options) -> int:
     parser.print_help()
     if workflow is not None:
         print(f"\n{Path(options.project).name}: {workflow.title} ('{workflow.workflow_name}')")
-        print("  input roles: " + ", ".join(f"{r.flag} ({r.name})" for r in workflow.input_roles))
+        print("  input roles: " + ", ".join(
+            f"{r.flag} ({r.name}{f', trained on axes {r.training_axes}' if r.training_axes else ''})"
+            for r in workflow.input_roles))
         print("  export sources: " + ", ".join(workflow.export_sources))
     return 0
