@@ -136,6 +136,11 @@ def test_headless_on_a_server_with_addresses(served, tmp_path, capsys):
         assert run_cli(project, at["opened"], "--input_scale=0", f"--output_filename_format={tmp_path}/web.h5",
                        f"{web.url}/img.ome.zarr") == 0
         np.testing.assert_array_equal(exported(tmp_path / "web.h5"), exported(local))
+        # an OME-Zarr result is named after the scale read (here the default, the lowest)
+        assert run_cli(project, at["opened"], "--output_format=single-scale OME-Zarr",
+                       f"--output_filename_format={tmp_path}/web_lowest", f"{web.url}/img.ome.zarr") == 0
+        assert sorted(path.name for path in (tmp_path / "web_lowest.zarr").iterdir()
+                      if not path.name.startswith(".")) == ["s1"]
         outside = tmp_path / "outside.ome.zarr"
         shutil.copytree(folder / "img.ome.zarr", outside)
         assert run_cli(project, at["opened"], outside.as_uri()) == 2
