@@ -37,7 +37,10 @@ class SolvedGraph:
 
     frame: np.ndarray          # int64 (n,)
     label: np.ndarray          # int64 (n,): object id in the frame's label image
+    uuid: np.ndarray           # int64 (n,): hytra's node id (creation order; JSON ids)
     center: np.ndarray         # float64 (n, 3): x, y, z
+    detection: np.ndarray      # float64 (n, S): P(0 .. maxObj objects); 0 for split mergers' objects
+    division_probability: np.ndarray   # float64 (n,): P(dividing), NaN where unknown
     value: np.ndarray          # int64 (n,): number of objects
     division: np.ndarray       # bool (n,)
     merger_label: np.ndarray   # int64 (n,): the merger's label this object was split from, else 0
@@ -70,7 +73,8 @@ def solved_graph(graph: CandidateGraph, tracklets: Tracklets, solution: Solution
     link_value[tracklets.internal] = value[graph.target[tracklets.internal]]
     division = np.zeros(len(detections), dtype=bool)
     division[tracklets.last] = solution.division
-    return SolvedGraph(detections.frame.copy(), detections.label.copy(), detections.center.copy(),
+    return SolvedGraph(detections.frame.copy(), detections.label.copy(), np.arange(len(detections)),
+                       detections.center.copy(), detections.detection.copy(), detections.division.copy(),
                        value.astype(np.int64), division, np.zeros(len(detections), dtype=np.int64),
                        graph.source.copy(), graph.target.copy(), link_value)
 
