@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
-from pixelserve.project.tracking import TrackingParameters  # noqa: E402
-from pixelserve.tracking.detections import Detections  # noqa: E402
+from pixelserve.project.tracking import TrackingParameters
+from pixelserve.tracking.detections import Detections
 
 SPEED = 3.0            # px per frame, per axis (random walk)
 DIVISION_RATE = 0.01   # per cell and frame

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..classifiers import VigraForest, read_vigra_forest
 from ..errors import ProjectError
-from .h5values import as_text, as_text_list, read_array, read_scalar, read_text
+from .h5values import as_text, as_text_list, read_array, read_scalar
 from .ilp import ProjectFile
 from .label_sets import parse_block_slice
 
@@ -110,7 +110,7 @@ class TrackingParameters:
         return TrackingWeights(self.transition_weight, SOLVER_DETECTION_WEIGHT, self.division_weight,
                                self.appearance_cost, self.disappearance_cost)
 
-    def for_headless(self, shape_txyz: tuple[int, int, int, int]) -> "TrackingParameters":
+    def for_headless(self, shape_txyz: tuple[int, int, int, int]) -> TrackingParameters:
         """The parameters headless ilastik actually tracks with: every frame and the whole image
         (the stored x/y/z/time ranges are GUI state), and max_nearest_neighbors at track()'s
         default, which the batch call does not pass (conservationTrackingWorkflow.py:345-378,
@@ -242,12 +242,12 @@ def _read_parameters(group: h5py.Group, animal: bool) -> TrackingParameters:
         return None if stored is None else (int(stored[0]), int(stored[1]))
 
     defaults = TrackingParameters()
-    values = {field: convert(value(key, getattr(defaults, field))) for key, (field, convert) in _PARAMETER_KEYS.items()}
+    values = {name: convert(value(key, getattr(defaults, name))) for key, (name, convert) in _PARAMETER_KEYS.items()}
     # 1.3 projects store the neighbour count under both spellings; older ones only the first.
     values["max_nearest_neighbors"] = int(value("max_nearest_neighbors", values["max_nearest_neighbors"]))
-    for field, key in (("x_range", "x_range"), ("y_range", "y_range"), ("z_range", "z_range"),
+    for name, key in (("x_range", "x_range"), ("y_range", "y_range"), ("z_range", "z_range"),
                        ("time_range", "time_range"), ("size_range", "size_range")):
-        values[field] = pair(key) or getattr(defaults, field)
+        values[name] = pair(key) or getattr(defaults, name)
     values["animal_tracking"] = animal or bool(value("withAnimalTracking", False))
     return TrackingParameters(**values)
 

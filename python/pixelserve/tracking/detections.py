@@ -46,12 +46,12 @@ class Detections:
     def max_objects(self) -> int:
         return self.detection.shape[1] - 1
 
-    def take(self, rows: np.ndarray) -> "Detections":
+    def take(self, rows: np.ndarray) -> Detections:
         return Detections(self.frame[rows], self.label[rows], self.center[rows], self.detection[rows],
                           self.division[rows])
 
     @classmethod
-    def concatenate(cls, parts: list["Detections"]) -> "Detections":
+    def concatenate(cls, parts: list[Detections]) -> Detections:
         if not parts:
             raise ValueError("no detections to concatenate")
         return cls(*(np.concatenate([getattr(p, name) for p in parts])

@@ -47,7 +47,7 @@ class FieldOfView:
     end_frame: int        # one past the last frame
 
     @classmethod
-    def from_parameters(cls, parameters: TrackingParameters) -> "FieldOfView":
+    def from_parameters(cls, parameters: TrackingParameters) -> FieldOfView:
         if None in (parameters.x_range, parameters.y_range, parameters.z_range, parameters.time_range):
             raise ValueError("the field of view needs x/y/z and time ranges; use "
                              "TrackingParameters.for_headless(shape) for a whole movie")

@@ -99,8 +99,7 @@ def _initial_potentials(tail, head, cost, start, residual, order, n_nodes):
                 continue
             a = arc // 2
             candidate = cost[a] + to_sink[head[a]]
-            if candidate < to_sink[node]:
-                to_sink[node] = candidate
+            to_sink[node] = min(to_sink[node], candidate)
     potential = np.zeros(n_nodes)
     for node in range(n_nodes):
         if to_sink[node] < _INF:
@@ -146,8 +145,7 @@ def _augment(tail, head, cost, start, residual, flow, potential):
                     reduced = -cost[a] + potential[node] - potential[other]
                 if settled[other]:
                     continue
-                if reduced < 0.0:       # rounding only; potentials keep reduced costs >= 0
-                    reduced = 0.0
+                reduced = max(reduced, 0.0)     # rounding only; potentials keep reduced costs >= 0
                 candidate = d + reduced
                 if candidate < distance[other]:
                     if distance[other] == _INF:

@@ -14,7 +14,13 @@ from ..blocks import Cancelled
 from ..project.tracking import TrackingParameters
 from .detections import Detections
 from .energies import TrackingModel, energy_features, tracking_model
-from .graph import CandidateGraph, Tracklets, build_candidate_graph, contract_tracklets, single_tracklets
+from .graph import (
+    CandidateGraph,
+    Tracklets,
+    build_candidate_graph,
+    contract_tracklets,
+    single_tracklets,
+)
 from .lineage import Lineage, SolvedGraph, compute_lineage, solved_graph
 from .mergers import ResolvedMergers, resolve_mergers
 from .solution import Solution

@@ -231,7 +231,7 @@ def solve_lp_rounding(model: TrackingModel, *, progress: Progress | None = None,
         progress(0, 2)
     started = time.perf_counter()
     cost, constant, matrix, lower, upper, layout = _ilp(model)
-    x, status, message, bound = _solve_program(cost, matrix, lower, upper, False, (0, 1), time_limit, cancel)
+    x, _, _, bound = _solve_program(cost, matrix, lower, upper, False, (0, 1), time_limit, cancel)
     if progress:
         progress(1, 2)
     free = np.abs(x - np.rint(x)) > _FRACTIONAL
@@ -241,7 +241,7 @@ def solve_lp_rounding(model: TrackingModel, *, progress: Progress | None = None,
         rows = np.unique(columns[:, np.flatnonzero(free)].indices)
         free[np.unique(matrix[rows].indices)] = True
     fixed = np.rint(x)
-    integer_x, status, message, _ = _solve_program(cost, matrix, lower, upper, True,
+    integer_x, *_ = _solve_program(cost, matrix, lower, upper, True,
                                                    (np.where(free, 0.0, fixed), np.where(free, 1.0, fixed)),
                                                    time_limit, cancel)
     node, link, division = _decode(integer_x, model, layout)

@@ -15,8 +15,8 @@ MaMuT reads. Track colours are random, as in ilastik, but from a seeded generato
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def write_mamut(path: Path, export: TrackingExport) -> list[Path]:
         _declare(spot_features, key, name, key, dimension, key in ("FRAME", "VISIBILITY"))
     active = np.flatnonzero(graph.value > 0)
     if active.size:
-        for plugin, table in features_of(int(graph.frame[active[0]])).items():
+        for table in features_of(int(graph.frame[active[0]])).values():
             for name, values in table.items():
                 key = feature_key(name)
                 short = short_name(key).replace("_", "") if len(key) > 15 else key.replace("_", "")
@@ -109,7 +109,7 @@ def write_mamut(path: Path, export: TrackingExport) -> list[Path]:
                                           POSITION_Y=str(center[1]),
                                           RADIUS=str(float(2 * features[STANDARD]["RegionRadii"][label][0])),
                                           FRAME=str(frame), POSITION_X=str(center[0]), QUALITY="3.0")
-            for plugin, table in features.items():
+            for table in features.values():
                 for name, values in table.items():
                     if name == "Histogram":
                         continue
