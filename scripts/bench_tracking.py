@@ -22,12 +22,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 from pixelserve.project.tracking import TrackingParameters
 from pixelserve.tracking.detections import Detections
+from pixelserve.tracking.pipeline import track_detections
 
 SPEED = 3.0            # px per frame, per axis (random walk)
 DIVISION_RATE = 0.01   # per cell and frame
@@ -111,5 +113,86 @@ def parameters_for(frames: int, side: int) -> TrackingParameters:
                               disappearance_cost=100.0)
 
 
+def accuracy(detections: Detections, truth: Truth, result) -> dict[str, float]:
+    """Link and division precision/recall and false-detection rejection against the truth."""
+    graph = result.graph
+    index = {(int(t), int(label)): i for i, (t, label) in enumerate(zip(detections.frame, detections.label))}
+    rows = np.array([index[(int(t), int(label))] for t, label in zip(graph.frame, graph.label)])
+    cell = truth.cell[rows]
+    mother_of = np.full(max([int(truth.cell.max()), *truth.parent, *truth.parent.values()]) + 2, -2)
+    for child, mother in truth.parent.items():
+        mother_of[child] = mother
+    source, target = cell[graph.source], cell[graph.target]
+    correct = (source >= 0) & ((source == target) | (mother_of[target] == source))
+    used = graph.link_value > 0
+    # true links: a cell (or its mother) detected in consecutive frames
+    seen = {(int(t), int(c)) for t, c in zip(detections.frame, truth.cell) if c >= 0}
+    true_links = sum((t + 1, c) in seen for t, c in seen) + sum(
+        (t - 1, int(mother_of[c])) in seen for t, c in seen if mother_of[c] >= 0)
+    found = int(np.sum(used & correct))
+    mothers = set(cell[graph.division].tolist())
+    divided = set(truth.parent.values())
+    detected_mothers = divided & set(truth.cell.tolist())
+    false = cell < 0
+    return {"link precision": found / max(int(used.sum()), 1), "link recall": found / max(true_links, 1),
+            "division precision": len(mothers & divided) / max(len(mothers), 1),
+            "division recall": len(mothers & detected_mothers) / max(len(detected_mothers), 1),
+            "false detections rejected": float(np.mean(graph.value[false] == 0)) if false.any() else 1.0}
+
+
+def render_movie(path: Path, frames: int = 20, cells: int = 8, seed: int = 0) -> None:
+    """A small rendered movie of the same kind (raw and binary segmentation, t, y, x) for the
+    path through object extraction."""
+    detections, truth, side = synthetic_detections(frames, cells, seed)
+    yy, xx = np.mgrid[:side, :side]
+    raw = np.random.default_rng(seed).normal(0.1, 0.05, (frames, side, side)).astype(np.float32)
+    for i in np.flatnonzero(truth.cell >= 0):
+        x, y = detections.center[i, :2]
+        raw[detections.frame[i]] += np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0 ** 2)).astype(np.float32)
+    with h5py.File(path, "w") as file:
+        file["raw"] = raw
+        file["segmentation"] = (raw > 0.5).astype(np.uint8)
+    print(f"wrote {path}: {frames} frames of {side} x {side}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=100)
+    parser.add_argument("--cells", type=int, nargs="+", default=[2, 20, 200, 2000])
+    parser.add_argument("--ilp-limit", type=int, default=40_000, help="largest movie (detections) for the ILP")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--movie", type=Path, help="also write a small rendered movie here (h5)")
+    args = parser.parse_args()
+    if args.movie:
+        render_movie(args.movie, seed=args.seed)
+    header = (f"{'detections':>10} {'links':>8} {'graph s':>8} {'energy s':>8} {'ILP s':>8} {'LP s':>8} "
+              f"{'LP/ILP time':>11} {'LP/ILP energy':>13} {'LP gap':>8} {'lineage s':>9}")
+    print(header)
+    accuracies = []
+    for cells in args.cells:
+        detections, truth, side = synthetic_detections(args.frames, cells, args.seed)
+        params = parameters_for(args.frames, side)
+        ilp = None
+        if len(detections) <= args.ilp_limit:
+            ilp = track_detections(detections, params, method="ilp")
+        lp = track_detections(detections, params, method="lp")
+        seconds = lp.seconds
+        gap = (lp.solution.energy - lp.solution.lower_bound) / abs(lp.solution.lower_bound)
+        if ilp is not None:
+            time_ratio = f"{lp.seconds['solve'] / ilp.seconds['solve']:11.3f}"
+            energy_ratio = f"{lp.solution.energy / ilp.solution.energy:13.6f}"
+            ilp_time = f"{ilp.seconds['solve']:8.2f}"
+        else:
+            time_ratio, energy_ratio, ilp_time = f"{'-':>11}", f"{'-':>13}", f"{'(skipped)':>8}"
+        print(f"{len(detections):10d} {lp.candidates.n_links:8d} {seconds['graph']:8.2f} {seconds['energies']:8.2f} "
+              f"{ilp_time} {seconds['solve']:8.2f} {time_ratio} {energy_ratio} {100 * gap:7.3f}% "
+              f"{seconds['lineage']:9.2f}", flush=True)
+        accuracies.append((len(detections), "ILP" if ilp else "LP", accuracy(detections, truth, ilp or lp)))
+    print()
+    print(f"{'detections':>10} {'solver':>6} " + " ".join(f"{name:>13}" for name in accuracies[0][2]))
+    for count, solver, values in accuracies:
+        print(f"{count:10d} {solver:>6} " + " ".join(f"{value:13.4f}" for value in values.values()))
+
+
 if __name__ == "__main__":
-    argparse.ArgumentParser(description=__doc__).parse_args()
+    main()

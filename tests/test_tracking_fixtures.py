@@ -329,3 +329,29 @@ def test_merger_resolution_splits_as_ilastik(cases, name):
     edges = {(rename.get(ours[s], ours[s]), rename.get(ours[t], ours[t]), int(v))
              for s, t, v in zip(resolved.source, resolved.target, resolved.link_value)}
     assert edges == set(case.stored.edges)
+
+
+def test_conservation_tracking_projects_read_the_same(cases, tmp_path):
+    """An (Animal) Conservation Tracking project keeps the same keys under ConservationTracking
+    (trackingSerializer.py) and has no learned weights; built here from a fixture."""
+    import shutil
+
+    from pixelserve.project.tracking import CONSERVATION
+
+    source = cases["TrackingwLearning5t2d1c_wPred.ilp"]
+    path = tmp_path / "conservation.ilp"
+    shutil.copy(source.file.filename, path)
+    with h5py.File(path, "a") as file:
+        file.move("StructuredTracking/Parameters", "ConservationTracking/Parameters")
+        del file["StructuredTracking"]
+        del file["workflowName"]
+        file["workflowName"] = b"Animal Conservation Tracking Workflow from Prediction Image"
+    with h5py.File(path, "r") as file:
+        project = read_tracking_project(file, read_project_file(file, path))
+    assert project.group == CONSERVATION and project.learned_weights is None
+    assert project.parameters.animal_tracking
+    assert project.parameters.max_distance == source.project.parameters.max_distance == 200
+    headless = project.parameters.for_headless((7, 30, 20, 1))
+    assert (headless.x_range, headless.y_range, headless.z_range, headless.time_range) == ((0, 30), (0, 20), (0, 1),
+                                                                                            (0, 6))
+    assert headless.max_nearest_neighbors == 3 and headless.solver_weights().detection == 10.0

@@ -103,18 +103,15 @@ def energy_features(graph: CandidateGraph, tracklets: Tracklets, parameters: Tra
     states = detections.max_objects + 1
     fov = FieldOfView.from_parameters(parameters)
     detection_per_detection = neg_log(detections.detection)
-    # numpy adds in hytra's order: detection of each member, then the link into it
-    detection = np.zeros((len(tracklets), states))
+    detection = detection_per_detection[tracklets.first].copy()
+    # longer tracklets add up in hytra's order: each member's detection, then the link into it
     internal_into = np.full(len(detections), -1)
-    internal_into[graph.target[tracklets.internal]] = tracklets.internal
+    internal_into[graph.target[tracklets.internal]] = np.arange(tracklets.internal.size)
     internal_features = _transition_features(transition_probability(graph, tracklets.internal), states)
-    feature_of_link = {int(link): row for row, link in enumerate(tracklets.internal.tolist())}
-    owner = tracklets.of_detection[tracklets.members]
-    for position, member in enumerate(tracklets.members.tolist()):
-        row = owner[position]
-        detection[row] += detection_per_detection[member]
-        if position > tracklets.start[row]:
-            detection[row] += internal_features[feature_of_link[int(internal_into[member])]]
+    for row in np.flatnonzero(np.diff(tracklets.start) > 1).tolist():
+        for member in tracklets.members[tracklets.start[row] + 1:tracklets.start[row + 1]].tolist():
+            detection[row] += detection_per_detection[member]
+            detection[row] += internal_features[internal_into[member]]
     first, last = tracklets.first, tracklets.last
     appearance = _border_features(detections, first, fov, parameters.border_width, states, appearing=True)
     disappearance = _border_features(detections, last, fov, parameters.border_width, states, appearing=False)

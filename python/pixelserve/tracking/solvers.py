@@ -46,7 +46,7 @@ from .solution import Solution, energy
 logger = logging.getLogger(__name__)
 
 ILP_MAX_TRACKLETS = 5_000      # the exact ILP takes ~2 s there (2 cores), the LP-based solver ~0.3 s
-IN_PROCESS_VARIABLES = 20_000
+IN_PROCESS_VARIABLES = 20_000     # <= ~1 s of HiGHS; larger programs run in a child process
 RELEASED_RINGS = 6
 _FRACTIONAL = 1e-6
 _POLL = 0.1
