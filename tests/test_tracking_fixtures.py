@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import h5py
 import numpy as np
 import pytest
+
 from pixelserve.classifiers import ForestEnsemble
 from pixelserve.project.ilp import read_project_file
 from pixelserve.project.tracking import (

@@ -19,6 +19,8 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+from skimage import measure
+
 from pixelserve.project.ilp import read_project_file
 from pixelserve.project.tracking import (
     read_stored_features,
@@ -30,7 +32,6 @@ from pixelserve.tracking.pipeline import track_detections
 from pixelserve.tracking.plugins import PLUGINS, TrackingExport, export_plugin
 from pixelserve.tracking.plugins.contours import object_contour
 from pixelserve.tracking.relabel import id_table, relabel, split_mergers
-from skimage import measure
 from test_tracking_fixtures import _detections, stored_graph
 from test_tracking_solvers import parameters, scripted_movie
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
 from pixelserve.blocks import Cancelled
 from pixelserve.project.tracking import TrackingParameters
 from pixelserve.tracking.detections import Detections
