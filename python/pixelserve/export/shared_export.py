@@ -88,8 +88,8 @@ class SharedExport:
 
 
 def plan_shared_export(source: ResultSource, settings: ExportSettings, placeholders: dict,
-                       block_roi: Mapping[str, int | None], *, identity: Mapping, resume: bool,
-                       default_axis_order: str | None = None) -> tuple[SharedExport, frozenset[int]] | None:
+                       block_roi: Mapping[str, int | None], *, identity: Mapping,
+                       resume: bool) -> tuple[SharedExport, frozenset[int]] | None:
     """Plan the export of `source` in blocks of `block_roi` (axis key -> size, None for the whole
     axis) and create its temporary output; returns it with the blocks already written, or None
     when `resume` finds the output complete. `identity` (JSON values) says what else the run
@@ -100,7 +100,7 @@ def plan_shared_export(source: ResultSource, settings: ExportSettings, placehold
         logger.warning("--distributed writes one output from several processes, which %r cannot take: writing %r "
                        "instead, as ilastik does", settings.output_format, CompressedN5Writer.name)
         settings = replace(settings, output_format=CompressedN5Writer.name)
-    output = plan_output(source, settings, placeholders, default_axis_order=default_axis_order)
+    output = plan_output(source, settings, placeholders)
     export = _with_blocks(output, block_roi)
     identity = _as_json({"run": identity, "export": _describe(export)})
     temp, final = export.temp_path, export.final_path
