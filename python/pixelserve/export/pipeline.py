@@ -130,18 +130,18 @@ def export_result(
             raise UserError(f"The output path {final} is a folder: choose a file name with --output_filename_format")
     metadata = _metadata(source, plan, internal, resolution, axis_units)
 
-    created_folders = []
-    for folder in [] if remote else dict.fromkeys(os.path.dirname(final) for final in paths):
-        created_folders += _make_folders(folder)
     # Hidden, in the target folder so that the final rename stays on one file system.
     tag = uuid.uuid4().hex[:8]
     temp_path = path if remote else _temp_name(path, tag)
     # what writer_cls.output_paths(temp_path) gives; a remote writer has none to rename
     temp_paths = [] if remote else [_temp_name(final, tag) for final in paths]
+    if before_writing is not None:
+        before_writing(temp_paths)  # before any folder too: it may refuse the paths
+    created_folders = []
+    for folder in [] if remote else dict.fromkeys(os.path.dirname(final) for final in paths):
+        created_folders += _make_folders(folder)
     writer = None
     try:
-        if before_writing is not None:
-            before_writing(temp_paths)
         writer = writer_cls(temp_path, path, plan.output_shape, plan.output_axes, plan.export_dtype, metadata)
         _stream_blocks(source, plan, writer, threads, progress)
         writer.finish()

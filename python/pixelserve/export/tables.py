@@ -126,8 +126,9 @@ def _hdf5_dtype(values: np.ndarray) -> np.dtype:
 TABLE_WRITERS: dict[str, Callable[[Table, str], None]] = {".csv": _write_csv, ".h5": _write_hdf5, ".hdf5": _write_hdf5}
 
 
-def write_table(table: Table, placeholders: Mapping[str, object]) -> str:
-    """Write `table` to its `file` (placeholders filled in); returns the path written."""
+def write_table(table: Table, placeholders: Mapping[str, object], *, before_writing=None) -> str:
+    """Write `table` to its `file` (placeholders filled in); returns the path written.
+    `before_writing([temp_path])` hears the temporary file's name before anything is created."""
     if table.file is None:
         raise ValueError(f"Table {table.name!r} has no file to be written to")
     path = os.path.abspath(os.path.expanduser(format_path(table.file, dict(placeholders))))
@@ -139,8 +140,10 @@ def write_table(table: Table, placeholders: Mapping[str, object]) -> str:
     folder = os.path.dirname(path)
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UserError(f"The table file {path} would go below {folder}, which is a file. Fix: choose another path.")
-    os.makedirs(folder, exist_ok=True)
     temp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.part")
+    if before_writing is not None:
+        before_writing([temp])
+    os.makedirs(folder, exist_ok=True)
     try:
         writer(table, temp)
         os.replace(temp, path)

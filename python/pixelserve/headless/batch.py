@@ -22,7 +22,8 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .batch_plan import LaneCost, lane_cost, plan_batch
+from ..blocks import Cancelled
+from .batch_plan import BatchPlan, LaneCost, lane_cost, plan_batch
 from .lanes import HeadlessJob, LaneOutcome, LaneSpec, export_lane, open_lane, process_lane, write_run_tables
 from .progress import BatchProgress
 from .worker_pool import describe_failure, run_in_workers
@@ -72,6 +73,7 @@ class BatchOutcome:
         self.progress_bar = progress
         self.failures: dict[int, Failure] = {}
         self.outcomes: dict[int, LaneOutcome] = {}
+        self.run_tables: list[str] = []
 
     def progress(self, index: int, done: int, total: int) -> None:
         self.progress_bar.lane(index, done, total)
@@ -80,12 +82,21 @@ class BatchOutcome:
         self.outcomes[index] = outcome
         self.progress_bar.lane_finished(index)
         for path in outcome.written:
-            self.progress_bar.print(f"Wrote {path}")
+            self.wrote(path)
+
+    def wrote(self, path: str) -> None:
+        self.progress_bar.print(f"Wrote {path}")
+
+    def writing(self, temp_paths: list[str]) -> None:
+        """A lane is about to create these files (export_result's before_writing); raising
+        stops that lane before anything exists."""
 
     def write_run_tables(self) -> None:
         """The tables with one file for the whole run (rows of every lane, in lane order)."""
-        for path in write_run_tables([self.outcomes[i] for i in sorted(self.outcomes)]):
-            self.progress_bar.print(f"Wrote {path}")
+        self.run_tables = write_run_tables([self.outcomes[i] for i in sorted(self.outcomes)],
+                                           before_writing=self.writing)
+        for path in self.run_tables:
+            self.wrote(path)
 
     def failed(self, index: int, reason: str, user_error: bool) -> None:
         self.failures[index] = Failure(self.lanes[index].label, reason, user_error)
@@ -128,35 +139,61 @@ def _run_single(workflow, job: HeadlessJob, lane: LaneSpec, threads: int) -> int
 
 def _run_several(workflow, job: HeadlessJob, lanes: list[LaneSpec], threads: int,
                  parallel_files: int) -> int:
-    # Opening every lane first reads only headers: it finds bad files before any work,
-    # and gives each file's size for the plan and the progress bar.
+    opened = open_lanes(workflow, job, lanes)
+    plan = plan_batch(list(opened.costs.values()), threads, parallel_files)
+    print(f"pixelserve: processing {len(lanes)} files, {plan.workers} at a time "
+          f"({plan.threads_per_worker} thread{'s' if plan.threads_per_worker > 1 else ''} each)",
+          file=sys.stderr, flush=True)
+    with BatchProgress(opened.pixels()) as progress:
+        outcome = BatchOutcome(lanes, progress)
+        run_lanes(workflow, job, lanes, opened, plan, outcome)
+    outcome.print_summary()
+    return outcome.exit_code()
+
+
+@dataclass
+class OpenedLanes:
+    """What opening every lane found: the cost of each lane that opened, and why the others
+    did not (reason, whether it is the input's fault)."""
+
+    costs: dict[int, LaneCost]
+    failures: dict[int, tuple[str, bool]]
+    count: int
+
+    def pixels(self) -> list[int]:
+        """Each lane's weight in the progress: its pixels; 0 for a lane that did not open."""
+        return [self.costs[i].pixels if i in self.costs else 0 for i in range(self.count)]
+
+
+def open_lanes(workflow, job: HeadlessJob, lanes: list[LaneSpec]) -> OpenedLanes:
+    """Open every lane first; this reads only headers: it finds bad files before any work,
+    and gives each file's size for the plan and the progress bar."""
     costs: dict[int, LaneCost] = {}
-    early_failures: dict[int, tuple[str, bool]] = {}
+    failures: dict[int, tuple[str, bool]] = {}
     for index, lane in enumerate(lanes):
         try:
             costs[index] = lane_cost(open_lane(workflow, job, lane).result.image)
         except Exception as error:
             if job.debug:
                 traceback.print_exc()
-            early_failures[index] = describe_failure(error)
-    plan = plan_batch(list(costs.values()), threads, parallel_files)
-    print(f"pixelserve: processing {len(lanes)} files, {plan.workers} at a time "
-          f"({plan.threads_per_worker} thread{'s' if plan.threads_per_worker > 1 else ''} each)",
-          file=sys.stderr, flush=True)
-    pixels = [costs[i].pixels if i in costs else 0 for i in range(len(lanes))]
-    with BatchProgress(pixels) as progress:
-        outcome = BatchOutcome(lanes, progress)
-        for index, (reason, user_error) in early_failures.items():
-            outcome.failed(index, reason, user_error)
-        if plan.workers > 1:
-            # Biggest first: a big file started last would leave the other workers idle.
-            order = sorted(costs, key=lambda i: -costs[i].pixels)
-            run_in_workers(workflow, job, [(i, lanes[i]) for i in order], plan, outcome)
-        else:
-            _run_serially(workflow, job, lanes, sorted(costs), plan.threads_per_worker, outcome)
-        outcome.write_run_tables()
-    outcome.print_summary()
-    return outcome.exit_code()
+            failures[index] = describe_failure(error)
+    return OpenedLanes(costs, failures, len(lanes))
+
+
+def run_lanes(workflow, job: HeadlessJob, lanes: list[LaneSpec], opened: OpenedLanes, plan: BatchPlan,
+              outcome: BatchOutcome) -> None:
+    """Export the lanes that opened on the plan's workers, then the tables of the whole run;
+    every lane's fate goes to `outcome`. The command line and the server's BatchService
+    both run their lanes through here."""
+    for index, (reason, user_error) in opened.failures.items():
+        outcome.failed(index, reason, user_error)
+    if plan.workers > 1:
+        # Biggest first: a big file started last would leave the other workers idle.
+        order = sorted(opened.costs, key=lambda i: -opened.costs[i].pixels)
+        run_in_workers(workflow, job, [(i, lanes[i]) for i in order], plan, outcome)
+    else:
+        _run_serially(workflow, job, lanes, sorted(opened.costs), plan.threads_per_worker, outcome)
+    outcome.write_run_tables()
 
 
 def _run_serially(workflow, job: HeadlessJob, lanes: list[LaneSpec], indices: list[int],
@@ -164,7 +201,10 @@ def _run_serially(workflow, job: HeadlessJob, lanes: list[LaneSpec], indices: li
     for index in indices:
         try:
             finished = process_lane(workflow, job, lanes[index], threads=threads,
-                                    progress=outcome.progress_bar.lane_callback(index))
+                                    progress=lambda done, total, index=index: outcome.progress(index, done, total),
+                                    before_writing=outcome.writing)
+        except Cancelled:  # the caller stopped the run (the server's client went away)
+            raise
         except Exception as error:  # KeyboardInterrupt is no Exception: it stops the run
             if job.debug:
                 traceback.print_exc()

@@ -98,7 +98,7 @@ def export_lane(opened: OpenLane, job: HeadlessJob, *, threads: int, progress=No
         if table.per_run:
             outcome.run_tables.append(table)
         else:
-            outcome.written.append(write_table(table, opened.placeholders))
+            outcome.written.append(write_table(table, opened.placeholders, before_writing=before_writing))
     return outcome
 
 
@@ -118,11 +118,11 @@ def _progress_phases(progress, lane_wide: bool):
     return preparing, exporting
 
 
-def write_run_tables(outcomes: list[LaneOutcome]) -> list[str]:
+def write_run_tables(outcomes: list[LaneOutcome], before_writing=None) -> list[str]:
     """Write the per-run tables of `outcomes` (in their order): one file per table file,
     holding the rows of every lane; returns the paths written."""
     by_file: dict[str, list[Table]] = {}
     for outcome in outcomes:
         for table in outcome.run_tables:
             by_file.setdefault(table.file, []).append(table)
-    return [write_table(Table.concatenated(tables), {}) for tables in by_file.values()]
+    return [write_table(Table.concatenated(tables), {}, before_writing=before_writing) for tables in by_file.values()]

@@ -19,6 +19,8 @@ import numpy as np
 from ..errors import UserError
 from ..export.tables import Table
 from .v1 import arrays_pb2 as arrays
+from .v1 import batch_pb2 as batch
+from .v1 import batch_pb2_grpc as batch_grpc
 from .v1 import datasets_pb2 as datasets
 from .v1 import datasets_pb2_grpc as datasets_grpc
 from .v1 import prediction_pb2 as prediction
@@ -33,7 +35,7 @@ from .v1 import training_pb2_grpc as training_grpc
 #: Chunks of at most this many bytes (the protocol promises "a few MB").
 DEFAULT_CHUNK_BYTES = 4 << 20
 
-__all__ = ["arrays", "datasets", "datasets_grpc", "prediction", "prediction_grpc", "projects", "projects_grpc",
+__all__ = ["arrays", "batch", "batch_grpc", "datasets", "datasets_grpc", "prediction", "prediction_grpc", "projects", "projects_grpc",
            "server", "server_grpc", "training", "training_grpc", "ArrayReceiver", "ProtocolError", "RequestTooLarge", "array_header",
            "describe_header", "iter_chunks", "receive_arrays", "numpy_dtype", "dtype_code", "DEFAULT_CHUNK_BYTES",
            "TableReceiver", "iter_table", "option_message"]

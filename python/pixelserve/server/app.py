@@ -88,6 +88,7 @@ class Server:
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> int:
+        from .batch import BatchServicer
         from .datasets import DatasetServicer
         from .info import ProjectServicer, ServerServicer
         from .prediction import PredictionServicer
@@ -109,6 +110,7 @@ class Server:
         protocol.datasets_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(self), self._grpc)
         protocol.server_grpc.add_ServerServiceServicer_to_server(ServerServicer(self), self._grpc)
         protocol.training_grpc.add_TrainingServiceServicer_to_server(TrainingServicer(self), self._grpc)
+        protocol.batch_grpc.add_BatchServiceServicer_to_server(BatchServicer(self), self._grpc)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._grpc)
         services = [
             protocol.prediction.DESCRIPTOR.services_by_name["PredictionService"].full_name,
@@ -116,6 +118,7 @@ class Server:
             protocol.datasets.DESCRIPTOR.services_by_name["DatasetService"].full_name,
             protocol.server.DESCRIPTOR.services_by_name["ServerService"].full_name,
             protocol.training.DESCRIPTOR.services_by_name["TrainingService"].full_name,
+            protocol.batch.DESCRIPTOR.services_by_name["BatchService"].full_name,
         ]
         reflection.enable_server_reflection([*services, health.SERVICE_NAME, reflection.SERVICE_NAME], self._grpc)
         address = f"[{self.config.host}]" if ":" in self.config.host else self.config.host

@@ -17,6 +17,11 @@ logger = logging.getLogger(__name__)
 
 def export_settings(message) -> ExportSettings:
     """The ExportSettings of a protocol message (unset fields: ilastik's defaults)."""
+    return ExportSettings(**export_choices(message)).validated()
+
+
+def export_choices(message) -> dict:
+    """The settings an ExportSettings message sets, keyed like the headless flags."""
     chosen = {}
     if message.export_dtype:
         chosen["export_dtype"] = message.export_dtype
@@ -29,7 +34,7 @@ def export_settings(message) -> ExportSettings:
         chosen["cutout_subregion"] = (tuple(region.start) or None, tuple(n or None for n in region.stop) or None)
     if message.output_axis_order:
         chosen["output_axis_order"] = message.output_axis_order
-    return ExportSettings(**chosen).validated()
+    return chosen
 
 
 def region_of(subregion, shape, what: str) -> tuple[tuple[int, int], ...]:
