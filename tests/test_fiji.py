@@ -10,6 +10,7 @@ Skipped with the reason when Maven or Java is missing (and the GUI test without 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import re
@@ -26,6 +27,7 @@ import pytest
 import tifffile
 from PIL import Image
 
+import cc_workflow
 from conftest import fixtures_dir
 from pixelserve.synthetic import cells_image, scribbles
 
@@ -106,27 +108,50 @@ def data(tmp_path_factory) -> Path:
     return folder
 
 
+@contextlib.contextmanager
+def serving(folder: Path, roots: list[Path], *, token: str | None = None, env: dict | None = None):
+    """`pixelserve serve` on a free loopback port with these allowed roots (and token); gives
+    (port, log path), and stops the server after."""
+    log = folder / "server.log"
+    command = [str(BIN / "pixelserve"), "serve", "--port", "0", "--port-file", str(folder / "port")]
+    if token:
+        (folder / "token").write_text(token)
+        command += ["--token-file", str(folder / "token")]
+    for root in roots:
+        command += ["--allowed-root", str(root)]
+    with open(log, "w") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (folder / "port").exists() or not (folder / "port").read_text().strip():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        yield int((folder / "port").read_text()), log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
 @pytest.fixture(scope="module")
 def server(data, tmp_path_factory):
     """`pixelserve serve` on a free loopback port, with a token; yields (port, log path)."""
     folder = tmp_path_factory.mktemp("server")
-    (folder / "token").write_text(TOKEN)
-    log = folder / "server.log"
     roots = [data, fixtures_dir().parent if fixtures_dir().exists() else data, folder]
-    command = [str(BIN / "pixelserve"), "serve", "--port", "0", "--port-file", str(folder / "port"),
-               "--token-file", str(folder / "token")]
-    for root in roots:
-        command += ["--allowed-root", str(root)]
-    with open(log, "w") as output:
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while not (folder / "port").exists() or not (folder / "port").read_text().strip():
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.1)
-    yield int((folder / "port").read_text()), log
-    process.send_signal(signal.SIGTERM)
-    process.wait(30)
+    with serving(folder, roots, token=TOKEN) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def cc_server(data, tmp_path_factory):
+    """A server that also runs the test suite's own workflow (cc_workflow.py: connected
+    components, an image and an object table, its own option `threshold`), which it finds
+    through an entry point as it would a plugin package's; data/Components.ilp is a project
+    of it. Yields (port, the environment in which pixelserve knows the workflow)."""
+    cc_workflow.write_project(data / "Components.ilp")
+    env = cc_workflow.plugin_environment(tmp_path_factory.mktemp("site"))
+    with serving(tmp_path_factory.mktemp("cc_server"), [data], env=env) as (port, _):
+        yield port, env
 
 
 def settings(port: int) -> str:
@@ -280,17 +305,8 @@ def ilastik_projects(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ilastik_server(ilastik_projects):
     """A server whose allowed root holds the unpacked ilastik projects."""
-    port_file = ilastik_projects / "port"
-    process = subprocess.Popen([str(BIN / "pixelserve"), "serve", "--port", "0", "--port-file", str(port_file),
-                                "--allowed-root", str(ilastik_projects)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not port_file.exists() or not port_file.read_text().strip():
-        assert process.poll() is None and time.monotonic() < deadline
-        time.sleep(0.1)
-    yield int(port_file.read_text())
-    process.send_signal(signal.SIGTERM)
-    process.wait(30)
+    with serving(ilastik_projects, [ilastik_projects]) as (port, _):
+        yield port
 
 
 @pytest.mark.parametrize("command, project, image, expected_title", [
@@ -314,6 +330,86 @@ saveAs("Tiff", "{tmp_path}/result.tif");
     expected = cli_result(ilastik_projects / project, ilastik_projects / image, tmp_path / "cli.tif",
                           "--output_axis_order=zcyx" if "3D" in image else "--output_axis_order=cyx")
     np.testing.assert_allclose(tifffile.imread(tmp_path / "result.tif"), expected, atol=1e-6)
+
+
+# --- any workflow: Run Project, tables, a project's own options -----------------------------
+
+def cc_settings(port: int) -> str:
+    return f'run("Server Settings", "host=127.0.0.1 port={port} token=[] command=[]");\n'
+
+
+def test_run_project_gives_the_image_and_table_of_a_workflow_it_does_not_know(plugin, imagej_home, data, cc_server,
+                                                                               tmp_path):
+    port, env = cc_server
+    printed = ok(run_macro(plugin, imagej_home, cc_settings(port) + f"""
+open("{data}/images/cells_1.tif");
+run("Run Project", "project=[{data}/Components.ilp] raw_data=cells_1.tif threshold=120.5");
+print("title=" + getTitle() + " bits=" + bitDepth());
+saveAs("Tiff", "{tmp_path}/labels.tif");
+print("rows=" + nResults);
+for (i = 0; i < nResults; i++)
+    print("row " + getResult("timestep", i) + " " + getResult("object_id", i) + " " + getResult("size", i) + " " + d2s(getResult("centre_y", i), 9) + " " + d2s(getResult("centre_x", i), 9) + " " + getResultString("kind", i));
+images = nImages;
+run("Run Project", "project=[{data}/Components.ilp] raw_data=cells_1.tif threshold=150 table_only");
+print("table only: new images=" + (nImages - images) + " rows=" + nResults);
+"""))
+    assert "title=cells_1-Object Identities bits=32" in printed
+    answer = subprocess.run([BIN / "pixelserve", "--headless", f"--project={data / 'Components.ilp'}", "--threshold=120.5",
+                             "--output_format=tif", f"--output_filename_format={tmp_path}/cli",
+                             f"--table_filename={tmp_path}/cli.csv", data / "images" / "cells_1.tif"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert answer.returncode == 0, answer.stderr
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "labels.tif"),
+                                  tifffile.imread(tmp_path / "cli.tif").reshape(256, 256).astype(np.float32))
+    with open(tmp_path / "cli.csv", newline="") as file:
+        expected = list(csv.DictReader(file))
+    rows = [line.split()[1:] for line in printed.splitlines() if line.startswith("row ")]
+    assert f"rows={len(expected)}" in printed and len(rows) == len(expected) == 25
+    for got, row in zip(rows, expected):
+        assert got[:3] == [row["timestep"], row["object_id"], row["size"]] and got[5] == row["kind"]
+        np.testing.assert_allclose([float(got[3]), float(got[4])], [float(row["centre_y"]), float(row["centre_x"])],
+                                   rtol=1e-6)
+    assert "table only: new images=0 rows=25" in printed
+
+
+def test_a_key_of_neither_the_command_nor_the_project_is_refused(plugin, imagej_home, data, cc_server):
+    port, _ = cc_server
+    message = failing(run_macro(plugin, imagej_home, cc_settings(port) + f"""
+open("{data}/images/cells_1.tif");
+run("Run Project", "project=[{data}/Components.ilp] treshold=120");
+"""))
+    assert ("Run Project has no option 'treshold': its options are project, raw_data, export_source, threshold, "
+            "table_filename, table_only") in message
+    number = failing(run_macro(plugin, imagej_home, cc_settings(port) + f"""
+open("{data}/images/cells_1.tif");
+run("Run Project", "project=[{data}/Components.ilp] threshold=high");
+"""))
+    assert "threshold=high is not a number" in number
+
+
+# --- a folder, run on the server: Batch Process Folder ----------------------------------------
+
+def test_batch_process_folder_writes_what_the_command_line_writes(plugin, imagej_home, data, server, tmp_path):
+    port, _ = server
+    folder = data / "batch"
+    folder.mkdir()
+    for index in range(9):
+        tifffile.imwrite(folder / f"cells_{index:02d}.tif", cells_image((96, 80), seed=60 + index)[0])
+    (folder / "cells_09.tif").write_bytes(b"this is not an image")
+    out = data / "batch_out"
+    message = failing(run_macro(plugin, imagej_home, settings(port) + f"""
+run("Batch Process Folder", "project=[{data}/MyProject.ilp] folder=[{folder}] pattern=cells_*.tif export_source=[Simple Segmentation] output_format=tif output_filename_format=[{out}/{{nickname}}_{{result_type}}]");
+"""))
+    assert ("1 of 10 files failed, the others were written (the table 'batch-batch' lists every file): cells_09.tif: "
+            f"Cannot read {folder}/cells_09.tif as TIFF") in message
+    good = sorted(folder.glob("cells_0[0-8].tif"))
+    cli("--headless", f"--project={data / 'MyProject.ilp'}", "--export_source=Simple Segmentation", "--output_format=tif",
+        f"--output_filename_format={tmp_path}/{{nickname}}_{{result_type}}", *map(str, good), cwd=tmp_path)
+    written = sorted(p.name for p in out.iterdir())
+    assert written == [f"cells_{index:02d}_Simple_Segmentation.tif" for index in range(9)]
+    for name in written:
+        np.testing.assert_array_equal(tifffile.imread(out / name), tifffile.imread(tmp_path / name))
+        assert (out / name).read_bytes() == (tmp_path / name).read_bytes()
 
 
 # --- checks and failures: one clear message, a non-zero exit, never a hang --------------------
@@ -404,13 +500,19 @@ run("{command}", "project=[{data}/MyProject.ilp]");
     assert f"does not run {command} projects yet (it runs Pixel Classification, Autocontext projects)" in message
 
 
-def test_a_project_of_another_workflow_points_to_its_command(plugin, imagej_home, data, server, tmp_path):
+def test_a_project_of_another_workflow_points_to_its_command(plugin, imagej_home, data, server, cc_server, tmp_path):
     port, _ = server
     message = failing(run_macro(plugin, imagej_home, settings(port) + f"""
 open("{data}/images/cells_1.tif");
 run("Autocontext", "project=[{data}/MyProject.ilp]");
 """))
     assert "MyProject.ilp is a 'Pixel Classification' project: run it with Plugins > pixelserve > Pixel Classification" in message
+    unnamed = failing(run_macro(plugin, imagej_home, cc_settings(cc_server[0]) + f"""
+open("{data}/images/cells_1.tif");
+run("Pixel Classification", "project=[{data}/Components.ilp]");
+"""))
+    assert (f"Components.ilp is a '{cc_workflow.PROJECT_NAME}' project: run it with Plugins > pixelserve > Run Project"
+            in unnamed)
 
 
 # --- HDF5 through the server ----------------------------------------------------------------
@@ -569,7 +671,7 @@ def display():
     process.wait(10)
 
 
-def test_dialogs_recorder_and_cancel_button_in_the_gui(plugin, imagej_home, data, server, display, tmp_path):
+def test_dialogs_recorder_and_cancel_button_in_the_gui(plugin, imagej_home, data, server, cc_server, display, tmp_path):
     port, log = server
     big, _ = cells_image((1024, 1024), seed=46)
     tifffile.imwrite(data / "images" / "big.tif", np.tile(big, (6, 6)))
@@ -578,6 +680,7 @@ def test_dialogs_recorder_and_cancel_button_in_the_gui(plugin, imagej_home, data
                f"-Dpixelserve.port={port}", f"-Dpixelserve.token={TOKEN}",
                f"-Dpixelserve.project={data / 'MyProject.ilp'}", f"-Dpixelserve.image={data / 'images' / 'cells_1.tif'}",
                f"-Dpixelserve.big_image={data / 'images' / 'big.tif'}", f"-Dpixelserve.h5={data / 'volume.h5'}",
+               f"-Dpixelserve.cc_port={cc_server[0]}", f"-Dpixelserve.cc_project={data / 'Components.ilp'}",
                "-cp", f"{plugin['ij']}{os.pathsep}{plugin['tests_jar']}", "org.pixelserve.fiji.testing.GuiDriver", str(shots)]
     run = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=imagej_home,
                          env=dict(os.environ, DISPLAY=display), check=False)
@@ -599,8 +702,19 @@ def test_dialogs_recorder_and_cancel_button_in_the_gui(plugin, imagej_home, data
     expected = cli_result(data / "MyProject.ilp", data / "images" / "cells_1.tif", tmp_path / "cli.tif")
     np.testing.assert_allclose(tifffile.imread(tmp_path / "replayed.tif"), expected, atol=1e-6)
 
+    # Run Project: the project's dialog, then its images and options, recorded as one line.
+    assert "table: cells_1-objects 25 rows" in report, report
+    recorded = (shots / "recorded-run-project.ijm").read_text()
+    line = (f'run("Run Project", "project={data}/Components.ilp raw_data=cells_1.tif export_source=[Object Identities] '
+            'threshold=120 table_filename=[]");')
+    assert line in recorded, recorded
+    replayed = ok(run_macro(plugin, imagej_home, cc_settings(cc_server[0]) + f'open("{data}/images/cells_1.tif");\n' + line
+                            + '\nprint("title=" + getTitle() + " rows=" + nResults);\n'))
+    assert "title=cells_1-Object Identities rows=25" in replayed
+
     for name in ("pixel-classification-dialog.png", "pixel-classification-result.png", "train-dialog.png",
-                 "import-hdf5-dialog.png", "server-settings-dialog.png", "progress-cancel.png"):
+                 "import-hdf5-dialog.png", "server-settings-dialog.png", "progress-cancel.png", "batch-dialog.png",
+                 "run-project-dialog.png"):
         with Image.open(shots / name) as shot:
             assert shot.size[0] > 100 and len(set(shot.convert("L").get_flattened_data())) > 2, name  # drawn, not blank
     if os.environ.get("PIXELSERVE_UPDATE_SCREENSHOTS"):
@@ -618,11 +732,13 @@ EXPECTED_ERROR = re.compile(r"//\s*fails with: (.+)")
 
 
 @pytest.mark.parametrize("index", range(len(doc_macros())))
-def test_docs_macros_run(plugin, imagej_home, data, server, index):
+def test_docs_macros_run(plugin, imagej_home, data, server, cc_server, index):
     port, _ = server
     macro = doc_macros()[index].replace("/data/", f"{data}/")
     if 'run("Server Settings"' in macro:
         macro = macro.replace("/home/me/venv/bin/pixelserve", str(BIN / "pixelserve"))
+    elif "Components.ilp" in macro:  # the test suite's own workflow runs on a server that knows it
+        macro = cc_settings(cc_server[0]) + macro
     else:
         macro = settings(port) + macro
     result = run_macro(plugin, imagej_home, macro)

@@ -62,8 +62,9 @@ public final class BatchProcessFolder extends PixelserveCommand {
 
     @Override
     protected String help() {
-        return "Paths are on the server's machine. Output names: {dataset_dir}, {nickname}, {result_type} as in ilastik;\n"
-            + "a relative name is relative to the folder. Empty: the project's setting, else {dataset_dir}/{nickname}_{result_type}.";
+        return "Paths are on the server's machine. Output names take ilastik's placeholders;\n"
+            + "empty: the project's, else {dataset_dir}/{nickname}_{result_type} (next to\n"
+            + "the images); a relative name is relative to the folder.";
     }
 
     @Override

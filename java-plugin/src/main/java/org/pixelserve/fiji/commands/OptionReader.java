@@ -61,8 +61,15 @@ public final class OptionReader {
             if (more == null) {
                 return fromMacro(command, params, given);
             }
+            Values first;
+            try {
+                first = fromMacro(command, params, given, false);
+            } catch (PixelserveException incomplete) {
+                fromMacro(command, params, given);  // a misspelt key (projet=) says so before what it left out
+                throw incomplete;
+            }
             List<Param> all = new ArrayList<>(params);
-            all.addAll(more.params(fromMacro(command, params, given, false)));
+            all.addAll(more.params(first));
             return fromMacro(command, all, given);
         }
         if (GraphicsEnvironment.isHeadless()) {
