@@ -352,3 +352,18 @@ def test_the_server_runs_a_multicut_project_as_the_api_does(reference_folder, se
     assert remote.lane_wide and len(remote.label_colors) == 255
     for name, column in local.tables["edges"].columns.items():
         np.testing.assert_array_equal(remote.tables["edges"].columns[name], column)
+
+
+def test_time_points_are_segmented_one_by_one(tmp_path):
+    raw, boundary = voronoi_2d(seed=1)
+    probabilities = np.stack([1 - boundary, boundary], axis=-1)
+    lanes = [{"Raw Data": ("cells.tif", "yxc", raw.shape + (1,)), "Probabilities": ("p.tif", "yxc", probabilities.shape)}]
+    project = open_project(write_multicut_project(tmp_path / "cells.ilp", lanes=lanes, watershed={
+        "channels": (1,), "threshold": 0.5, "min_size": 10, "sigma": 1.0, "alpha": 0.9}))
+    frames = project.run(np.stack([raw, raw[::-1]]), "tyx", inputs={"Probabilities": (np.stack([probabilities, probabilities[::-1]]), "tyxc")})
+    assert frames.array.shape == (2,) + raw.shape + (1,)
+    for t, flip in enumerate((slice(None), slice(None, None, -1))):
+        alone = project.run(raw[flip], "yx", inputs={"Probabilities": (probabilities[flip], "yxc")})
+        np.testing.assert_array_equal(frames.array[t], alone.array)
+        rows = frames.tables["edges"].columns["timestep"] == t
+        np.testing.assert_array_equal(frames.tables["edges"].columns["weight"][rows], alone.tables["edges"].columns["weight"])
