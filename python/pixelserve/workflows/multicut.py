@@ -285,8 +285,8 @@ class MulticutState(LaneState):
             raise UserError(
                 f"The multicut of {self.raw.name} needs about {needed / 2**30:.1f} GiB (the graph and edge "
                 f"features of a whole {'x'.join(map(str, _frame_shape(self.raw)))} volume at once), more than the "
-                f"{budget / 2**30:.1f} GiB available. Fix: run on a machine with more memory, process a smaller "
-                "region (--cutout_subregion does not help: the whole image is segmented), or split the image.")
+                f"{budget / 2**30:.1f} GiB available. Fix: run on a machine with more memory, or segment a "
+                "cropped part of the image (crop the inputs: --cutout_subregion only crops the output).")
 
         def check() -> None:
             if cancel is not None and cancel.is_set():
