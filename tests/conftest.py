@@ -26,6 +26,19 @@ def doc_blocks(name: str, language: str = "bash") -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", (DOCS / name).read_text(), flags=re.S)
 
 
+def check_documented_run(result: subprocess.CompletedProcess, block: str) -> None:
+    """A documented command did what its block says: exit code 0, or the code its comment
+    names ("# exits with code N") with a single 'pixelserve: error: ... Fix ...' line."""
+    expected = EXPECTED_FAILURE.search(block)
+    if not expected:
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == int(expected.group(1)), result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("pixelserve: error: ") and "Fix" in lines[0], lines[0]
+
+
 def shell_env() -> dict:
     """The environment in which documented commands find this venv's pixelserve first."""
     return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")

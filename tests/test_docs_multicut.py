@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import EXPECTED_FAILURE, doc_blocks, fixtures_dir, run_shell
+from conftest import EXPECTED_FAILURE, check_documented_run, doc_blocks, fixtures_dir, run_shell
 from multicut_helpers import legacy_project
 
 SHELL_BLOCKS = doc_blocks("multicut.md", "bash")
@@ -36,15 +36,9 @@ def doc_runs(folder) -> dict[str, subprocess.CompletedProcess]:
 
 @pytest.mark.parametrize("block", SHELL_BLOCKS)
 def test_shell_examples_run(doc_runs, block):
-    result = doc_runs[block]
-    expected = EXPECTED_FAILURE.search(block)
-    if expected:
-        assert result.returncode == int(expected.group(1)), result.stderr
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 and lines[0].startswith("pixelserve: error: ") and "Fix:" in lines[0], result.stderr
-        assert block.split("# exits with code 2: ")[1].strip() in lines[0]
-    else:
-        assert result.returncode == 0, result.stderr
+    check_documented_run(doc_runs[block], block)
+    if EXPECTED_FAILURE.search(block):   # the message the comment quotes
+        assert block.split("# exits with code 2: ")[1].strip() in doc_runs[block].stderr
 
 
 def test_shell_examples_wrote_what_the_text_says(folder, doc_runs):

@@ -334,8 +334,9 @@ class MulticutState(LaneState):
         boundary = boundary_map(probabilities, settings.channels)
         if self.supplied is not None:
             labels = self.supplied.read(t, whole)[..., 0].reshape(shape)
-            if labels.size and labels.min() < 0:
-                raise UserError(f"The superpixels {self.supplied.name} hold negative values. Fix: pass labels >= 0.")
+            if labels.size and (labels.min() < 0 or int(labels.max()) >= 2**32 - 1):
+                raise UserError(f"The superpixels {self.supplied.name} hold values outside 0 .. 2^32 - 2. Fix: pass "
+                                "superpixel labels that fit uint32, as ilastik's.")
             labels = labels.astype(np.uint32)
         elif self.stored is not None:
             labels = self.stored
