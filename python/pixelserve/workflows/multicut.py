@@ -398,6 +398,7 @@ class MulticutImage(LaneWideResult):
         self.block_shape = tuple(min(n, preferred.get(a, n)) for a, n in zip(self.axes, self.shape))
         self.default_axis_order = default_output_axis_order(raw)
         self.resolution = raw.resolution
+        self.input_scales = raw.scales
         self.display_mode = "random-colortable"   # ilastik's hint for its label outputs
         self.channel_names = (source,)
         self.label_colors = glasbey_colors()
