@@ -128,3 +128,22 @@ def write_multicut_project(path: Path, *, lanes: list[dict], watershed: dict, fo
                             ("OutputFormat", "hdf5"), ("OutputInternalPath", "exported_data")):
             export.create_dataset(name, data=value.encode(), dtype=text)
     return path
+
+
+def voronoi_2d(shape=(96, 120), cells=30, seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """(raw uint8, boundary probabilities float32 (y, x, 2): background, boundary) of
+    Voronoi cells with noisy membranes."""
+    rng = np.random.default_rng(seed)
+    points = rng.uniform(0, 1, (cells, 2)) * shape
+    grid = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1)
+    truth = np.argmin(((grid[..., None, :] - points) ** 2).sum(-1), axis=-1)
+    border = np.zeros(shape, bool)
+    border[:-1] |= truth[:-1] != truth[1:]
+    border[:, :-1] |= truth[:, :-1] != truth[:, 1:]
+    boundary = np.clip(border + rng.normal(0, 0.1, shape), 0, 1).astype(np.float32)
+    raw = (200 - 150 * boundary).astype(np.uint8)
+    return raw, np.stack([1 - boundary, boundary], axis=-1)
+
+
+#: Watershed settings for voronoi_2d's membranes (channel 1 is the boundary).
+WATERSHED_2D = {"channels": (1,), "threshold": 0.5, "min_size": 10, "sigma": 1.0, "alpha": 0.9}

@@ -21,10 +21,12 @@ from multicut_helpers import (
     LEGACY_PROJECTS,
     OPTIMUM_3D,
     REFERENCE_WATERSHED,
+    WATERSHED_2D,
     legacy_project,
     mean_segmentation_accuracy,
     read_h5,
     reference_inputs,
+    voronoi_2d,
     write_multicut_project,
 )
 from pixelserve import open_project
@@ -294,27 +296,12 @@ def test_a_volume_beyond_the_memory_budget_is_refused_with_the_estimate(referenc
 
 # --- 2D images, a TIFF with the label colour table ------------------------------------------
 
-def voronoi_2d(shape=(96, 120), cells=30, seed=0) -> tuple[np.ndarray, np.ndarray]:
-    """(raw uint8, boundary probability float32) of Voronoi cells."""
-    rng = np.random.default_rng(seed)
-    points = rng.uniform(0, 1, (cells, 2)) * shape
-    grid = np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1)
-    truth = np.argmin(((grid[..., None, :] - points) ** 2).sum(-1), axis=-1)
-    border = np.zeros(shape, bool)
-    border[:-1] |= truth[:-1] != truth[1:]
-    border[:, :-1] |= truth[:, :-1] != truth[:, 1:]
-    boundary = np.clip(border + rng.normal(0, 0.1, shape), 0, 1).astype(np.float32)
-    raw = (200 - 150 * boundary).astype(np.uint8)
-    return raw, boundary
-
-
 def test_a_2d_image_through_the_cli_as_a_tiff_with_label_colours(tmp_path):
-    raw, boundary = voronoi_2d()
+    raw, probabilities = voronoi_2d()
     tifffile.imwrite(tmp_path / "cells.tif", raw)
-    tifffile.imwrite(tmp_path / "cells_boundaries.tif", np.stack([1 - boundary, boundary], axis=-1))
-    lanes = [{"Raw Data": ("cells.tif", "yxc", raw.shape + (1,)), "Probabilities": ("cells_boundaries.tif", "yxc", raw.shape + (2,))}]
-    write_multicut_project(tmp_path / "cells.ilp", lanes=lanes, watershed={
-        "channels": (1,), "threshold": 0.5, "min_size": 10, "sigma": 1.0, "alpha": 0.9})
+    tifffile.imwrite(tmp_path / "cells_boundaries.tif", probabilities)
+    lanes = [{"Raw Data": ("cells.tif", "yxc", raw.shape + (1,)), "Probabilities": ("cells_boundaries.tif", "yxc", probabilities.shape)}]
+    write_multicut_project(tmp_path / "cells.ilp", lanes=lanes, watershed=WATERSHED_2D)
     answer = run_cli(["--project=cells.ilp", "--raw_data=cells.tif", "--probabilities=cells_boundaries.tif",
                       "--output_format=tif", "--export_dtype=uint16", "--output_filename_format={nickname}_{result_type}"],
                      tmp_path)
@@ -322,7 +309,7 @@ def test_a_2d_image_through_the_cli_as_a_tiff_with_label_colours(tmp_path):
     with tifffile.TiffFile(tmp_path / "cells_Multicut_Segmentation.tif") as tif:
         segmentation = tif.asarray()
         [lut] = np.asarray(tif.imagej_metadata["LUTs"]).reshape(-1, 3, 256)  # tifffile unwraps a single LUT
-    local = open_project(tmp_path / "cells.ilp").predict(raw, "yx", inputs={"Probabilities": (np.stack([1 - boundary, boundary], -1), "yxc")})
+    local = open_project(tmp_path / "cells.ilp").predict(raw, "yx", inputs={"Probabilities": (probabilities, "yxc")})
     np.testing.assert_array_equal(segmentation, local[..., 0])
     assert 15 <= np.unique(segmentation).size <= 45   # about the 30 cells
     assert lut.shape == (3, 256) and tuple(lut[:, 0]) == (0, 0, 0) and len({tuple(c) for c in lut.T[1:]}) == 255
@@ -355,11 +342,9 @@ def test_the_server_runs_a_multicut_project_as_the_api_does(reference_folder, se
 
 
 def test_time_points_are_segmented_one_by_one(tmp_path):
-    raw, boundary = voronoi_2d(seed=1)
-    probabilities = np.stack([1 - boundary, boundary], axis=-1)
+    raw, probabilities = voronoi_2d(seed=1)
     lanes = [{"Raw Data": ("cells.tif", "yxc", raw.shape + (1,)), "Probabilities": ("p.tif", "yxc", probabilities.shape)}]
-    project = open_project(write_multicut_project(tmp_path / "cells.ilp", lanes=lanes, watershed={
-        "channels": (1,), "threshold": 0.5, "min_size": 10, "sigma": 1.0, "alpha": 0.9}))
+    project = open_project(write_multicut_project(tmp_path / "cells.ilp", lanes=lanes, watershed=WATERSHED_2D))
     frames = project.run(np.stack([raw, raw[::-1]]), "tyx", inputs={"Probabilities": (np.stack([probabilities, probabilities[::-1]]), "tyxc")})
     assert frames.array.shape == (2,) + raw.shape + (1,)
     for t, flip in enumerate((slice(None), slice(None, None, -1))):
