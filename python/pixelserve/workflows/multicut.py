@@ -283,9 +283,9 @@ class MulticutState(LaneState):
         needed = self.frame_bytes(threads) + self.held_bytes()
         if budget is not None and needed > budget:
             raise UserError(
-                f"The multicut of {self.raw.name} needs about {needed / 2**30:.1f} GiB (the graph and edge "
-                f"features of a whole {'x'.join(map(str, _frame_shape(self.raw)))} volume at once), more than the "
-                f"{budget / 2**30:.1f} GiB available. Fix: run on a machine with more memory, or segment a "
+                f"The multicut of {self.raw.name} needs about {_amount(needed)} (the graph and edge features of "
+                f"a whole {'x'.join(map(str, _frame_shape(self.raw)))} volume at once), more than the "
+                f"{_amount(budget)} available. Fix: run on a machine with more memory, or segment a "
                 "cropped part of the image (crop the inputs: --cutout_subregion only crops the output).")
 
         def check() -> None:
@@ -427,6 +427,10 @@ def normalised_probabilities(probabilities: np.ndarray) -> np.ndarray:
     if probabilities.dtype == np.uint8:
         result /= np.float32(255)
     return result
+
+
+def _amount(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MB"
 
 
 def _frame_shape(volume: Volume) -> tuple[int, ...]:
