@@ -44,7 +44,7 @@ class BatchServicer(protocol.batch_grpc.BatchServiceServicer):
         workflow = project.workflow
         job = _headless_job(request, workflow, str(project.path), folder)
         axes = request.input_axes.lower() or None
-        lanes = [LaneSpec(((workflow.input_roles[0].name, path, axes),)) for path in paths]
+        lanes = [LaneSpec(((workflow.input_roles[0].name, path, axes, None),)) for path in paths]  # scale None: the one ilastik reads
 
         run = Job(f"batch of {len(paths)} files in {folder}")
         context.add_callback(run.cancel)
