@@ -305,9 +305,12 @@ open("{data}/images/membranes_boundaries.tif");
 run("Multicut", "project=[{data}/Multicut.ilp] raw_data=membranes.tif probabilities=membranes_boundaries.tif");
 print("title=" + getTitle());
 getMinAndMax(low, high); print("display=" + low + "-" + high);
+print("edges=" + nResults + " headings=" + String.getResultsHeadings);
 saveAs("Tiff", "{tmp_path}/result.tif");
 """))
     assert "title=membranes-Multicut Segmentation" in printed and "display=0-255" in printed  # the label LUT's range
+    edges = int(re.search(r"edges=(\d+)", printed).group(1))  # the workflow's table came too
+    assert edges > 60 and "headings=" in printed, printed
     cli("--headless", f"--project={data / 'Multicut.ilp'}", "--output_format=tif", f"--output_filename_format={tmp_path / 'cli.tif'}",
         f"--raw_data={data / 'images/membranes.tif'}", f"--probabilities={data / 'images/membranes_boundaries.tif'}",
         cwd=tmp_path)
