@@ -11,6 +11,7 @@ traceback): the array then reads as zeros.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import mmap
 import sys
@@ -57,3 +58,13 @@ class ReceiveBuffer:
 def byte_count(shape, dtype) -> int:
     """Bytes of an array of `shape` and `dtype`, in Python integers (numpy's int64 wraps)."""
     return math.prod(int(n) for n in shape) * np.dtype(dtype).itemsize
+
+
+def return_freed_memory() -> None:
+    """Hand the heap's freed memory back to the system (glibc's malloc_trim); a no-op
+    elsewhere. The heap keeps freed chunk buffers for reuse (protocol.keep_freed_memory):
+    right for a busy server, wasted once it is idle."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

@@ -234,6 +234,9 @@ class _Call:
             try:
                 with self._admitted(request) as request:
                     yield from self.streams.responses(behavior(request, context), context)
+            except GeneratorExit:  # gRPC asks for no more: the client went away
+                self._log(context, started, "CANCELLED")
+                raise
             except Exception as error:
                 if not context.is_active():  # the client went away: nobody to tell
                     self._log(context, started, "CANCELLED")

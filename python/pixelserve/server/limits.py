@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UserError
 from ..protocol import DEFAULT_CHUNK_BYTES, ArrayReceiver, ProtocolError, RequestTooLarge
-from ..protocol.buffers import byte_count
+from ..protocol.buffers import byte_count, return_freed_memory
 
 logger = logging.getLogger("pixelserve.server")
 
@@ -165,7 +165,10 @@ class Streams:
     def leave(self) -> None:
         with self._changed:
             self._open -= 1
+            idle = self._open == 0
             self._changed.notify_all()
+        if idle:  # the chunk buffers the heap kept for the streams go back too
+            return_freed_memory()
 
     def paced(self, requests) -> PacedRequests:
         return PacedRequests(requests, self.limits.idle_timeout)
