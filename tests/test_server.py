@@ -247,6 +247,8 @@ def chunk(data: bytes, index=0):
     ([header(shape=(2**62, 64), dtype=protocol.arrays.DTYPE_FLOAT64)], "RESOURCE_EXHAUSTED", "more than this server's limit"),
     ([header(), chunk(bytes(64 * 64)), chunk(b"x")], "INVALID_ARGUMENT", "after all the bytes the header announces"),
     ([header(project="missing.ilp")], "NOT_FOUND", "does not exist"),
+    ([header(project="*.ilp")], "NOT_FOUND", "is no file"),
+    ([header(project="cells.ilp/raw")], "NOT_FOUND", "is no file"),
     ([header(project="../outside.ilp")], "PERMISSION_DENIED", "outside"),
     ([header(project="/etc/hostname")], "PERMISSION_DENIED", "outside"),
 ])

@@ -80,7 +80,10 @@ class Server:
         return real
 
     def load_project(self, path: str):
-        return self.projects.get(self.resolve_file(path, "project"))
+        real = self.resolve_file(path, "project")
+        if not os.path.exists(real):  # a glob, or a path inside the project file
+            raise NotFound(f"The project {path!r} is no file on the server ({real}): give the path of an .ilp file")
+        return self.projects.get(real)
 
     def open_dataset(self, path: str, axes: str | None = None, stack_along: str = "z"):
         members = path.split(os.pathsep) if os.pathsep in path else [path]
@@ -239,6 +242,7 @@ class _Call:
                 raise
             except Exception as error:
                 if not context.is_active():  # the client went away: nobody to tell
+                    traceback.clear_frames(error.__traceback__)  # see _fail
                     self._log(context, started, "CANCELLED")
                     return
                 self._fail(context, started, error)
@@ -251,13 +255,15 @@ class _Call:
         if self.streams is None:
             yield checked(request)
             return
+        if not self.request_streaming:
+            request = checked(request)
         self.streams.enter()
-        requests = self.streams.paced(request) if self.request_streaming else checked(request)
+        paced = self.streams.paced(request) if self.request_streaming else None
         try:
-            yield requests
+            yield request if paced is None else paced
         finally:
-            if self.request_streaming:
-                requests.close()
+            if paced is not None:
+                paced.close()
             self.streams.leave()
 
     def _fail(self, context, started: float, error: BaseException):

@@ -119,8 +119,8 @@ def _check_streamed_labels(streamed: dict, label_values: list) -> None:
     for index, (raw, axes) in streamed.items():
         labels = label_values[index] if index < len(label_values) else None
         if labels is not None and not isinstance(labels, str):
-            raw_volume = Volume.from_array(raw, axes, name=f"image {index}")
-            check_label_shape(label_volume(labels, raw_volume, name=f"labels of image {index}"), raw_volume)
+            raw_volume = Volume.from_array(raw, axes, name=f"sent as image {index}")
+            check_label_shape(label_volume(labels, raw_volume, name=f"sent with image {index}"), raw_volume)
 
 
 class _SavedImages:
