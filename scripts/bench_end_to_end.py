@@ -13,15 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from conftest import train_project  # noqa: E402
-
 import pixelserve  # noqa: E402
+from conftest import train_project  # noqa: E402
 from pixelserve.blocks import default_threads  # noqa: E402
-from pixelserve.synthetic import cells_image, scribbles  # noqa: E402
 from pixelserve.features import DEFAULT_SCALES  # noqa: E402
+from pixelserve.synthetic import cells_image, scribbles  # noqa: E402
 
 
 def measure(project_path: Path, shape, axes: str, repeats: int) -> tuple[float, float]:
@@ -44,7 +42,7 @@ def split(project_path: Path, shape, axes: str) -> tuple[float, float]:
 
     project = pixelserve.open_project(project_path)
     image, _ = cells_image(shape, seed=8)
-    source = project.workflow.result_source({"Raw Data": Volume.from_array(image, axes)})
+    source = project.workflow.open_lane({"Raw Data": Volume.from_array(image, axes)}).image
     chain, stage = source.chain, source.chain.stages[0]
     box = Box.whole(chain.spatial_shape)
     start = time.perf_counter()

@@ -21,7 +21,6 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
-
 from pixelserve.features import (
     DEFAULT_SCALES,
     all_features,
@@ -30,6 +29,7 @@ from pixelserve.features import (
     feature_names,
 )  # noqa: E402
 from pixelserve.features.reference import reference_features  # noqa: E402
+
 
 def structured_image(shape, seed=0) -> np.ndarray:
     """uint8 (z, y, x, 1): blobs of several sizes, a ramp and noise (features at all scales

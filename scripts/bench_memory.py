@@ -22,7 +22,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from conftest import run_measuring_memory, train_project  # noqa: E402
-
 from pixelserve.synthetic import cells_image, scribbles  # noqa: E402
 
 

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
-
 from pixelserve.synthetic import cells_image, scribbles
 
 parser = argparse.ArgumentParser()

@@ -73,36 +73,52 @@ def assert_matches_ilastik(result: np.ndarray, reference: np.ndarray) -> None:
     assert difference.max() < 0.15, f"max difference {difference.max():.4f}"
 
 
+def labelled_samples(raw, labels, specs) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows and label values of every labelled pixel of one image (one stage)."""
+    from pixelserve.training.label_images import read_sparse_labels
+    from pixelserve.training.samples import LaneData, labelled_rows
+
+    rows, values = labelled_rows([LaneData(raw, read_sparse_labels(labels, raw))], specs,
+                                 structure_tensor_order="fastfilters", threads=1)
+    return rows, values.astype(np.int64)
+
+
 def train_project(path: Path, image: np.ndarray, labels: np.ndarray, axes: str, *,
                   scales=(0.3, 1.0, 3.5), trees: int = 10, seed: int = 0, in_2d: bool = False,
                   label_names=("background", "cell")) -> Path:
-    """A small project of our own, trained through the trainer's API."""
-    from pixelserve.project.writer import TrainingImage, write_pixel_classification
+    """A small one-image project of our own, trained through the trainer's parts."""
     from pixelserve.features import all_features
-    from pixelserve.training.trainer import DEFAULT_COLORS, labelled_samples, train_forest
+    from pixelserve.project.writer import LaneRecord, StageRecord, write_project
+    from pixelserve.training.trainer import DEFAULT_COLORS, fit_forest
     from pixelserve.workflows.volume import Volume
 
     specs = all_features(scales, in_2d=in_2d)
     raw = Volume.from_array(image, axes)
     label_axes = axes.replace("c", "")
     features, values = labelled_samples(raw, Volume.from_array(labels, label_axes), specs)
-    forest = train_forest(features, values, n_trees=trees, seed=seed, threads=1)
-    axes_c = axes if "c" in axes else axes + "c"
-    shape_c = image.shape if "c" in axes else image.shape + (1,)
-    training = TrainingImage(file_path=str(path.with_suffix(".tif")), nickname=path.stem,
-                             axes=axes_c, shape=shape_c)
-    return write_pixel_classification(path, specs=specs, forest=forest,
-                                      label_names=list(label_names),
-                                      label_colors=DEFAULT_COLORS[:len(label_names)],
-                                      training=training)
+    forest = fit_forest(features, values, n_trees=trees, seed=seed, threads=1)[1]
+    lane = LaneRecord(file_path=str(path.with_suffix(".tif")), nickname=path.stem,
+                      axes=axes if "c" in axes else axes + "c",
+                      shape=image.shape if "c" in axes else image.shape + (1,))
+    stage = StageRecord(specs=specs, forest=forest, label_names=list(label_names),
+                        label_colors=DEFAULT_COLORS[:len(label_names)], input_channels=lane.channels)
+    return write_project(path, lanes=[lane], stages=[stage])
+
+
+def apply_export(array, axes: str, settings, *, default_axis_order: str):
+    """The export's conversion chain on a whole array in memory: (new array, its axes)."""
+    from pixelserve.export import InMemoryResult, export_to_array
+
+    result, output_axes, _ = export_to_array(InMemoryResult(array, axes), settings, default_axis_order=default_axis_order)
+    return result, output_axes
 
 
 def all_features_batch(folder: Path, count: int, *, tiles: int, seed: int) -> tuple[Path, list[Path]]:
     """A project with every feature (slow per pixel, so that runs take a while) and `count`
     images of tiles x tiles cell images of 256 x 256, cells_<k>.tif."""
+    import tifffile
     from pixelserve.features import DEFAULT_SCALES
     from pixelserve.synthetic import cells_image, scribbles
-    import tifffile
 
     image, truth = cells_image((160, 160), seed=5)
     project = train_project(folder / "all_features.ilp", image, scribbles(truth, seed=5), "yx",
@@ -151,3 +167,126 @@ def run_measuring_memory(command: list[str]) -> tuple[int, int]:
             pass
         time.sleep(0.05)
     return process.returncode, peak
+
+
+class FolderServer:
+    """Serves a folder over HTTP on 127.0.0.1 (an ephemeral port) from a thread, for the tests
+    of remote reading. `url` is its address. It answers byte ranges as real object stores do
+    (unless `ranges` is False, like Python's own http.server), records every request path,
+    counts the requests in flight at once, and can be told to fail: `fail_chunks_after = n`
+    answers HTTP `fail_status` to every chunk request after the first n (metadata, i.e. JSON
+    files, still works), or with `fail_status = None` drops the connection without an answer;
+    `stop()` shuts it down (connections are then refused)."""
+
+    def __init__(self, folder, *, ranges: bool = True, delay: float = 0.0):
+        import http.server
+        import threading
+        import time
+
+        server_state = self
+        self.requests: list[str] = []
+        self.in_flight = self.most_in_flight = 0
+        self.fail_chunks_after: int | None = None
+        self.fail_status = 500
+        self._lock = threading.Lock()
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(folder), **kwargs)
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                with server_state._lock:
+                    server_state.requests.append(self.path)
+                    server_state.in_flight += 1
+                    server_state.most_in_flight = max(server_state.most_in_flight, server_state.in_flight)
+                    chunks = [p for p in server_state.requests if not p.endswith((".json", ".zattrs", ".zarray",
+                                                                                 ".zgroup"))]
+                try:
+                    time.sleep(delay)
+                    limit = server_state.fail_chunks_after
+                    if limit is not None and chunks and chunks[-1] == self.path and len(chunks) > limit:
+                        if server_state.fail_status is None:
+                            self.close_connection = True
+                        else:
+                            self.send_error(server_state.fail_status)
+                        return
+                    self._send_file()
+                finally:
+                    with server_state._lock:
+                        server_state.in_flight -= 1
+
+            def _send_file(self):
+                path = Path(self.translate_path(self.path))
+                if not path.is_file():
+                    self.send_error(404)
+                    return
+                data = path.read_bytes()
+                wanted = self.headers.get("Range") if ranges else None
+                status = 200
+                if wanted:
+                    start, _, stop = wanted.removeprefix("bytes=").partition("-")
+                    if not start:
+                        data, status = data[-int(stop):], 206
+                    else:
+                        data, status = data[int(start):int(stop) + 1 if stop else None], 206
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 64  # the default 5 drops bursts of parallel connections (1 s SYN retry)
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def chunk_requests(self) -> list[str]:
+        return [p for p in self.requests if not p.endswith((".json", ".zattrs", ".zarray", ".zgroup"))]
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+_OME_AXIS_TYPES = {"t": "time", "c": "channel", "z": "space", "y": "space", "x": "space"}
+
+
+def write_ome_zarr(folder: Path, levels: list[np.ndarray], axes: str, *, version: str = "0.4",
+                   chunks: tuple[int, ...], shards: tuple[int, ...] | None = None,
+                   pixel_size: dict | None = None, unit: str = "micrometer") -> Path:
+    """An OME-Zarr image written with the zarr package: scale i is levels[i] (2^i times
+    smaller along y and x), at path 's<i>'."""
+    import zarr
+
+    zarr_format = 3 if version == "0.5" else 2
+    group = zarr.open_group(str(folder), mode="w", zarr_format=zarr_format)
+    pixel_size = pixel_size or {}
+    datasets = []
+    for index, level in enumerate(levels):
+        options = ({"dimension_names": list(axes), "shards": shards} if zarr_format == 3
+                   else {"chunk_key_encoding": {"name": "v2", "separator": "/"}})
+        group.create_array(f"s{index}", shape=level.shape, chunks=chunks, dtype=level.dtype,
+                           **options)[...] = level
+        scale = [pixel_size.get(a, 1.0) * (2**index if a in "yx" else 1) for a in axes]
+        datasets.append({"path": f"s{index}", "coordinateTransformations": [{"type": "scale", "scale": scale}]})
+    entry = {"version": version, "datasets": datasets,
+             "axes": [{"name": a, "type": _OME_AXIS_TYPES[a], **({"unit": unit} if a in "zyx" else {})} for a in axes]}
+    if zarr_format == 3:
+        group.attrs["ome"] = {"version": version, "multiscales": [entry]}
+    else:
+        group.attrs["multiscales"] = [entry]
+    return folder

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import pixelserve
+import pytest
 from pixelserve.synthetic import cells_image
 
 

@@ -14,7 +14,6 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-
 from pixelserve.headless.cli import main
 from pixelserve.synthetic import cells_image
 

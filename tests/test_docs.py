@@ -3,6 +3,7 @@ describes, and does what the text says."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -11,9 +12,8 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+from conftest import EXPECTED_FAILURE, doc_blocks, run_shell, write_ome_zarr
 from PIL import Image
-
-from conftest import EXPECTED_FAILURE, doc_blocks, run_shell
 from pixelserve.io import open_dataset
 from pixelserve.synthetic import cells_image, scribbles
 
@@ -38,6 +38,8 @@ def example_folder(tmp_path_factory) -> Path:
         new, _ = cells_image((256, 256), seed=10 + index)
         tifffile.imwrite(folder / "images" / f"cells_{index}.tif", new)
     Image.fromarray(tifffile.imread(folder / "images" / "cells_1.tif")).save(folder / "images" / "cells_1.png")
+    cells_1 = tifffile.imread(folder / "images" / "cells_1.tif")
+    write_ome_zarr(folder / "images" / "cells_1.ome.zarr", [cells_1, cells_1[::2, ::2]], "yx", chunks=(64, 64))
     mask = np.zeros((256, 256), np.uint8)
     mask[:, :128] = 1
     tifffile.imwrite(folder / "images" / "mask_1.tif", mask)
@@ -102,6 +104,11 @@ def test_headless_examples_wrote_what_the_text_says(example_folder, doc_runs):
         assert file["exported_data"].shape == (10, 96, 96, 2)
     masked = tifffile.imread(example_folder / "images" / "cells_1_Simple_Segmentation.tif")
     assert (masked[:, 128:] == 0).all() and (masked[:, :128] > 0).all()
+    # OME-Zarr input: the named full scale gives the TIFF's result, the default the lowest scale
+    with h5py.File(results / "zarr_full.h5", "r") as full, h5py.File(results / "zarr_lowest.h5", "r") as lowest, \
+            h5py.File(example_folder / "images" / "cells_1_Probabilities.h5", "r") as from_tiff:
+        np.testing.assert_array_equal(full["exported_data"][...], from_tiff["exported_data"][...])
+        assert lowest["exported_data"].shape == (128, 128, 2)
 
 
 def test_export_examples_wrote_what_the_text_says(example_folder, doc_runs):
@@ -123,6 +130,13 @@ def test_export_examples_wrote_what_the_text_says(example_folder, doc_runs):
     assert n5.shape == (256, 256, 2) and n5.axes == "yxc"
     zarr_dataset = open_dataset(str(out / "results.zarr" / "cells_2" / "segmentation"))
     assert zarr_dataset.dtype == np.uint8 and zarr_dataset.shape[:2] == (256, 256)
+    probabilities_zarr = open_dataset(str(out / "cells_1_Probabilities.zarr"))
+    assert (probabilities_zarr.shape, probabilities_zarr.axes) == ((1, 2, 1, 256, 256), "tczyx")
+    np.testing.assert_array_equal(probabilities_zarr.read()[0, :, 0], probabilities)  # both cyx
+    box = open_dataset(str(out / "cells_2_box.zarr"))
+    assert box.shape == (1, 1, 1, 100, 200) and set(np.unique(box.read())) <= {1, 2}
+    multiscale = json.loads((out / "cells_2_box.zarr" / ".zattrs").read_text())["multiscales"][0]
+    assert multiscale["coordinateTransformations"][1] == {"type": "translation", "translation": [0, 0, 0, 50, 20]}
 
 
 def test_batch_examples_did_what_the_text_says(example_folder, doc_runs):

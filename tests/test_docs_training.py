@@ -10,7 +10,6 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-
 from conftest import EXPECTED_FAILURE, doc_blocks, run_shell
 from pixelserve.synthetic import cells_image, scribbles
 from pixelserve.training.stored_project import read_stored_project

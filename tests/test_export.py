@@ -11,14 +11,13 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+from conftest import apply_export
 from PIL import Image
-
 from pixelserve.errors import UserError
 from pixelserve.export import (
-    ArraySource,
     ExportSettings,
+    InMemoryResult,
     SliceIndex,
-    apply_export,
     export_result,
     format_path,
     parse_tuple_list,
@@ -41,7 +40,7 @@ def convert(array, axes, default="yxc", **kwargs):
 
 
 def export(tmp_path, array, axes, *, default=None, name="{nickname}_{result_type}", placeholders=None, **kwargs):
-    source = array if isinstance(array, ArraySource) else ArraySource(array, axes)
+    source = array if isinstance(array, InMemoryResult) else InMemoryResult(array, axes)
     s = settings(output_filename_format=str(tmp_path / name), **kwargs)
     return export_result(source, s, placeholders or dict(NAMES), default_axis_order=default or source.axes, threads=2)
 
@@ -261,7 +260,7 @@ def test_extension_handling(tmp_path, output_format, template, expected):
 
 def test_hdf5_layout_and_metadata(tmp_path):
     data = np.random.default_rng(0).random((3, 20, 30, 2), dtype=np.float32)
-    source = ArraySource(data, "zyxc", block_shape=(1, 8, 8, 2), drange=(0.0, 1.0), display_mode="grayscale")
+    source = InMemoryResult(data, "zyxc", block_shape=(1, 8, 8, 2), drange=(0.0, 1.0), display_mode="grayscale")
     s = settings(output_filename_format=str(tmp_path / "o"), output_internal_path="volume/{nickname}",
                  output_axis_order="tzyxc", export_dtype="uint8", pipeline_result_drange=(0.0, 1.0), export_drange=(0, 255))
     [path] = export_result(source, s, dict(NAMES), default_axis_order="zyxc", threads=3,
@@ -311,7 +310,7 @@ def test_hdf5_uncompressed_and_other_datasets_survive(tmp_path):
 
 def test_tif_is_an_imagej_hyperstack(tmp_path):
     data = np.random.default_rng(1).random((2, 3, 10, 12, 2), dtype=np.float32)  # tzyxc
-    [path] = export(tmp_path, ArraySource(data, "tzyxc", block_shape=(1, 2, 5, 5, 1)), "tzyxc", output_format="tif")
+    [path] = export(tmp_path, InMemoryResult(data, "tzyxc", block_shape=(1, 2, 5, 5, 1)), "tzyxc", output_format="tif")
     with tifffile.TiffFile(path) as tif:
         assert tif.is_imagej and tif.series[0].axes == "TZCYX"
         assert tif.imagej_metadata["channels"] == 2 and tif.imagej_metadata["slices"] == 3
@@ -321,7 +320,7 @@ def test_tif_is_an_imagej_hyperstack(tmp_path):
 def test_tif_calibration_rgb_and_plain_tiff(tmp_path):
     rgb = np.random.default_rng(2).integers(0, 255, (4, 10, 12, 3), dtype=np.uint8)  # zyxc
     s = settings(output_filename_format=str(tmp_path / "rgb"), output_format="tiff")
-    [path] = export_result(ArraySource(rgb, "zyxc"), s, {}, default_axis_order="zyxc",
+    [path] = export_result(InMemoryResult(rgb, "zyxc"), s, {}, default_axis_order="zyxc",
                            resolution={"z": 3.0, "y": 0.25, "x": 0.5}, axis_units={"x": "um"})
     assert path.endswith("rgb.tiff")
     with tifffile.TiffFile(path) as tif:
@@ -377,7 +376,7 @@ def test_png_refuses_3d_and_floats_with_the_fix(tmp_path):
 
 def test_numpy_round_trip(tmp_path):
     data = np.random.default_rng(5).random((2, 9, 11, 3)).astype(np.float32)
-    [path] = export(tmp_path, ArraySource(data, "zyxc", block_shape=(1, 4, 4, 3)), "zyxc", output_format="numpy",
+    [path] = export(tmp_path, InMemoryResult(data, "zyxc", block_shape=(1, 4, 4, 3)), "zyxc", output_format="numpy",
                     output_axis_order="czyx")
     np.testing.assert_array_equal(np.load(path), data.transpose(3, 0, 1, 2))
 
@@ -394,7 +393,7 @@ def test_blockwise_export_equals_apply_export(tmp_path, output_format):
         options["cutout_subregion"] = ((1, 3, None, None), (2, 35, 40, None))
     expected, axes = convert(data, "zyxc", default="zyxc", **options)
     calls = []
-    source = ArraySource(data, "zyxc", block_shape=(1, 10, 7, 2))
+    source = InMemoryResult(data, "zyxc", block_shape=(1, 10, 7, 2))
     s = settings(output_filename_format=str(tmp_path / "out"), output_format=output_format, **options)
     [path] = export_result(source, s, {}, default_axis_order="zyxc", threads=4, progress=lambda d, t: calls.append((d, t)))
     total = int(np.prod(expected.shape))
@@ -412,7 +411,7 @@ def test_blockwise_export_equals_apply_export(tmp_path, output_format):
     np.testing.assert_array_equal(written, expected)
 
 
-class FailingSource(ArraySource):
+class FailingSource(InMemoryResult):
     """Raises on the third block it is asked for."""
 
     def __init__(self, array, axes, error):
@@ -473,14 +472,14 @@ def test_missing_folders_are_created(tmp_path):
 def test_unfilled_ilastik_names_are_refused_other_unknowns_kept(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match=r"uses \{dataset_dir\} but this export has no value"):
-        export_result(ArraySource(IMAGE, "yxc"), settings(), {}, default_axis_order="yxc")
+        export_result(InMemoryResult(IMAGE, "yxc"), settings(), {}, default_axis_order="yxc")
     [path] = export(tmp_path, IMAGE, "yxc", name="{custom}_{nickname}", output_format="numpy")
     assert os.path.basename(path) == "{custom}_img.npy"
     assert os.listdir(tmp_path) == ["{custom}_img.npy"]
 
 
 def test_source_drange_is_cast_into_the_metadata(tmp_path):
-    source = ArraySource(np.full((2, 3, 1), 0.5, np.float32), "yxc", drange=(0.0, 1.0))
+    source = InMemoryResult(np.full((2, 3, 1), 0.5, np.float32), "yxc", drange=(0.0, 1.0))
     [path] = export(tmp_path, source, "yxc", export_dtype="uint8")
     with h5py.File(path, "r") as f:
         # no normalisation: the range goes through the same plain cast as the data

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from pixelserve.errors import UserError
-from pixelserve.export import ArraySource, ExportSettings, export_result
+from pixelserve.export import ExportSettings, InMemoryResult, export_result
 from pixelserve.export.dvid_writer import DvidWriter, parse_dvid_url
 
 NAMES = {"dataset_dir": "/data/set", "nickname": "img", "result_type": "Probabilities"}
@@ -114,7 +113,7 @@ def test_uint8_volume_in_unaligned_blocks_round_trips(dvid, node, tmp_path, monk
     monkeypatch.chdir(tmp_path)  # a URL must never become folders here
     rng = np.random.default_rng(0)
     volume = rng.integers(1, 256, size=(40, 70, 50), dtype=np.uint8)  # no side a multiple of 32
-    source = ArraySource(volume, "zyx", block_shape=(17, 23, 29))  # blocks unaligned to DVID's 32
+    source = InMemoryResult(volume, "zyx", block_shape=(17, 23, 29))  # blocks unaligned to DVID's 32
     written = export(source, f"{dvid}/api/node/{node}/{{nickname}}_gray")
     assert written == [f"{dvid}/api/node/{node}/img_gray"]
     assert info(dvid, node, "img_gray")["Base"]["TypeName"] == "uint8blk"
@@ -128,7 +127,7 @@ def test_uint8_volume_in_unaligned_blocks_round_trips(dvid, node, tmp_path, monk
 
 def test_uint64_labels_2d_with_channel_go_to_labelblk(dvid, node):
     labels = (np.arange(45 * 33, dtype=np.uint64).reshape(45, 33, 1) * 123456789012)  # beyond 32 bits
-    export(ArraySource(labels, "yxc"), f"{dvid}/api/node/{node}/labels")
+    export(InMemoryResult(labels, "yxc"), f"{dvid}/api/node/{node}/labels")
     assert info(dvid, node, "labels")["Base"]["TypeName"] == "labelblk"
     np.testing.assert_array_equal(read_back(dvid, node, "labels", (1, 45, 33), np.uint64)[0], labels[..., 0])
 
@@ -136,20 +135,20 @@ def test_uint64_labels_2d_with_channel_go_to_labelblk(dvid, node):
 @pytest.mark.parametrize("dtype, typename", [(np.uint16, "uint16blk"), (np.uint32, "uint32blk"), (np.float32, "float32blk")])
 def test_other_dvid_voxel_types(dvid, node, dtype, typename):
     volume = (np.arange(3 * 40 * 35).reshape(3, 40, 35) * 7).astype(dtype)
-    export(ArraySource(volume, "zyx"), f"{dvid}/api/node/{node}/vol")
+    export(InMemoryResult(volume, "zyx"), f"{dvid}/api/node/{node}/vol")
     assert info(dvid, node, "vol")["Base"]["TypeName"] == typename
     np.testing.assert_array_equal(read_back(dvid, node, "vol", volume.shape, dtype), volume)
 
 
 def test_dvid_axes_are_the_results_x_y_z_whatever_the_output_order(dvid, node):
     volume = np.arange(5 * 6 * 7, dtype=np.uint8).reshape(5, 6, 7)  # z, y, x
-    export(ArraySource(volume, "zyx"), f"{dvid}/api/node/{node}/xyz", output_axis_order="xyz")
+    export(InMemoryResult(volume, "zyx"), f"{dvid}/api/node/{node}/xyz", output_axis_order="xyz")
     np.testing.assert_array_equal(read_back(dvid, node, "xyz", volume.shape, np.uint8), volume)
 
 
 def test_export_with_conversion_and_subregion_starts_at_dvid_origin(dvid, node):
     probabilities = np.linspace(0, 1, 2 * 30 * 40 * 2, dtype=np.float32).reshape(2, 30, 40, 2)
-    export(ArraySource(probabilities, "zyxc"), f"{dvid}/api/node/{node}/p1",
+    export(InMemoryResult(probabilities, "zyxc"), f"{dvid}/api/node/{node}/p1",
            export_dtype="uint8", pipeline_result_drange=(0.0, 1.0), export_drange=(0, 255),
            cutout_subregion=[(0, 5, 10, 1), (2, 30, 40, 2)])
     expected = np.round(probabilities[:, 5:, 10:, 1] * 255).astype(np.uint8)
@@ -159,16 +158,16 @@ def test_export_with_conversion_and_subregion_starts_at_dvid_origin(dvid, node):
 
 def test_writing_into_an_existing_instance_overwrites_it(dvid, node):
     url = f"{dvid}/api/node/{node}/again"
-    export(ArraySource(np.full((4, 8, 8), 9, np.uint8), "zyx"), url)
-    export(ArraySource(np.full((4, 8, 8), 3, np.uint8), "zyx"), url)
+    export(InMemoryResult(np.full((4, 8, 8), 9, np.uint8), "zyx"), url)
+    export(InMemoryResult(np.full((4, 8, 8), 3, np.uint8), "zyx"), url)
     assert read_back(dvid, node, "again", (4, 8, 8), np.uint8).max() == 3
 
 
 def test_existing_instance_of_another_type_is_refused_before_computing(dvid, node):
-    export(ArraySource(np.ones((4, 8, 8), np.uint8), "zyx"), f"{dvid}/api/node/{node}/taken")
+    export(InMemoryResult(np.ones((4, 8, 8), np.uint8), "zyx"), f"{dvid}/api/node/{node}/taken")
     computed = []
 
-    class Source(ArraySource):
+    class Source(InMemoryResult):
         def compute(self, start, stop):
             computed.append(start)
             return super().compute(start, stop)
@@ -179,7 +178,7 @@ def test_existing_instance_of_another_type_is_refused_before_computing(dvid, nod
 
 
 def test_failed_computation_leaves_nothing_on_the_server(dvid, node):
-    class Failing(ArraySource):
+    class Failing(InMemoryResult):
         def compute(self, start, stop):
             if start[0] >= 32:
                 raise RuntimeError("boom")
@@ -193,7 +192,7 @@ def test_failed_computation_leaves_nothing_on_the_server(dvid, node):
 def test_locked_node_is_refused_before_computing(dvid, node):
     _http("POST", f"{dvid}/api/node/{node}/commit", json.dumps({"note": "done"}).encode())
     with pytest.raises(UserError, match=f"node {node[:10]} is locked"):
-        export(ArraySource(np.ones((4, 8, 8), np.uint8), "zyx"), f"{dvid}/api/node/{node[:10]}/late")
+        export(InMemoryResult(np.ones((4, 8, 8), np.uint8), "zyx"), f"{dvid}/api/node/{node[:10]}/late")
     assert not exists(dvid, node, "late")
 
 
@@ -211,7 +210,7 @@ def test_a_url_not_naming_a_data_instance_is_refused(url):
 
 def test_unknown_node_and_unreachable_server_are_clear_errors(dvid, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    source = ArraySource(np.ones((4, 8, 8), np.uint8), "zyx")
+    source = InMemoryResult(np.ones((4, 8, 8), np.uint8), "zyx")
     with pytest.raises(UserError, match="refused to find the node ffff1234.*could not find UUID"):
         export(source, f"{dvid}/api/node/ffff1234/name")
     with pytest.raises(UserError, match=r"Could not reach the DVID server at http://127.0.0.1:\d+ .*start the server"):
@@ -227,7 +226,7 @@ def test_unknown_node_and_unreachable_server_are_clear_errors(dvid, tmp_path, mo
 ])
 def test_what_dvid_cannot_hold_is_refused_with_a_fix(array, axes, message):
     with pytest.raises(UserError, match=message):
-        export(ArraySource(array, axes), "http://127.0.0.1:1/api/node/abc/name")
+        export(InMemoryResult(array, axes), "http://127.0.0.1:1/api/node/abc/name")
 
 
 def test_dvid_is_registered_as_a_remote_format():

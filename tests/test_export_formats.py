@@ -8,10 +8,10 @@ import os
 import numpy as np
 import pytest
 import tifffile
+from conftest import apply_export
 from PIL import Image
-
 from pixelserve.errors import UserError
-from pixelserve.export import OUTPUT_FORMATS, ArraySource, ExportSettings, apply_export, export_result
+from pixelserve.export import OUTPUT_FORMATS, ExportSettings, InMemoryResult, export_result
 
 FORMATS_2D = ("png", "bmp", "gif", "jpeg", "jpg", "pbm", "pgm", "pnm", "ppm")
 LOSSY = ("jpeg", "jpg")
@@ -23,7 +23,7 @@ RNG = np.random.default_rng(11)
 
 
 def export(tmp_path, data, axes, output_format, name="out", **options):
-    source = data if isinstance(data, ArraySource) else ArraySource(data, axes, block_shape=(3,) * len(axes))
+    source = data if isinstance(data, InMemoryResult) else InMemoryResult(data, axes, block_shape=(3,) * len(axes))
     s = ExportSettings(output_format=output_format, output_filename_format=str(tmp_path / name), **options)
     return export_result(source, s, {}, default_axis_order=source.axes, threads=2)
 
@@ -174,7 +174,7 @@ def test_sequence_needs_three_nonsingleton_axes(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-class FailingSource(ArraySource):
+class FailingSource(InMemoryResult):
     def __init__(self, array, axes, error, fail_at):
         super().__init__(array, axes, block_shape=(1, 4, 4))
         self.error, self.fail_at, self.calls = error, fail_at, 0

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-
+from conftest import apply_export
 from pixelserve.errors import UserError
-from pixelserve.export import OUTPUT_FORMATS, ArraySource, ExportMetadata, ExportSettings, apply_export, export_result
+from pixelserve.export import OUTPUT_FORMATS, ExportMetadata, ExportSettings, InMemoryResult, export_result
 from pixelserve.export.chunk_assembly import ChunkAssembler
 from pixelserve.export.hdf5_writer import ilastik_chunk_shape
 from pixelserve.export.n5_writer import CompressedN5Writer
@@ -37,7 +37,7 @@ RNG = np.random.default_rng(23)
 
 
 def export(tmp_path, data, axes, output_format, name="out", block_shape=None, **options):
-    source = data if isinstance(data, ArraySource) else ArraySource(
+    source = data if isinstance(data, InMemoryResult) else InMemoryResult(
         data, axes, block_shape=block_shape or (3,) * len(axes), drange=(0.0, 1.0) if data.dtype.kind == "f" else None,
         display_mode="probabilities" if data.dtype.kind == "f" else None)
     s = ExportSettings(output_format=output_format, output_filename_format=str(tmp_path / name), **options)
@@ -275,7 +275,7 @@ def test_multipage_tiff_sequence_refusals(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-class FailingSource(ArraySource):
+class FailingSource(InMemoryResult):
     def __init__(self, array, axes, fail_at, block_shape):
         super().__init__(array, axes, block_shape=block_shape)
         self.fail_at, self.calls = fail_at, 0
@@ -438,8 +438,8 @@ def test_chunk_assembly_in_any_order_and_over_budget(tmp_path):
         stores = []
 
         def store(index, chunk):
-            stored[index] = chunk.copy()
-            stores.append(index)
+            stored[index] = chunk.copy()  # noqa: B023  (used within this iteration)
+            stores.append(index)  # noqa: B023
 
         assembler = ChunkAssembler(shape, chunks, data.dtype, store, stored.__getitem__, budget_bytes=budget)
         for i in order:
@@ -524,7 +524,7 @@ def test_cli_containers(project_2d, image_2d, tmp_path, output_format):
 def test_container_input_is_never_overwritten(tmp_path, output_format, extension):
     data = RNG.integers(0, 9, (6, 7)).astype(np.uint8)
     [container] = export(tmp_path, data, "yx", output_format, name="in", output_internal_path="raw")
-    source = ArraySource(data + 1, "yx")
+    source = InMemoryResult(data + 1, "yx")
 
     def export_into_input(internal_path):
         s = ExportSettings(output_format=output_format, output_filename_format=str(tmp_path / "in"),

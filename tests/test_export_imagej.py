@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import tifffile
 from PIL import Image
-
 from pixelserve import open_project
-from pixelserve.export import ArraySource, ExportSettings, export_result
+from pixelserve.export import ExportSettings, InMemoryResult, export_result
 from pixelserve.headless.cli import main
 
 COLORS = ((255, 0, 0), (0, 255, 0), (0, 0, 255))
@@ -22,7 +21,7 @@ def export(tmp_path, source, name, **kwargs):
 
 def test_probabilities_have_class_names_colours_and_ranges(tmp_path):
     data = np.random.default_rng(0).random((2, 8, 9, 3), dtype=np.float32)  # zyxc
-    source = ArraySource(data, "zyxc", drange=(0.0, 1.0), channel_names=("bg", "cell", "edge"), channel_colors=COLORS)
+    source = InMemoryResult(data, "zyxc", drange=(0.0, 1.0), channel_names=("bg", "cell", "edge"), channel_colors=COLORS)
     with tifffile.TiffFile(export(tmp_path, source, "p")) as tif:
         meta = tif.imagej_metadata
         assert tif.series[0].axes == "ZCYX" and meta["channels"] == 3 and meta["slices"] == 2
@@ -37,7 +36,7 @@ def test_probabilities_have_class_names_colours_and_ranges(tmp_path):
 
 def test_a_channel_cutout_keeps_the_matching_names_and_the_origin(tmp_path):
     data = np.zeros((10, 12, 3), np.float32)
-    source = ArraySource(data, "yxc", drange=(0.0, 1.0), channel_names=("bg", "cell", "edge"), channel_colors=COLORS)
+    source = InMemoryResult(data, "yxc", drange=(0.0, 1.0), channel_names=("bg", "cell", "edge"), channel_colors=COLORS)
     path = export(tmp_path, source, "cut", cutout_subregion=((2, 3, 1), (10, 12, 3)),
                   export_dtype="uint8", pipeline_result_drange=(0.0, 1.0), export_drange=(0, 255))
     with tifffile.TiffFile(path) as tif:
@@ -51,7 +50,7 @@ def test_a_channel_cutout_keeps_the_matching_names_and_the_origin(tmp_path):
 
 def test_2d_label_image_is_a_palette_tiff(tmp_path):
     labels = np.array([[0, 1, 2], [3, 2, 1]], np.uint8)
-    source = ArraySource(labels, "yx", channel_names=("Simple Segmentation",), label_colors=COLORS)
+    source = InMemoryResult(labels, "yx", channel_names=("Simple Segmentation",), label_colors=COLORS)
     path = export(tmp_path, source, "seg")
     image = Image.open(path)
     assert image.mode == "P"
@@ -64,7 +63,7 @@ def test_2d_label_image_is_a_palette_tiff(tmp_path):
 
 def test_label_time_series_of_volumes_stays_a_hyperstack_with_a_lut(tmp_path):
     labels = np.random.default_rng(1).integers(0, 4, (2, 3, 5, 6), dtype=np.uint8)  # tzyx
-    path = export(tmp_path, ArraySource(labels, "tzyx", label_colors=COLORS), "seg_t")
+    path = export(tmp_path, InMemoryResult(labels, "tzyx", label_colors=COLORS), "seg_t")
     with tifffile.TiffFile(path) as tif:
         meta = tif.imagej_metadata
         assert meta["hyperstack"] and meta["frames"] == 2 and meta["slices"] == 3

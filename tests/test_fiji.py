@@ -400,7 +400,7 @@ def test_workflows_the_server_does_not_run_say_so(plugin, imagej_home, data, ser
 open("{data}/images/cells_1.tif");
 run("{command}", "project=[{data}/MyProject.ilp]");
 """))
-    assert f"does not run {command} projects yet (it runs Pixel Classification, AutocontextTwoStage projects)" in message
+    assert f"does not run {command} projects yet (it runs Pixel Classification, Autocontext projects)" in message
 
 
 def test_a_project_of_another_workflow_points_to_its_command(plugin, imagej_home, data, server, tmp_path):

@@ -12,10 +12,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 from conftest import require_fixtures
-from pixelserve.classifiers import (ForestEnsemble, VigraForest, forest_from_sklearn,
-                                    read_vigra_forest, write_vigra_forest)
+from pixelserve.classifiers import ForestEnsemble, VigraForest, forest_from_sklearn, read_vigra_forest, write_vigra_forest
 from pixelserve.errors import ProjectError, UserError
 
 LEAF = 0x40000000
@@ -86,7 +84,7 @@ def fixture_forest_groups(folder: Path):
     for path in sorted(folder.glob("*.ilp")):
         with h5py.File(path, "r") as file:
             found = []
-            file.visititems(lambda name, obj: found.append(name)
+            file.visititems(lambda name, obj: found.append(name)  # noqa: B023  (called at once)
                             if isinstance(obj, h5py.Group) and name.endswith("ClassifierForests")
                             or (isinstance(obj, h5py.Group) and name.split("/")[-1] == "Output")
                             else None)

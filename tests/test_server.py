@@ -13,11 +13,10 @@ import grpc
 import numpy as np
 import pytest
 import tifffile
-
 from conftest import require_fixtures
+from pixelserve import protocol
 from pixelserve.client import Client, Dataset, ServerError
 from pixelserve.headless.cli import main as cli_main
-from pixelserve import protocol
 from pixelserve.server.app import Limits, Server, ServerConfig
 from pixelserve.synthetic import cells_image
 

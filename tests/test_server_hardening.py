@@ -17,10 +17,9 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-
 from pixelserve import protocol
 from pixelserve.client import Client, Dataset, ServerError
-from pixelserve.export import ArraySource, ExportSettings, export_result
+from pixelserve.export import ExportSettings, InMemoryResult, export_result
 from pixelserve.server.app import Server, ServerConfig
 from pixelserve.server.limits import Limits
 from pixelserve.synthetic import cells_image, scribbles
@@ -90,7 +89,7 @@ def hostile_files(root, outside):
     for format_name, name in (("n5", "volume.n5"), ("zarr", "volume.zarr")):
         settings = ExportSettings(output_format=format_name, output_filename_format=str(root / name),
                                   output_internal_path="raw", output_axis_order="yx")
-        export_result(ArraySource(volume, "yx", block_shape=(32, 32)), settings, {}, default_axis_order="yx")
+        export_result(InMemoryResult(volume, "yx", block_shape=(32, 32)), settings, {})
     block = root / "volume.n5" / "raw" / "0"
     shutil.move(block, outside / "n5_blocks")
     os.symlink(outside / "n5_blocks", block)
@@ -116,8 +115,9 @@ def hostile_files(root, outside):
 def test_indirection_out_of_the_roots_is_refused(client, folders):
     root, outside = folders
     for path, how in hostile_files(root, outside).items():
-        for call in (lambda: client.read_dataset(path), lambda: client.predict("cells.ilp", Dataset(path)),
-                     lambda: client.list_datasets(path.split("/")[0])):
+        for call in (lambda path=path: client.read_dataset(path),
+                     lambda path=path: client.predict("cells.ilp", Dataset(path)),
+                     lambda path=path: client.list_datasets(path.split("/")[0])):
             message = refused(call)
             assert OUTSIDE in message and how in message and str(outside) in message, message
     # Training continues a project from a dataset on the server: refused alike.

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+import pixelserve
 import pytest
 import tifffile
-
-import pixelserve
 from pixelserve.classifiers import read_vigra_forest
 from pixelserve.features import compute_features
 from pixelserve.headless.cli import main

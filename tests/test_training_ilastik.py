@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
-import pytest
-from PIL import Image
-
 import pixelserve
+import pytest
 from conftest import fixtures_dir
+from PIL import Image
 from pixelserve.headless.cli import main
 from pixelserve.training.stored_project import read_stored_project
 

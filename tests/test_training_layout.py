@@ -12,7 +12,6 @@ import re
 
 import h5py
 import pytest
-
 from pixelserve.training.trainer import train_project
 
 CASES = [

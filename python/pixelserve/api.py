@@ -6,9 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .blocks import compute_array, default_threads
+from .blocks import default_threads
 from .errors import UserError
-from .workflows import Volume, Workflow, load_workflow
+from .export import ExportSettings, ResultKind, export_to_array
+from .results import Result
+from .workflows import LaneRequest, Volume, Workflow, load_workflow, parse_options
 
 
 class Project:
@@ -40,15 +42,31 @@ class Project:
         """Smallest image side (pixels) the project's filters accept."""
         return self.workflow.min_image_size
 
+    @property
+    def options(self):
+        """The workflow's own options (names and meaning), given to `run` as `options`."""
+        return self.workflow.options
+
     def predict(self, image: np.ndarray | None = None, axes: str | None = None, *,
-                export_source: str | None = None, inputs: dict | None = None,
+                export_source: str | None = None, inputs: dict | None = None, options: dict | None = None,
                 threads: int | None = None) -> np.ndarray:
         """Compute an export source for in-memory images.
 
         `image` with `axes` (letters of "tzyxc", e.g. "yx", "zyxc") is the raw data; other roles
-        go in `inputs` as {role name: (array, axes)}. The result's axes are the raw axes without
-        c, followed by c (e.g. "yx" -> "yxc").
+        go in `inputs` as {role name: (array, axes)}; `options` are the workflow's own (see
+        `options`). The result's axes are the raw axes without c, followed by c (e.g. "yx" ->
+        "yxc").
         """
+        return self.run(image, axes, export_source=export_source, inputs=inputs, options=options,
+                        tables=False, threads=threads).array
+
+    def run(self, image: np.ndarray | None = None, axes: str | None = None, *, export_source: str | None = None,
+            inputs: dict | None = None, options: dict | None = None, tables: bool = True, image_wanted: bool = True,
+            threads: int | None = None) -> Result:
+        """As `predict`, returning a `Result`: the image with its axes and meaning, and with
+        `tables` the workflow's tables by name (`Result.tables[name].columns` is a dict of
+        columns, `.to_structured()` one structured array). `image_wanted=False` computes the
+        tables only."""
         volumes = {}
         roles = dict(inputs or {})
         if image is not None:
@@ -59,8 +77,21 @@ class Project:
                 raise UserError(f"Give the axes of the {role} array, e.g. axes='yx' or 'zyxc'.")
             volumes[role] = Volume.from_array(array, role_axes, name=f"{role} array")
         threads = threads or default_threads()
-        source = self.workflow.result_source(volumes, export_source, parallel_blocks=threads)
-        return compute_array(source, threads)
+        request = LaneRequest(export_source, image=image_wanted, tables=tables,
+                              options=parse_options(self.workflow.options, dict(options or {})))
+        lane = self.workflow.open_lane(volumes, request, parallel_blocks=threads)
+        lane.prepare(threads=threads)
+        result = Result(array=None, export_source=self.workflow.resolve_export_source(export_source))
+        if lane.image is not None:
+            source = lane.image
+            # The raw axes without c, then c: the result keeps the source's own order.
+            result.array, result.axes, metadata = export_to_array(
+                source, ExportSettings(output_axis_order=source.axes), threads=threads)
+            result.shape, result.lane_wide = result.array.shape, lane.kind is ResultKind.LANE_WIDE
+            result.channel_names, result.channel_colors = list(metadata.channel_names), list(metadata.channel_colors)
+            result.label_colors, result.drange = list(metadata.label_colors), metadata.drange
+        result.tables = {table.name: table for table in lane.tables()} if tables else {}
+        return result
 
 
 def open_project(path, *, structure_tensor_order: str | None = None) -> Project:

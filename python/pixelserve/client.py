@@ -11,29 +11,17 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import grpc
 import numpy as np
 
 from . import protocol
-from .protocol import ArrayReceiver, describe_header, iter_chunks
+from .protocol import ArrayReceiver, TableReceiver, describe_header, iter_chunks
+from .results import Result
 
-
-@dataclass
-class Result:
-    """A result from the server: the array and what it shows."""
-
-    array: np.ndarray
-    axes: str
-    export_source: str = ""
-    channel_names: list[str] = field(default_factory=list)
-    channel_colors: list[tuple[int, int, int]] = field(default_factory=list)
-    label_colors: list[tuple[int, int, int]] = field(default_factory=list)
-    drange: tuple[float, float] | None = None
-    resolution: dict[str, float] = field(default_factory=dict)
-    units: dict[str, str] = field(default_factory=dict)
+__all__ = ["Client", "Dataset", "Description", "Result", "ServerError"]
 
 
 @dataclass
@@ -45,6 +33,24 @@ class Dataset:
     subregion: tuple[tuple[int, int], ...] | None = None
     axes: str = ""
     stack_along: str = ""  # for a glob or os.pathsep list of files: the axis they stack along
+
+
+@dataclass
+class Description:
+    """What a prediction would give (Client.describe): the image as computed (shape, dtype,
+    axes; a cutout is given in these axes), the axis order its export takes by default, what
+    it shows, and whether it is computed for the whole lane at once."""
+
+    export_source: str
+    lane_wide: bool
+    shape: tuple[int, ...] = ()
+    dtype: np.dtype | None = None
+    axes: str = ""
+    default_axis_order: str = ""
+    channel_names: tuple[str, ...] = ()
+    channel_colors: tuple[tuple[int, int, int], ...] = ()
+    label_colors: tuple[tuple[int, int, int], ...] = ()
+    drange: tuple[float, float] | None = None
 
 
 class ServerError(Exception):
@@ -133,15 +139,62 @@ class Client:
     def predict(self, project: str, image: np.ndarray | Dataset | None = None, axes: str = "", *,
                 inputs: dict | None = None, export_source: str = "", export_dtype: str = "",
                 pipeline_result_drange=None, export_drange=None, cutout_subregion=None,
-                output_axis_order: str = "", image_name: str = "",
+                output_axis_order: str = "", image_name: str = "", options: dict | None = None,
+                tables: bool = False, table_only: bool = False,
                 progress: Callable[[int, int, str], None] | None = None,
                 cancel: threading.Event | None = None) -> Result:
         """Run `project` on `image` (an array with `axes`, or a Dataset on the server).
 
         `inputs` adds other roles: {role name: (array, axes) or Dataset}. The export settings
-        are those of the headless command line. `progress(done, total, phase)` is called as the
-        server reports; setting `cancel` cancels the call (ServerError with code CANCELLED).
+        are those of the headless command line; `options` the workflow's own
+        (ProjectInfo.options), e.g. {"threshold": 0.5}. `tables` also asks for every table of
+        the project (tables its options ask for come anyway): `Result.tables` maps names to
+        Tables, whose `columns` is a dict of columns and `to_structured()` one structured
+        array; `table_only` asks for the tables only.
+        `progress(done, total, phase)` is called as the server reports; setting `cancel`
+        cancels the call (ServerError with code CANCELLED).
         """
+        header, arrays = self._predict_header(
+            project, image, axes, inputs, export_source=export_source, export_dtype=export_dtype,
+            pipeline_result_drange=pipeline_result_drange, export_drange=export_drange,
+            cutout_subregion=cutout_subregion, output_axis_order=output_axis_order, image_name=image_name,
+            options=options, table_only=table_only)
+        header.tables = tables
+        requests = self._upload(protocol.prediction.PredictRequest, header, arrays)
+        with self._streaming(self._prediction.Predict, requests, cancel) as responses:
+            result = self._receive_results(responses, progress)
+        if result.array is None and not table_only:
+            raise ServerError(grpc.StatusCode.UNKNOWN, "The server ended the call without the result")
+        return result
+
+    def describe(self, project: str, image: Dataset, *, inputs: dict | None = None, export_source: str = "",
+                 options: dict | None = None, table_only: bool = False) -> "Description":
+        """What `predict` would give for datasets on the server, computing nothing."""
+        header, arrays = self._predict_header(project, image, "", inputs, export_source=export_source,
+                                              options=options, table_only=table_only)
+        if arrays:
+            raise ValueError("describe takes datasets on the server, not arrays")
+        header.describe = True
+        with self._streaming(self._prediction.Predict, self._upload(protocol.prediction.PredictRequest, header, []),
+                             None) as responses:
+            message = next((r.result for r in responses if r.WhichOneof("kind") == "result"), None)
+        if message is None:
+            raise ServerError(grpc.StatusCode.UNKNOWN, "The server ended the call without the description")
+        described = Description(export_source=message.export_source, lane_wide=message.lane_wide)
+        if message.HasField("source"):
+            described.shape, described.dtype, described.axes = describe_header(message.source, "the result")
+            described.default_axis_order = message.default_axis_order
+            described.channel_names = tuple(message.channel_names)
+            described.channel_colors = tuple(_color(c) for c in message.channel_colors)
+            described.label_colors = tuple(_color(c) for c in message.label_colors)
+            described.drange = (message.drange.min, message.drange.max) if message.HasField("drange") else None
+        return described
+
+    def _predict_header(self, project: str, image, axes: str, inputs: dict | None, *, export_source: str = "",
+                        export_dtype: str = "", pipeline_result_drange=None, export_drange=None,
+                        cutout_subregion=None, output_axis_order: str = "", image_name: str = "",
+                        options: dict | None = None, table_only: bool = False):
+        """The PredictHeader of a call and the (input index, array) pairs to upload after it."""
         roles: list[tuple[str, object, str]] = []
         if image is not None:
             roles.append(("", image, axes))
@@ -151,6 +204,9 @@ class Client:
         header = protocol.prediction.PredictHeader(project=project, image_name=image_name)
         settings = header.export_settings
         settings.export_source, settings.export_dtype, settings.output_axis_order = export_source, export_dtype, output_axis_order
+        settings.table_only = table_only
+        for name, value in (options or {}).items():
+            settings.options[name] = str(value)
         for field_name, value in (("pipeline_result_drange", pipeline_result_drange), ("export_drange", export_drange)):
             if value is not None:
                 getattr(settings, field_name).min, getattr(settings, field_name).max = value
@@ -171,10 +227,7 @@ class Client:
                 data = np.asarray(data)
                 message.array.CopyFrom(protocol.array_header(data.shape, data.dtype, role_axes))
                 arrays.append((len(header.inputs) - 1, data))
-
-        requests = self._upload(protocol.prediction.PredictRequest, header, arrays)
-        with self._streaming(self._prediction.Predict, requests, cancel) as responses:
-            return self._receive_array(responses, "result", self._result_details, "the result", progress)
+        return header, arrays
 
     def _upload(self, message_type, header, arrays) -> Iterator:
         """The request stream: the header, then the chunks of each (array index, array)."""
@@ -197,15 +250,47 @@ class Client:
                 watcher.set_done()
 
     @staticmethod
-    def _result_details(response):
-        """The ArrayHeader and the Result fields of a prediction's ResultHeader."""
-        header = response.result
-        return header.array, dict(
-            export_source=header.export_source, channel_names=list(header.channel_names),
-            channel_colors=[_color(c) for c in header.channel_colors],
-            label_colors=[_color(c) for c in header.label_colors],
-            drange=(header.drange.min, header.drange.max) if header.HasField("drange") else None,
-        )
+    def _receive_results(responses, progress=None) -> Result:
+        """A prediction's answer: Progress messages go to `progress(done, total, phase)`; each
+        ResultHeader starts a result (the image, or a table) whose chunks follow."""
+        result = Result(array=None)
+        receiver = None
+        receivers = []
+        for response in responses:
+            kind = response.WhichOneof("kind")
+            if kind == "chunk":
+                if receiver is None:
+                    raise ServerError(grpc.StatusCode.UNKNOWN, "The server sent a result's bytes before its header")
+                if isinstance(receiver, TableReceiver):
+                    receiver.add(response.chunk.array_index, response.chunk.data)
+                else:
+                    receiver.add(response.chunk.data)
+            elif kind == "result":
+                header = response.result
+                if header.WhichOneof("kind") == "table":
+                    receiver = TableReceiver(header.table, 1 << 62)
+                    receivers.append(receiver)
+                    continue
+                result.export_source, result.lane_wide = header.export_source, header.lane_wide
+                if header.WhichOneof("kind") != "array":
+                    continue
+                shape, dtype, result.axes = describe_header(header.array, "the result")
+                result.shape = shape
+                result.channel_names = list(header.channel_names)
+                result.channel_colors = [_color(c) for c in header.channel_colors]
+                result.label_colors = [_color(c) for c in header.label_colors]
+                result.drange = (header.drange.min, header.drange.max) if header.HasField("drange") else None
+                receiver = ArrayReceiver(shape, dtype, "the result", 1 << 62)
+                receivers.append(receiver)
+            elif kind == "progress" and progress is not None:
+                progress(response.progress.done, response.progress.total, response.progress.phase)
+        for received in receivers:
+            if isinstance(received, TableReceiver):
+                table = received.result()
+                result.tables[table.name] = table
+            else:
+                result.array = received.result()
+        return result
 
     @staticmethod
     def _receive_array(responses, header_kind: str, details, what: str, progress=None) -> Result:

@@ -42,3 +42,34 @@ def scribbles(truth: np.ndarray, *, per_class: int = 12, seed: int = 0) -> np.nd
             stroke = tuple(slice(max(0, c - 2), c + 3) for c in start)
             labels[stroke] = np.where(inside[stroke], value, labels[stroke])
     return labels
+
+
+def blobs_image(shape=(256, 256), *, n_blobs: int | None = None, seed: int = 0):
+    """(image uint8, centres (N, 2) int64 as (y, x)): blurred round spots of varying size and
+    brightness, free to touch and overlap, on an uneven noisy background. Each centre is one
+    object, so the true count is len(centres): a test image for density counting."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(shape)
+    n_blobs = n_blobs or max(4, int(np.prod(shape) / 900))
+    centres = np.stack([rng.integers(4, n - 4, n_blobs) for n in shape], axis=1)
+    spots = np.zeros(shape)
+    np.add.at(spots, tuple(centres.T), rng.uniform(0.7, 1.3, n_blobs))
+    image = 2600.0 * ndimage.gaussian_filter(spots, 2.5)   # peak ~ 66 above the background
+    image += ndimage.gaussian_filter(rng.normal(0, 1, shape), 30) * 60 + 40
+    image += rng.normal(0, 6, shape)
+    return np.clip(image, 0, 255).astype(np.uint8), centres.astype(np.int64)
+
+
+def dot_labels(centres: np.ndarray, shape, *, background: int = 1000, clearance: float = 6.0,
+               seed: int = 0) -> np.ndarray:
+    """Counting labels as a user clicks them: 1 on each centre, 2 on `background` random pixels
+    at least `clearance` pixels away from every centre (0 elsewhere)."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros(shape, dtype=np.uint8)
+    spots = np.ones(shape, dtype=bool)
+    spots[tuple(np.asarray(centres).T)] = False
+    far = np.argwhere(ndimage.distance_transform_edt(spots) >= clearance)
+    chosen = far[rng.choice(len(far), size=min(background, len(far)), replace=False)]
+    labels[tuple(chosen.T)] = 2
+    labels[tuple(np.asarray(centres).T)] = 1
+    return labels

@@ -74,16 +74,29 @@ class ForestEnsemble:
                                    "which ilastik never uses and pixelserve does not support. "
                                    + _FIX)
             parsed.extend(check_forest(forest, where))
-        self.n_features = int(first.n_features)
+        for tree in parsed:
+            sums = tree.leaf_values[tree.feature < 0].sum(axis=1)
+            if np.any(np.abs(sums - 1.0) > 1e-6):
+                worst = sums[np.argmax(np.abs(sums - 1.0))]
+                raise ProjectError(f"A leaf's class probabilities sum to {worst:.6g} instead of 1; "
+                                   f"vigra and ilastik always normalise them. {_FIX}")
         self.labels = np.asarray(first.labels, dtype=np.uint32).copy()
-        self.n_classes = int(first.n_classes)
-        self.tree_count = len(parsed)
+        self._prepare(parsed, int(first.n_features), int(first.n_classes), len(parsed))
+
+    def _prepare(self, trees: list[ParsedTree], n_features: int, n_outputs: int,
+                 divisor: int) -> None:
+        """Compile `trees` for prediction: each row's output is the sum of its leaves' rows
+        (`leaf_values`, n_outputs wide) divided by `divisor`."""
+        self.n_features = n_features
+        self.n_classes = n_outputs
+        self.tree_count = len(trees)
+        self._divisor = float(divisor)
         self.tile = _tile_for(self.n_features)
         # Key rows must not lie a power of two apart: 40 rows 4 KiB apart share one set of the
         # 8-way L1 cache and evict each other (measured 1.7x slower).
         self.row_stride = self.tile + 32
         self.dense_min = self.tile // 8   # smaller node sets are walked in lockstep (tuned)
-        self._compile(parsed)
+        self._compile(trees)
 
     def _compile(self, trees: list[ParsedTree]) -> None:
         """All trees in one uint32 table of 4-word nodes (layout in `_kernel.predict_rows`).
@@ -111,11 +124,6 @@ class ForestEnsemble:
             block[~split, 1] = _kernel.LEAF_KEY
             block[:, 2] = 4 * (np.where(split, left, np.arange(count)) + first_node)
             values = tree.leaf_values[order][~split]
-            sums = values.sum(axis=1)
-            if np.any(np.abs(sums - 1.0) > 1e-6):
-                worst = sums[np.argmax(np.abs(sums - 1.0))]
-                raise ProjectError(f"A leaf's class probabilities sum to {worst:.6g} instead of 1; "
-                                   f"vigra and ilastik always normalise them. {_FIX}")
             block[~split, 3] = first_leaf + np.arange(values.shape[0])   # row, remapped below
             leaf_blocks.append(values)
             roots.append(4 * first_node)
@@ -139,6 +147,11 @@ class ForestEnsemble:
         self._leaf_values = padded.reshape(-1)
         self._roots = np.asarray(roots, dtype=np.uint32)
         self._max_depth = max_levels
+
+    @property
+    def nbytes(self) -> int:
+        """Memory the compiled trees hold."""
+        return self._nodes.nbytes + self._leaf_values.nbytes + self._roots.nbytes
 
     def predict_proba(self, X: np.ndarray, out: np.ndarray | None = None,
                       threads: int = 1) -> np.ndarray:
@@ -179,7 +192,7 @@ class ForestEnsemble:
     def _run(self, bits: np.ndarray, out: np.ndarray) -> None:
         _kernel.predict_rows(bits, self._nodes, self._leaf_values, self._roots, self._max_depth,
                              self.tile, self.row_stride, self.dense_min,
-                             float(self.tree_count), out)
+                             self._divisor, out)
 
 
 def _subtree_order(left: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

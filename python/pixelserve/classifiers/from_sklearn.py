@@ -73,16 +73,22 @@ def _labels(values, n_classes: int) -> np.ndarray:
     return labels
 
 
+def breadth_first_order(left_of: np.ndarray, right_of: np.ndarray) -> tuple[np.ndarray, int]:
+    """(scikit-learn node numbers in breadth-first order, number of levels) of a tree given
+    as scikit-learn's child arrays (-1 at leaves); each split's children end up adjacent."""
+    levels, frontier = [], np.array([0])
+    while frontier.size:
+        levels.append(frontier)
+        inner = frontier[left_of[frontier] >= 0]
+        frontier = np.stack([left_of[inner], right_of[inner]], axis=1).reshape(-1)
+    return np.concatenate(levels), len(levels)
+
+
 def _convert_tree(tree, n_features: int, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """vigra topology/parameters of one sklearn tree, nodes laid out breadth-first."""
     left_of = tree.children_left
     right_of = tree.children_right
-    order, frontier = [], np.array([0])
-    while frontier.size:
-        order.append(frontier)
-        inner = frontier[left_of[frontier] >= 0]
-        frontier = np.stack([left_of[inner], right_of[inner]], axis=1).reshape(-1)
-    order = np.concatenate(order)
+    order, _ = breadth_first_order(left_of, right_of)
     split = left_of[order] >= 0
     starts = 2 + np.concatenate([[0], np.cumsum(np.where(split, 5, 2))[:-1]])
     addresses = np.concatenate([[0], np.cumsum(np.where(split, 2, 1 + n_classes))[:-1]])

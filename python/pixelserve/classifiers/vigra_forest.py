@@ -54,6 +54,11 @@ class VigraForest:
         return len(self.trees)
 
     @property
+    def nbytes(self) -> int:
+        """Memory the stored trees hold."""
+        return sum(topology.nbytes + parameters.nbytes for topology, parameters in self.trees)
+
+    @property
     def predict_weighted(self) -> bool:
         value = self.options.get("predict_weighted_")
         return value is not None and bool(np.asarray(value).reshape(-1)[0])

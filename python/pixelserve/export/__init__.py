@@ -12,13 +12,14 @@ formats (the writer registry) and one module per file format.
 from .conversion import ExportPlan, normalize
 from .formats import DEFAULT_FORMAT, OUTPUT_FORMATS, writer_class
 from .paths import SliceIndex, format_path
-from .pipeline import ArraySource, ResultSource, apply_export, export_result, export_to_array
+from .pipeline import describe_export, export_result, export_to_array
+from .result import InMemoryResult, PhaseProgress, ResultKind, ResultSource
 from .settings import CLI_EXPORT_DTYPES, EXPORT_DTYPES, ExportSettings, parse_tuple_list
 from .writer_base import ExportMetadata, FormatMismatch, FormatWriter
 
 __all__ = [
     "OUTPUT_FORMATS", "DEFAULT_FORMAT", "EXPORT_DTYPES", "CLI_EXPORT_DTYPES",
-    "ExportSettings", "parse_tuple_list", "ResultSource", "ArraySource",
-    "format_path", "SliceIndex", "export_result", "export_to_array", "apply_export",
+    "ExportSettings", "parse_tuple_list", "ResultSource", "ResultKind", "InMemoryResult", "PhaseProgress",
+    "format_path", "SliceIndex", "export_result", "export_to_array", "describe_export",
     "ExportPlan", "normalize", "writer_class", "FormatWriter", "FormatMismatch", "ExportMetadata",
 ]

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from pixelserve.errors import UserError
 
+from .blockwise_hdf5 import BlockwiseHdf5Writer
 from .dvid_writer import DvidWriter
 from .hdf5_writer import CompressedHdf5Writer, Hdf5Writer
 from .n5_writer import CompressedN5Writer, N5Writer
 from .numpy_writer import NumpyWriter
+from .ome_zarr_writer import MultiScaleOmeZarrWriter, SingleScaleOmeZarrWriter
 from .pillow_writers import PILLOW_WRITERS
 from .png_writer import PngWriter
 from .raster_writers import RASTER_WRITERS
 from .sequence_writer import MultipageTiffSequenceWriter, TiffSliceWriter, TifSliceWriter, sequence_of
-from .tiff_writer import MultipageTiffWriter, TifWriter, TiffWriter
+from .tiff_writer import MultipageTiffWriter, TiffWriter, TifWriter
 from .writer_base import FormatMismatch, FormatWriter
 from .zarr_writer import ZarrWriter
 
@@ -23,7 +25,8 @@ _SEQUENCES = tuple(sequence_of(w) for w in (*_IMAGES_2D, TifSliceWriter, TiffSli
 WRITERS: dict[str, type[FormatWriter]] = {
     w.name: w for w in (Hdf5Writer, CompressedHdf5Writer, TifWriter, TiffWriter, PngWriter, NumpyWriter,
                         *PILLOW_WRITERS, *RASTER_WRITERS, *_SEQUENCES, MultipageTiffWriter,
-                        MultipageTiffSequenceWriter, N5Writer, CompressedN5Writer, ZarrWriter, DvidWriter)
+                        MultipageTiffSequenceWriter, N5Writer, CompressedN5Writer, ZarrWriter,
+                        SingleScaleOmeZarrWriter, MultiScaleOmeZarrWriter, DvidWriter, BlockwiseHdf5Writer)
 }
 OUTPUT_FORMATS: tuple[str, ...] = tuple(WRITERS)
 DEFAULT_FORMAT = CompressedHdf5Writer.name  # ilastik's default (ilastik/config.py)

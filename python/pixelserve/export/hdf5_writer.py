@@ -12,17 +12,18 @@ import h5py
 import numpy as np
 
 from pixelserve.errors import UserError
-
 from pixelserve.io.axes import vigra_axistags_json
 
 from .writer_base import FormatWriter
 
-def ilastik_chunk_shape(shape, axes: str, itemsize: int) -> tuple[int, ...]:
-    """ilastik's chunk choice: as isometric as possible with about 512 kB per chunk, one t and
-    one c per chunk (lazyflow.roi.determineBlockShape); small axes are filled first so that the
-    larger ones take up the slack."""
+
+def ilastik_chunk_shape(shape, axes: str, itemsize: int, target_bytes: float = 512_000.0) -> tuple[int, ...]:
+    """ilastik's chunk choice: as isometric as possible with about `target_bytes` per chunk
+    (512 kB for HDF5 and N5, 1 MB for OME-Zarr), one t and one c per chunk
+    (lazyflow.roi.determineBlockShape); small axes are filled first so that the larger ones
+    take up the slack."""
     max_shape = [1 if a in "tc" else int(n) for a, n in zip(axes, shape)]
-    target = 512_000.0 / itemsize
+    target = target_bytes / itemsize
     chunks = [1] * len(max_shape)
     volume = 1
     by_size = sorted(range(len(max_shape)), key=lambda i: (max_shape[i], i))

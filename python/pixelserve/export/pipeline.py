@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from typing import Callable, Mapping, Protocol, runtime_checkable
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -14,7 +14,7 @@ from pixelserve.blocks import iter_blocks, map_blocks
 from pixelserve.errors import UserError
 
 from .chunk_assembly import remove_path
-from .conversion import ExportPlan, check_axes
+from .conversion import ExportPlan
 from .formats import check_fits, writer_class
 from .paths import (
     ILASTIK_NAME_KEYS,
@@ -28,71 +28,17 @@ from .paths import (
     uses_placeholder,
     with_extension,
 )
+from .result import ResultSource
 from .settings import ExportSettings
 from .writer_base import ExportMetadata
 
 logger = logging.getLogger(__name__)
 
 
-@runtime_checkable
-class ResultSource(Protocol):
-    """A result that can be computed region by region.
-
-    Optional attributes, read with getattr: `drange` (value range, e.g. (0.0, 1.0) for
-    probabilities) and `display_mode` (ilastik viewer hint), both in HDF5 metadata; and
-    `channel_names`, `channel_colors` (per channel) and `label_colors` (the result is a label
-    image, value v drawn in label_colors[v - 1]), which the TIFF writer turns into ImageJ's
-    slice labels, LUTs and display ranges.
-    """
-
-    axes: str  # subset of "tzyxc", c last, e.g. "yxc", "zyxc", "tyxc"
-    shape: tuple[int, ...]
-    dtype: np.dtype
-    block_shape: tuple[int, ...]  # preferred compute block
-
-    def compute(self, start: tuple[int, ...], stop: tuple[int, ...]) -> np.ndarray:
-        """The region [start, stop) in source axes; must be safe to call from several threads."""
-        ...
-
-
-def _default_block_shape(axes: str, shape) -> tuple[int, ...]:
-    preferred = {"t": 1, "z": 64, "y": 256, "x": 256}
-    return tuple(min(n, preferred.get(a, n)) for a, n in zip(axes, shape))
-
-
-class ArraySource:
-    """A ResultSource over an in-memory array (Python API, server, tests)."""
-
-    def __init__(self, array, axes: str, *, block_shape=None, drange=None, display_mode=None,
-                 channel_names=(), channel_colors=(), label_colors=()):
-        self.array = np.asarray(array)
-        self.axes = check_axes(axes, "The array's axes")
-        if len(self.axes) != self.array.ndim:
-            raise UserError(f"The array has {self.array.ndim} dimensions but the axes {axes!r} name {len(axes)}: give one axis key per dimension")
-        self.shape = self.array.shape
-        self.dtype = self.array.dtype
-        self.block_shape = tuple(block_shape) if block_shape else _default_block_shape(self.axes, self.shape)
-        self.drange = drange
-        self.display_mode = display_mode
-        self.channel_names = tuple(channel_names)
-        self.channel_colors = tuple(channel_colors)
-        self.label_colors = tuple(label_colors)
-
-    def compute(self, start, stop):
-        return self.array[tuple(slice(s, e) for s, e in zip(start, stop))]
-
-
 def _plan(axes, shape, dtype, settings, default_axis_order, source_drange=None) -> tuple[ExportSettings, ExportPlan]:
     settings = settings.validated()
     plan = ExportPlan.create(axes, shape, dtype, settings, default_axis_order=default_axis_order, source_drange=source_drange)
     return settings, plan
-
-
-def apply_export(array, axes: str, settings: ExportSettings, *, default_axis_order: str) -> tuple[np.ndarray, str]:
-    """The export's conversion chain in memory (subregion, data range and dtype, axis order).
-    Returns a new C-contiguous array and its axes."""
-    result, output_axes, _ = export_to_array(ArraySource(array, axes), settings, default_axis_order=default_axis_order)
-    return result, output_axes
 
 
 def _output_paths(settings, writer, plan, placeholders) -> tuple[str, str]:
@@ -122,10 +68,10 @@ def _output_paths(settings, writer, plan, placeholders) -> tuple[str, str]:
 
 
 def output_paths(source: ResultSource, settings: ExportSettings, placeholders: dict, *,
-                 default_axis_order: str) -> tuple[list[str], str]:
+                 default_axis_order: str | None = None) -> tuple[list[str], str]:
     """(the files, the dataset inside them) that export_result would write; computes nothing."""
-    settings, plan = _plan(source.axes, source.shape, source.dtype, settings, default_axis_order,
-                           getattr(source, "drange", None))
+    settings, plan = _plan(source.axes, source.shape, source.dtype, settings,
+                           default_axis_order or source.default_axis_order, source.drange)
     _, internal, paths = _planned_paths(settings, writer_class(settings.output_format), plan, placeholders)
     return paths, internal
 
@@ -173,7 +119,7 @@ def export_result(
     settings: ExportSettings,
     placeholders: dict,
     *,
-    default_axis_order: str,
+    default_axis_order: str | None = None,
     threads: int = 1,
     progress: Callable[[int, int], None] | None = None,
     resolution: Mapping[str, float] | None = None,
@@ -185,12 +131,16 @@ def export_result(
     `placeholders` fills the output name ({dataset_dir}, {nickname}, {result_type}, ...);
     its 'input_paths' entry lists files the export must not overwrite. `resolution` (axis ->
     pixel size) and `axis_units` (axis -> unit) go into the file metadata where the format
-    has a place for them. `progress(done, total)` counts array elements of the subregion.
+    has a place for them (default: the source's); `default_axis_order` overrides the
+    source's. `progress(done, total)` counts array elements of the subregion.
     `before_writing(temp_paths)` hears the temporary file names before any exists, so that
     a supervising process can delete them should this one be killed.
     """
-    settings, plan = _plan(source.axes, source.shape, source.dtype, settings, default_axis_order,
-                           getattr(source, "drange", None))
+    settings, plan = _plan(source.axes, source.shape, source.dtype, settings,
+                           default_axis_order or source.default_axis_order, source.drange)
+    if resolution is None:
+        resolution = {axis: size for axis, (size, _) in source.resolution.items()}
+        axis_units = {axis: unit for axis, (_, unit) in source.resolution.items() if unit}
     writer_cls = writer_class(settings.output_format)
     check_fits(writer_cls, plan.output_shape, plan.output_axes, plan.export_dtype)
     path, internal, paths = _planned_paths(settings, writer_cls, plan, placeholders)
@@ -238,14 +188,23 @@ def export_result(
     return paths
 
 
-def export_to_array(source: ResultSource, settings: ExportSettings, *, default_axis_order: str, threads: int = 1,
+def describe_export(source: ResultSource, settings: ExportSettings, *,
+                    default_axis_order: str | None = None) -> tuple[tuple[int, ...], np.dtype, str, ExportMetadata]:
+    """What export_to_array would return, without computing: (shape, dtype, axes, metadata)."""
+    settings, plan = _plan(source.axes, source.shape, source.dtype, settings,
+                           default_axis_order or source.default_axis_order, source.drange)
+    return tuple(plan.output_shape), np.dtype(plan.export_dtype), plan.output_axes, _metadata(source, plan, "", None, None)
+
+
+def export_to_array(source: ResultSource, settings: ExportSettings, *, default_axis_order: str | None = None,
+                    threads: int = 1,
                     progress: Callable[[int, int], None] | None = None, pool=None,
                     cancel=None) -> tuple[np.ndarray, str, ExportMetadata]:
     """The export of `source` in memory instead of a file (server, Python API): the same plan
     and conversions, block by block. Returns (array, its axes, what a file would record).
     `pool` and `cancel` are pixelserve.blocks.map_blocks's (a shared executor, a stop event)."""
-    settings, plan = _plan(source.axes, source.shape, source.dtype, settings, default_axis_order,
-                           getattr(source, "drange", None))
+    settings, plan = _plan(source.axes, source.shape, source.dtype, settings,
+                           default_axis_order or source.default_axis_order, source.drange)
     result = np.empty(plan.output_shape, plan.export_dtype)
 
     class Target:
@@ -260,11 +219,11 @@ def export_to_array(source: ResultSource, settings: ExportSettings, *, default_a
 def _metadata(source, plan: ExportPlan, internal: str, resolution, axis_units) -> ExportMetadata:
     origin = {a: int(plan.region_start[plan.source_axes.index(a)]) for a in plan.output_axes if a in plan.source_axes}
     return ExportMetadata(
-        internal_path=internal, drange=plan.drange, display_mode=getattr(source, "display_mode", None),
+        internal_path=internal, drange=plan.drange, display_mode=source.display_mode,
         resolution=dict(resolution or {}), axis_units=dict(axis_units or {}), origin=origin,
-        channel_names=_exported_channels(plan, getattr(source, "channel_names", ())),
-        channel_colors=_exported_channels(plan, getattr(source, "channel_colors", ())),
-        label_colors=tuple(tuple(int(v) for v in rgb) for rgb in getattr(source, "label_colors", ())),
+        channel_names=_exported_channels(plan, source.channel_names),
+        channel_colors=_exported_channels(plan, source.channel_colors),
+        label_colors=tuple(tuple(int(v) for v in rgb) for rgb in source.label_colors),
     )
 
 

@@ -26,7 +26,7 @@ from pixelserve.errors import UserError
 
 from .image2d_writer import Image2dWriter
 from .paths import SliceIndex, fill_slice_index
-from .tiff_writer import MultipageTiffWriter, TifWriter, TiffWriter
+from .tiff_writer import MultipageTiffWriter, TiffWriter, TifWriter
 from .writer_base import FormatMismatch, FormatWriter, describe_shape, nonchannel_extents
 
 SEQUENCE_SUFFIX = " sequence"

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UserError
 from ..features import STRUCTURE_TENSOR_ORDERS
+from ..workflows import WorkflowOption
 
 TRUE_WORDS = ("1", "true", "yes", "on")
 FALSE_WORDS = ("0", "false", "no", "off")
@@ -85,7 +86,27 @@ def base_parser(add_help: bool = True) -> _Parser:
     export.add_argument("--pipeline_result_drange", help="(min, max) of the result, for --export_drange.")
     export.add_argument("--export_drange", help="(min, max) to map the result range onto.")
     export.add_argument("--output_axis_order", help="Axis order of the written result, e.g. tzyxc.")
+    export.add_argument("--table_only", action="store_true",
+                        help="Export only the tables (e.g. --table_filename), no image.")
     return parser
+
+
+def add_workflow_options(parser: argparse.ArgumentParser, title: str, options: tuple[WorkflowOption, ...]) -> None:
+    """A workflow's own flags (e.g. --table_filename), as ilastik's workflows add theirs."""
+    if not options:
+        return
+    group = parser.add_argument_group(f"{title} options")
+    for option in options:
+        extra = {"nargs": "?", "const": "true"} if option.kind == "yes/no" else {"metavar": option.kind.upper()}
+        default = "" if option.default is None else f" (default: {option.default})"
+        group.add_argument(option.flag, dest="option:" + option.name, default=None, help=option.help + default,
+                           **extra)
+
+
+def given_options(options: argparse.Namespace) -> dict[str, str]:
+    """The workflow options given on the command line, by name."""
+    return {key.removeprefix("option:"): value for key, value in vars(options).items()
+            if key.startswith("option:") and value is not None}
 
 
 @dataclass
@@ -137,15 +158,16 @@ def join_multiword_values(argv: list[str], flag: str, choices: list[str]) -> lis
     return result
 
 
-def parse_headless(argv: list[str], role_flags: dict[str, str], *,
-                   export_sources: list[str], output_formats: list[str]) -> HeadlessArgs:
-    """Full parse, once the project's roles and export sources are known.
+def parse_headless(argv: list[str], role_flags: dict[str, str], *, export_sources: list[str],
+                   output_formats: list[str], title: str = "", options: tuple[WorkflowOption, ...] = ()) -> HeadlessArgs:
+    """Full parse, once the project's roles, export sources and workflow options are known.
 
     role_flags maps a flag (`--raw_data`) to its role name (`Raw Data`).
     """
     argv = join_multiword_values(argv, "--export_source", export_sources)
     argv = join_multiword_values(argv, "--output_format", output_formats)
     parser = base_parser()
+    add_workflow_options(parser, title, options)
     roles = parser.add_argument_group("input roles")
     for flag, role in role_flags.items():
         roles.add_argument(flag, nargs="+", default=None, dest="role:" + role,

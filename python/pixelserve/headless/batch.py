@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 from . import interrupts
 from .batch_plan import LaneCost, lane_cost, plan_batch
+from .lanes import HeadlessJob, LaneOutcome, LaneSpec, export_lane, open_lane, process_lane, write_run_tables
 from .output_names import lane_outputs, refuse_shared_outputs
 from .progress import BatchProgress
-from .lanes import HeadlessJob, LaneSpec, export_lane, open_lane, process_lane
 from .worker_pool import describe_failure, run_in_workers
 
 logger = logging.getLogger(__name__)
@@ -47,15 +47,20 @@ class BatchOutcome:
         self.lanes = lanes
         self.progress_bar = progress
         self.failures: dict[int, Failure] = {}
-        self.written: dict[int, list[str]] = {}
+        self.outcomes: dict[int, LaneOutcome] = {}
 
     def progress(self, index: int, done: int, total: int) -> None:
         self.progress_bar.lane(index, done, total)
 
-    def finished(self, index: int, written: list[str]) -> None:
-        self.written[index] = written
+    def finished(self, index: int, outcome: LaneOutcome) -> None:
+        self.outcomes[index] = outcome
         self.progress_bar.lane_finished(index)
-        for path in written:
+        for path in outcome.written:
+            self.progress_bar.print(f"Wrote {path}")
+
+    def write_run_tables(self) -> None:
+        """The tables with one file for the whole run (rows of every lane, in lane order)."""
+        for path in write_run_tables([self.outcomes[i] for i in sorted(self.outcomes)]):
             self.progress_bar.print(f"Wrote {path}")
 
     def failed(self, index: int, reason: str, user_error: bool) -> None:
@@ -90,11 +95,11 @@ def run_batch(workflow, job: HeadlessJob, lanes: list[LaneSpec], *, threads: int
 def _run_single(workflow, job: HeadlessJob, lane: LaneSpec, threads: int) -> int:
     """One file, in this process; an error propagates to the CLI's one-line message."""
     opened = open_lane(workflow, job, lane, threads=threads)
-    with BatchProgress([lane_cost(opened.source).pixels]) as progress:
-        written = export_lane(opened, job, threads=threads, progress=interrupts.checking(progress.lane_callback(0)))
-        progress.lane_finished(0)
-        for path in written:
-            progress.print(f"Wrote {path}")
+    with BatchProgress([lane_cost(opened.result.image).pixels]) as progress:
+        outcome = BatchOutcome([lane], progress)
+        outcome.finished(0, export_lane(opened, job, threads=threads,
+                                        progress=interrupts.checking(progress.lane_callback(0))))
+        outcome.write_run_tables()
     return EXIT_OK
 
 
@@ -109,7 +114,7 @@ def _run_several(workflow, job: HeadlessJob, lanes: list[LaneSpec], threads: int
         interrupts.check()
         try:
             opened = open_lane(workflow, job, lane)
-            costs[index] = lane_cost(opened.source)
+            costs[index] = lane_cost(opened.result.image)
             outputs[index] = (lane, lane_outputs(job, opened), opened.placeholders)
         except Exception as error:
             if job.debug:
@@ -132,6 +137,7 @@ def _run_several(workflow, job: HeadlessJob, lanes: list[LaneSpec], threads: int
             run_in_workers(workflow, job, [(i, lanes[i]) for i in order], plan, outcome)
         else:
             _run_serially(workflow, job, lanes, sorted(costs), plan.threads_per_worker, outcome)
+        outcome.write_run_tables()
     outcome.print_summary()
     return outcome.exit_code()
 
@@ -140,11 +146,11 @@ def _run_serially(workflow, job: HeadlessJob, lanes: list[LaneSpec], indices: li
                   threads: int, outcome: BatchOutcome) -> None:
     for index in indices:
         try:
-            written = process_lane(workflow, job, lanes[index], threads=threads,
-                                   progress=interrupts.checking(outcome.progress_bar.lane_callback(index)))
+            finished = process_lane(workflow, job, lanes[index], threads=threads,
+                                    progress=interrupts.checking(outcome.progress_bar.lane_callback(index)))
         except Exception as error:  # KeyboardInterrupt is no Exception: it stops the run
             if job.debug:
                 traceback.print_exc()
             outcome.failed(index, *describe_failure(error))
         else:
-            outcome.finished(index, written)
+            outcome.finished(index, finished)

@@ -4,18 +4,21 @@ budget cannot hold that many worker processes.
 Memory of one worker process = its fixed cost (interpreter, libraries, the loaded project:
 measured as this process's own resident size after loading the project, since every worker
 holds the same; a worker forked from this process shares part of it, so this errs on the
-safe side) + for each of its threads, one block being computed
-(`block_working_bytes` of the result source) and two finished blocks waiting to be written
-(the export pipeline keeps at most 2 x threads blocks in flight).
+safe side) + what a lane-wide result holds for its lane (`lane_bytes`) + for each of its
+threads, one block being computed (`block_working_bytes` of the result source) and two
+finished blocks waiting to be written (the export pipeline keeps at most 2 x threads blocks
+in flight).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 
 from ..errors import UserError
+from ..export import ResultSource
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +29,12 @@ AVAILABLE_SHARE = 0.8
 
 @dataclass(frozen=True)
 class LaneCost:
-    """What one lane costs: its pixel count (for progress) and memory per thread."""
+    """What one lane costs: its pixel count (for progress), memory per thread, and memory
+    for the lane as a whole."""
 
     pixels: int
     bytes_per_thread: int
+    lane_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -39,20 +44,15 @@ class BatchPlan:
     reason: str  # why this many, for --debug and the docs' examples
 
 
-def lane_cost(source) -> LaneCost:
-    """The cost of computing `source` (a ResultSource), from its shape and blocks."""
+def lane_cost(source: ResultSource | None) -> LaneCost:
+    """The cost of computing `source`, from its shape and blocks (None: a lane of tables only)."""
+    if source is None:
+        return LaneCost(pixels=1, bytes_per_thread=0)
     shape = dict(zip(source.axes, source.shape))
-    pixels = 1
-    for axis in "tzyx":
-        pixels *= shape.get(axis, 1)
-    block_pixels = 1
-    for size in source.block_shape:
-        block_pixels *= size
-    finished_block = block_pixels * source.dtype.itemsize
-    working = getattr(source, "block_working_bytes", None)
-    # A source without its own estimate: its block plus a few times that for temporaries.
-    computing = working() if working is not None else 4 * finished_block
-    return LaneCost(pixels=pixels, bytes_per_thread=computing + 2 * finished_block)
+    pixels = math.prod(shape.get(axis, 1) for axis in "tzyx")
+    finished_block = math.prod(source.block_shape) * source.dtype.itemsize
+    return LaneCost(pixels=pixels, bytes_per_thread=source.block_working_bytes() + 2 * finished_block,
+                    lane_bytes=source.lane_bytes())
 
 
 def memory_budget() -> tuple[int | None, str]:
@@ -144,7 +144,7 @@ def plan_batch(costs: list[LaneCost], threads: int, requested: int) -> BatchPlan
         return choose_workers(len(costs), threads, requested=requested, budget=None,
                               process_bytes=0, bytes_per_thread=0)
     budget, source = memory_budget()
-    process_bytes = own_resident_bytes()
+    process_bytes = own_resident_bytes() + max(cost.lane_bytes for cost in costs)
     per_thread = max(cost.bytes_per_thread for cost in costs)
     plan = choose_workers(len(costs), threads, requested=0, budget=budget,
                           process_bytes=process_bytes, bytes_per_thread=per_thread)

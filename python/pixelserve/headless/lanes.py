@@ -4,12 +4,13 @@ and the remote run all use these."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..export import ExportSettings, export_result
+from ..export import ExportSettings, ResultKind, export_result
+from ..export.tables import Table, write_table
 from ..io import open_dataset
-from ..workflows import Volume, Workflow
+from ..workflows import LaneRequest, LaneResult, Workflow
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,13 @@ class HeadlessJob:
     export_source: str
     settings: ExportSettings
     stack_along: str
+    options: tuple[tuple[str, object], ...] = ()  # the workflow's own options, parsed
+    table_only: bool = False
     debug: bool = False
+
+    @property
+    def request(self) -> LaneRequest:
+        return LaneRequest(self.export_source, image=not self.table_only, options=dict(self.options))
 
 
 @dataclass(frozen=True)
@@ -38,18 +45,26 @@ class LaneSpec:
 
 @dataclass
 class OpenLane:
-    source: object  # a ResultSource
+    result: LaneResult
     placeholders: dict
 
 
+@dataclass
+class LaneOutcome:
+    """What a lane left: the files it wrote, and its rows of the run's tables (written once
+    the run ends, in lane order)."""
+
+    written: list[str] = field(default_factory=list)
+    run_tables: list[Table] = field(default_factory=list)
+
+
 def open_lane(workflow: Workflow, job: HeadlessJob, lane: LaneSpec, *, threads: int = 1) -> OpenLane:
-    """The lane's result source (for `threads` threads) and output-name placeholders; reads
-    only file headers."""
+    """The lane's results (blocks sized for `threads` threads) and output-name placeholders;
+    reads only file headers."""
     datasets = {role: (open_dataset(spec, stack_along=job.stack_along), axes)
                 for role, spec, axes in lane.inputs}
-    volumes = {role: input_volume(dataset, axes, workflow, role)
-               for role, (dataset, axes) in datasets.items()}
-    source = workflow.result_source(volumes, job.export_source, parallel_blocks=threads)
+    volumes = {role: workflow.input_volume(dataset, axes, role) for role, (dataset, axes) in datasets.items()}
+    result = workflow.open_lane(volumes, job.request, parallel_blocks=threads)
     raw = datasets[workflow.input_roles[0].name][0]
     placeholders = {
         "dataset_dir": str(Path(raw.paths[0]).parent),
@@ -57,40 +72,57 @@ def open_lane(workflow: Workflow, job: HeadlessJob, lane: LaneSpec, *, threads: 
         "result_type": job.export_source.replace(" ", "_"),
         "input_paths": [path for dataset, _ in datasets.values() for path in dataset.paths],
     }
-    return OpenLane(source, placeholders)
+    return OpenLane(result, placeholders)
 
 
 def process_lane(workflow: Workflow, job: HeadlessJob, lane: LaneSpec, *, threads: int,
-                 progress=None, before_writing=None) -> list[str]:
-    """Compute and export one lane; returns the written paths. `progress(done, total)` and
-    `before_writing(temp_paths)` are export_result's hooks."""
+                 progress=None, before_writing=None) -> LaneOutcome:
+    """Compute and export one lane. `progress(done, total)` and `before_writing(temp_paths)`
+    are export_result's hooks."""
     return export_lane(open_lane(workflow, job, lane, threads=threads), job, threads=threads, progress=progress,
                        before_writing=before_writing)
 
 
 def export_lane(opened: OpenLane, job: HeadlessJob, *, threads: int, progress=None,
-                before_writing=None) -> list[str]:
-    source = opened.source
-    return export_result(
-        source, job.settings, opened.placeholders, default_axis_order=source.default_axis_order,
-        threads=threads, progress=progress, before_writing=before_writing,
-        resolution={axis: size for axis, (size, _) in source.resolution.items()},
-        axis_units={axis: unit for axis, (_, unit) in source.resolution.items() if unit},
-    )
+                before_writing=None) -> LaneOutcome:
+    result = opened.result
+    preparing, exporting = _progress_phases(progress, result.kind is ResultKind.LANE_WIDE)
+    result.prepare(preparing, threads=threads)
+    outcome = LaneOutcome()
+    if result.image is not None:
+        outcome.written += export_result(result.image, job.settings, opened.placeholders, threads=threads,
+                                         progress=exporting, before_writing=before_writing)
+    for table in result.tables():
+        if table.file is None:
+            continue
+        if table.per_run:
+            outcome.run_tables.append(table)
+        else:
+            outcome.written.append(write_table(table, opened.placeholders))
+    return outcome
 
 
-def input_volume(dataset, axes: str | None, workflow: Workflow, role: str) -> Volume:
-    """A dataset as a Volume. Its axes: --input_axes, else the file's own, else the training
-    data's when they have as many dimensions, else ilastik's guess from the shape."""
-    if axes is None:
-        axes = dataset.axes
-        if not dataset.axes_from_file:
-            training = next((r.training_axes for r in workflow.input_roles if r.name == role), "")
-            if training and len(training) == len(dataset.shape):
-                axes = training
-    return Volume.from_dataset(dataset, axes, name=dataset_label(dataset))
+def _progress_phases(progress, lane_wide: bool):
+    """(prepare's, the export's) progress callbacks feeding one `progress(done, total)`: a
+    lane-wide lane spends about half its time preparing, a block-local one none."""
+    if progress is None or not lane_wide:
+        return None, progress
+
+    def preparing(done: int, total: int, phase: str) -> None:
+        if total > 0:
+            progress(done, 2 * total)
+
+    def exporting(done: int, total: int) -> None:
+        progress(total + done, 2 * total)
+
+    return preparing, exporting
 
 
-def dataset_label(dataset) -> str:
-    path = dataset.paths[0] if len(dataset.paths) == 1 else f"{len(dataset.paths)} files"
-    return path + (f"/{dataset.internal_path}" if dataset.internal_path else "")
+def write_run_tables(outcomes: list[LaneOutcome]) -> list[str]:
+    """Write the per-run tables of `outcomes` (in their order): one file per table file,
+    holding the rows of every lane; returns the paths written."""
+    by_file: dict[str, list[Table]] = {}
+    for outcome in outcomes:
+        for table in outcome.run_tables:
+            by_file.setdefault(table.file, []).append(table)
+    return [write_table(Table.concatenated(tables), {}) for tables in by_file.values()]

@@ -13,10 +13,10 @@ _SEPARATING = ("nickname", "dataset_dir")
 
 
 def lane_outputs(job: HeadlessJob, opened: OpenLane) -> list[tuple[str, str]]:
-    """(file, dataset inside it) of everything the lane's export would write."""
-    source = opened.source
-    files, internal = output_paths(source, job.settings, opened.placeholders,
-                                   default_axis_order=source.default_axis_order)
+    """(file, dataset inside it) of every image file the lane's export would write."""
+    if opened.result.image is None:
+        return []
+    files, internal = output_paths(opened.result.image, job.settings, opened.placeholders)
     return [(path, internal) for path in files]
 
 

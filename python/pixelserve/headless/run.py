@@ -8,8 +8,8 @@ from pathlib import Path
 from ..blocks import default_threads
 from ..errors import UserError
 from ..export import OUTPUT_FORMATS, ExportSettings
-from ..workflows import Workflow, load_workflow
-from .args import HeadlessArgs, base_parser, parse_headless
+from ..workflows import Workflow, load_workflow, parse_options, workflow_types
+from .args import HeadlessArgs, add_workflow_options, base_parser, given_options, parse_headless
 from .batch import run_batch
 from .lanes import HeadlessJob, LaneSpec
 
@@ -22,13 +22,15 @@ def run_headless(argv: list[str], options) -> int:
     else:
         workflow = load_workflow(options.project, structure_tensor_order=options.structure_tensor_order)
     args = parse_headless(argv, _role_flags(workflow), export_sources=workflow.export_sources,
-                          output_formats=list(OUTPUT_FORMATS))
+                          output_formats=list(OUTPUT_FORMATS), title=workflow.title, options=workflow.options)
     job = HeadlessJob(
         project=os.path.abspath(options.project),
         structure_tensor_order=options.structure_tensor_order,
         export_source=workflow.resolve_export_source(args.options.export_source),
         settings=export_settings(workflow, args),
         stack_along=args.options.stack_along,
+        options=tuple(parse_options(workflow.options, given_options(args.options)).items()),
+        table_only=args.options.table_only,
         debug=args.debug,
     )
     lanes = lane_specs(workflow, args)
@@ -44,32 +46,20 @@ def run_headless(argv: list[str], options) -> int:
                      parallel_files=args.options.parallel_files)
 
 
-# Each export setting: the flag that sets it and the project field holding its stored default.
-EXPORT_SETTING_SOURCES = {
-    "output_format": ("output_format", "OutputFormat"),
-    "output_filename_format": ("output_filename_format", "OutputFilenameFormat"),
-    "output_internal_path": ("output_internal_path", "OutputInternalPath"),
-    "export_dtype": ("export_dtype", "ExportDtype"),
-    "pipeline_result_drange": ("pipeline_result_drange", "InputRange"),
-    "export_drange": ("export_drange", "ExportRange"),
-    "output_axis_order": ("output_axis_order", "OutputAxisOrder"),
-}
+#: The export flags, named as ExportSettings' fields (and the keys of Workflow.export_defaults).
+EXPORT_FLAGS = ("output_format", "output_filename_format", "output_internal_path", "export_dtype",
+                "pipeline_result_drange", "export_drange", "output_axis_order", "cutout_subregion")
 
 
 def export_settings(workflow: Workflow, args: HeadlessArgs) -> ExportSettings:
     """The project's stored export settings, overridden by the command line (as in ilastik);
     what neither gives keeps ExportSettings' defaults (ilastik's)."""
-    stored = workflow.project.export_defaults
+    stored = workflow.export_defaults
     chosen = {}
-    for field, (flag, key) in EXPORT_SETTING_SOURCES.items():
-        value = getattr(args.options, flag) or stored.get(key)
+    for flag in EXPORT_FLAGS:
+        value = getattr(args.options, flag) or stored.get(flag)
         if value is not None:
-            chosen[field] = value
-    region = args.options.cutout_subregion
-    if not region and "RegionStart" in stored and "RegionStop" in stored:
-        region = (tuple(stored["RegionStart"]), tuple(stored["RegionStop"]))
-    if region:
-        chosen["cutout_subregion"] = region
+            chosen[flag] = value
     # validated() parses the flags' list syntax and checks every value.
     return ExportSettings(**chosen).validated()
 
@@ -117,10 +107,12 @@ def _input_axes(text: str | None, role_count: int) -> list[str | None]:
 
 def print_project_help(argv: list[str], options) -> int:
     parser = base_parser()
+    workflow = load_workflow(options.project) if options.project else None
+    for kind in [workflow] if workflow else workflow_types():
+        add_workflow_options(parser, kind.title, kind.options)
     parser.print_help()
-    if options.project:
-        workflow = load_workflow(options.project)
-        print(f"\n{Path(options.project).name}: {workflow.workflow_name}")
+    if workflow is not None:
+        print(f"\n{Path(options.project).name}: {workflow.title} ('{workflow.workflow_name}')")
         print("  input roles: " + ", ".join(f"{r.flag} ({r.name})" for r in workflow.input_roles))
         print("  export sources: " + ", ".join(workflow.export_sources))
     return 0

@@ -39,9 +39,11 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import Protocol
 
+from ..export import ResultKind
 from ..workflows import load_workflow
 from . import interrupts
 from .batch_plan import BatchPlan
+from .lanes import HeadlessJob, LaneOutcome, LaneSpec, open_lane, process_lane
 from .messages import configure_messages
 from .process_start import (
     fork_context,
@@ -51,7 +53,6 @@ from .process_start import (
     unblock_stop_signals,
     worker_context,
 )
-from .lanes import HeadlessJob, LaneSpec, open_lane, process_lane
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class BatchEvents(Protocol):
 
     def progress(self, index: int, done: int, total: int) -> None: ...
 
-    def finished(self, index: int, written: list[str]) -> None: ...
+    def finished(self, index: int, outcome: LaneOutcome) -> None: ...
 
     def failed(self, index: int, reason: str, user_error: bool) -> None: ...
 
@@ -155,9 +156,9 @@ def _export_one(conn: Connection, workflow, job: HeadlessJob, index: int, lane: 
             _send(conn, ("progress", index, done, total))
 
     try:
-        written = process_lane(workflow, job, lane, threads=threads, progress=progress,
+        outcome = process_lane(workflow, job, lane, threads=threads, progress=progress,
                                before_writing=lambda paths: _send(conn, ("writing", index, paths)))
-        return ("done", index, written)
+        return ("done", index, outcome)
     except Exception as error:
         if job.debug:
             traceback.print_exc()
@@ -255,8 +256,9 @@ def _load_kernels(workflow, job: HeadlessJob, lane: LaneSpec) -> None:
     and classifier on their first call in a process (0.05-0.1 s), once here instead of in
     every forked worker. In this thread: no thread pool is started."""
     try:
-        source = open_lane(workflow, job, lane).source
-        source.compute((0,) * len(source.shape), (1,) * len(source.shape))
+        source = open_lane(workflow, job, lane).result.image
+        if source is not None and source.kind is ResultKind.BLOCK_LOCAL:
+            source.compute((0,) * len(source.shape), (1,) * len(source.shape))
     except Exception:  # the export of that lane reports it
         logger.debug("Computing a pixel of %s before forking failed", lane.label, exc_info=True)
 
@@ -394,7 +396,7 @@ class _IgnoreEvents:
     def progress(self, index, done, total):
         pass
 
-    def finished(self, index, written):
+    def finished(self, index, outcome):
         pass
 
     def failed(self, index, reason, user_error):

@@ -11,6 +11,7 @@ import numpy as np
 from pixelserve.errors import UserError
 from pixelserve.io.axes import AXES, check_explicit_axes, is_valid_file_axes
 from pixelserve.io.formats import CONTAINER_KINDS, glob_internal, kind_of, open_source
+from pixelserve.io.ome_zarr import file_uri_to_path, open_ome_zarr
 from pixelserve.io.paths import (
     create_nickname,
     describe_missing,
@@ -18,6 +19,7 @@ from pixelserve.io.paths import (
     has_glob,
     split_container_path,
     split_path_list,
+    url_nickname,
 )
 from pixelserve.io.source import ArraySource, DamagedPixels, normalize_region
 from pixelserve.io.stack import StackSource
@@ -52,7 +54,9 @@ class Dataset:
     dtype: np.dtype
     axes: str  # one letter per dimension, subset of "tzyxc", in storage order
     axes_from_file: bool  # False when the axes are ilastik's guess from the number of dimensions
-    paths: list[str]  # absolute external file paths in stack order, without internal paths
+    # absolute external file paths in stack order, without internal paths; for an OME-Zarr
+    # address: the image's folder (file://) or URL (http, https)
+    paths: list[str]
     internal_path: str | None  # e.g. "volume/data"; None for plain files or mixed internal paths
     nickname: str  # ilastik's default nickname (see paths.create_nickname)
     resolution: dict[str, tuple[float, str]]  # axis -> (pixel size, unit) when the file tells
@@ -63,6 +67,12 @@ class Dataset:
     @property
     def ndim(self) -> int:
         return len(self.shape)
+
+    @property
+    def label(self) -> str:
+        """How messages name the dataset: its file (or file count) and internal path."""
+        path = self.paths[0] if len(self.paths) == 1 else f"{len(self.paths)} files"
+        return path + (f"/{self.internal_path}" if self.internal_path else "")
 
     def read(self, region: tuple[slice, ...] | None = None) -> np.ndarray:
         """Read a region given in this dataset's own axes (missing trailing entries mean 'all')."""
@@ -88,35 +98,47 @@ class _Member:
         return self.external + ("/" + self.internal if self.internal_given and self.internal else "")
 
 
-def open_dataset(spec: str, *, axes: str | None = None, stack_along: str = "z", base_dir: str | None = None) -> Dataset:
-    """Open a path, glob, os.pathsep list, or container path with internal path, as ilastik would.
+def open_dataset(spec: str, *, axes: str | None = None, stack_along: str = "z", base_dir: str | None = None,
+                 scale: str | None = None) -> Dataset:
+    """Open a path, glob, os.pathsep list, or container path with internal path, as ilastik would;
+    or an OME-Zarr image given as a file:// or http(s):// URL.
 
     Relative paths resolve against base_dir (projects store paths relative to the project file)
     or the working directory. Several files stack along `stack_along`. Explicit `axes`
     (ilastik's --input_axes) override what the file says and must fit the number of dimensions.
+    `scale` picks the scale of an OME-Zarr image (its path, e.g. 's1', or its index: 0 the
+    highest resolution, -1 the lowest); without it the scale named after the image's path is
+    read, else the lowest resolution, as in ilastik's headless mode.
     """
     spec = os.fspath(spec) if isinstance(spec, os.PathLike) else spec
     if not isinstance(spec, str) or not spec.strip():
         raise UserError("No input path was given; pass an image file, a glob like 'imgs/*.png', or file.h5/internal/path.")
-    if "://" in spec:
-        raise UserError(f"Cannot open {spec}: pixelserve reads local files only; download the data first.")
     stack_along = (stack_along or "z").strip().lower()
     if len(stack_along) != 1 or stack_along not in AXES:
         raise UserError(f"Invalid stack axis {stack_along!r}: use one of t, z, y, x, c (default z).")
 
-    members = _expand(spec, base_dir or os.getcwd())
-    extensions = {extension_of(m.external).lower() for m in members}
-    if len(extensions) > 1:
-        raise UserError(
-            f"The input {spec} mixes file types ({', '.join(sorted(extensions))}); "
-            "a stack must consist of files of one format."
-        )
-    sources = [open_source(m.external, m.internal) for m in members]
-    source = sources[0] if len(sources) == 1 else StackSource(sources, [m.expanded for m in members], stack_along)
+    urls = [part for part in split_path_list(spec) if "://" in part]
+    if urls:
+        if len(split_path_list(spec)) > 1:
+            raise UserError(f"The input {spec} lists several paths with an address among them; give one OME-Zarr "
+                            "address per input (addresses cannot be stacked).")
+        source, paths, expanded, nickname = _open_url(urls[0], scale)
+    else:
+        members = _expand(spec, base_dir or os.getcwd())
+        extensions = {extension_of(m.external).lower() for m in members}
+        if len(extensions) > 1:
+            raise UserError(
+                f"The input {spec} mixes file types ({', '.join(sorted(extensions))}); "
+                "a stack must consist of files of one format."
+            )
+        sources = [open_source(m.external, m.internal, scale) for m in members]
+        expanded = [m.expanded for m in members]
+        source = sources[0] if len(sources) == 1 else StackSource(sources, expanded, stack_along)
+        paths, nickname = list(dict.fromkeys(m.external for m in members)), create_nickname(expanded)
 
     if not 2 <= len(source.shape) <= 5:
         raise UserError(
-            f"{members[0].expanded} has {len(source.shape)} dimensions (shape {source.shape}); "
+            f"{expanded[0]} has {len(source.shape)} dimensions (shape {source.shape}); "
             "pixelserve, like ilastik, reads 2D to 5D images."
         )
     resolution, axes_from_file = dict(source.resolution), source.axes_from_file
@@ -129,7 +151,7 @@ def open_dataset(spec: str, *, axes: str | None = None, stack_along: str = "z", 
         source_axes = source.axes
         if not is_valid_file_axes(source_axes):
             raise UserError(
-                f"{members[0].expanded} declares the axes '{source_axes}', which pixelserve cannot map onto "
+                f"{expanded[0]} declares the axes '{source_axes}', which pixelserve cannot map onto "
                 "t, z, y, x, c; give the axes explicitly (e.g. --input_axes zyxc)."
             )
     return Dataset(
@@ -137,13 +159,29 @@ def open_dataset(spec: str, *, axes: str | None = None, stack_along: str = "z", 
         dtype=np.dtype(source.dtype).newbyteorder("="),
         axes=source_axes,
         axes_from_file=axes_from_file,
-        paths=list(dict.fromkeys(m.external for m in members)),
+        paths=paths,
         internal_path=source.internal_path or None,
-        nickname=create_nickname([m.expanded for m in members]),
+        nickname=nickname,
         resolution=resolution,
-        expanded_paths=[m.expanded for m in members],
+        expanded_paths=expanded,
         _source=source,
     )
+
+
+def _open_url(url: str, scale: str | None) -> tuple[ArraySource, list[str], list[str], str]:
+    """(source, [image folder or URL], [url], ilastik's nickname) of an OME-Zarr URL; like
+    ilastik, pixelserve reads URLs as OME-Zarr only."""
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "file":
+        location = file_uri_to_path(url)
+    elif scheme in ("http", "https"):
+        location = url
+    else:
+        raise UserError(f"Cannot open {url}: pixelserve reads OME-Zarr from file://, http:// and https:// addresses "
+                        f"only, not {scheme}://; use the server's https address (for S3 buckets "
+                        "https://<endpoint>/<bucket>/...) or download the data first.")
+    source = open_ome_zarr(location, scale)
+    return source, [source.root], [url], url_nickname(url)
 
 
 def _expand(spec: str, base_dir: str) -> list[_Member]:

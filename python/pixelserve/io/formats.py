@@ -9,11 +9,12 @@ from pixelserve.errors import UserError
 from pixelserve.io.hdf5 import Hdf5Source, list_hdf5_datasets
 from pixelserve.io.n5 import N5Source, list_n5_datasets
 from pixelserve.io.numpy_files import NpySource, NpzSource, list_npz_members
+from pixelserve.io.ome_zarr import find_image, open_ome_zarr
 from pixelserve.io.paths import HDF5_EXTENSIONS, split_container_path
 from pixelserve.io.pillow_images import PILLOW_EXTENSIONS, PillowSource
 from pixelserve.io.source import ArraySource
 from pixelserve.io.tiff import TiffSource
-from pixelserve.io.zarr_files import ZarrSource, list_zarr_arrays, resolve_ome_zarr
+from pixelserve.io.zarr_files import ZarrSource, list_zarr_arrays
 
 CONTAINER_KINDS = {**{ext: "hdf5" for ext in HDF5_EXTENSIONS}, ".n5": "n5", ".npz": "npz", ".zarr": "zarr"}
 FILE_KINDS = {".tif": "tiff", ".tiff": "tiff", ".npy": "npy", **{ext: "pillow" for ext in PILLOW_EXTENSIONS}}
@@ -74,17 +75,21 @@ def glob_internal(container: str, pattern: str) -> list[str]:
     return matches
 
 
-def open_source(external: str, internal: str | None) -> ArraySource:
-    """An ArraySource for one file, or one dataset of a container (picked as ilastik does if not given)."""
+def open_source(external: str, internal: str | None, scale: str | None = None) -> ArraySource:
+    """An ArraySource for one file, or one dataset of a container (picked as ilastik does if not given).
+    `scale` names the scale of an OME-Zarr image (see pixelserve.io.ome_zarr)."""
     kind = kind_of(external)
+    if kind == "zarr":
+        location = os.path.join(external, *internal.split("/")) if internal else external
+        if find_image(location) is not None:
+            return open_ome_zarr(location, scale, container=external)
+    if scale is not None:
+        raise UserError(f"A scale ('{scale}') was named for {external}, but only OME-Zarr images have scales; "
+                        "leave the scale out.")
     if kind not in CONTAINER_KINDS.values():
         if internal is not None:
             raise UserError(f"{external} is a plain image file and cannot hold the internal path '{internal}'.")
         return {"tiff": TiffSource, "npy": NpySource, "pillow": PillowSource}[kind](external)
-    if kind == "zarr":
-        internal, multiscale = resolve_ome_zarr(external, internal)
-        if multiscale is not None:
-            return ZarrSource(external, internal, multiscale)
     datasets = datasets_in(external, kind)
     if internal is None:
         internal = _the_only_dataset(external, datasets)

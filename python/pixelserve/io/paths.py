@@ -114,6 +114,14 @@ def create_nickname(expanded_paths: list[str]) -> str:
     return external_nickname + ("-" + internal_nickname.replace("/", "-") if internal_nickname else "")
 
 
+def url_nickname(url: str) -> str:
+    """ilastik's nickname of a dataset given as a URL (MultiscaleUrlDatasetInfo._nickname_from_url):
+    the last path component, characters other than letters, digits, '_', '.', '-' replaced
+    by '_', without its extension ('.../cells.ome.zarr' gives 'cells.ome', '.../img.zarr/1' gives '1')."""
+    last = url.rstrip("/").rpartition("/")[2]
+    return os.path.splitext(re.sub(r"[^a-zA-Z0-9_.-]", "_", last))[0]
+
+
 def describe_missing(path: str) -> str:
     """Say whether a missing path's folder exists, so the user knows which part is wrong."""
     folder = os.path.dirname(path) or "."

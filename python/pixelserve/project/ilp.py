@@ -12,18 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from ..errors import ProjectError, UserError
 from ..io.axes import parse_axistags
-from .h5values import as_text_list, read_array, read_scalar, read_text
+from .h5values import as_text, as_text_list, read_array, read_text
 
 PIXEL_CLASSIFICATION = "Pixel Classification"
 AUTOCONTEXT = "AutocontextTwoStage"
 
-# Where each workflow keeps its export settings (the applet's name in the file).
 # Stands for "some z extent > 1" when an old project stored axes but no shape.
 UNKNOWN_DEPTH = 1 << 20
 
+# Where each workflow keeps its export settings (the applet's name in the file).
 EXPORT_GROUPS = ("Prediction Export", "Data Export", "Density Export", "Object Information Export",
                  "Tracking Result Export")
 
@@ -160,26 +161,49 @@ def _dataset_info(group: h5py.Group) -> DatasetInfo | None:
     )
 
 
-def _export_defaults(file: h5py.File) -> dict[str, object]:
-    """The stored export settings, which ilastik's headless mode uses as defaults."""
-    for name in EXPORT_GROUPS:
-        if name in file:
-            group = file[name]
-            break
-    else:
+#: The export settings ilastik stores in an export applet's group (dataExportSerializer.py).
+EXPORT_KEYS = ("OutputFilenameFormat", "OutputFormat", "OutputInternalPath", "OutputAxisOrder",
+               "ExportDtype", "RegionStart", "RegionStop", "InputMin", "InputMax", "ExportMin",
+               "ExportMax")
+
+
+def read_export_group(file: h5py.File) -> dict[str, object]:
+    """The stored export settings as ilastik keeps them (texts, and arrays for the rest),
+    from the first export applet group the project has."""
+    group = next((file[name] for name in EXPORT_GROUPS if name in file), None)
+    if group is None:
         return {}
+    settings: dict[str, object] = {}
+    for key in EXPORT_KEYS:
+        if key not in group:
+            continue
+        value = group[key][()]
+        if isinstance(value, (bytes, str, np.bytes_)) or getattr(value, "dtype", None) == np.object_:
+            settings[key] = as_text(value)
+        else:
+            settings[key] = np.asarray(value)
+    return settings
+
+
+def _export_defaults(file: h5py.File) -> dict[str, object]:
+    """The stored export settings, which ilastik's headless mode uses as defaults, keyed like
+    the headless flags (and ExportSettings' fields)."""
+    stored = read_export_group(file)
     defaults: dict[str, object] = {}
-    for key in ("OutputFilenameFormat", "OutputInternalPath", "OutputFormat", "OutputAxisOrder",
-                "ExportDtype"):
-        value = read_text(group, key)
-        if value:
-            defaults[key] = value
-    for key in ("RegionStart", "RegionStop"):
-        value = read_array(group, key)
-        if value is not None:
-            defaults[key] = [None if int(v) == -1 else int(v) for v in value.reshape(-1)]
-    for pair in (("InputMin", "InputMax"), ("ExportMin", "ExportMax")):
-        low, high = (read_scalar(group, key) for key in pair)
-        if low is not None and high is not None:
-            defaults[pair[0][:-3] + "Range"] = (low, high)
+    for flag, key in (("output_filename_format", "OutputFilenameFormat"), ("output_internal_path", "OutputInternalPath"),
+                      ("output_format", "OutputFormat"), ("output_axis_order", "OutputAxisOrder"),
+                      ("export_dtype", "ExportDtype")):
+        if isinstance(stored.get(key), str) and stored[key]:
+            defaults[flag] = stored[key]
+    if "RegionStart" in stored and "RegionStop" in stored:
+        defaults["cutout_subregion"] = tuple(tuple(None if int(v) == -1 else int(v) for v in
+                                                   np.asarray(stored[key]).reshape(-1)) for key in ("RegionStart", "RegionStop"))
+    for flag, (low, high) in (("pipeline_result_drange", ("InputMin", "InputMax")),
+                              ("export_drange", ("ExportMin", "ExportMax"))):
+        if low in stored and high in stored:
+            defaults[flag] = (_scalar(stored[low]), _scalar(stored[high]))
     return defaults
+
+
+def _scalar(value) -> float:
+    return np.asarray(value).reshape(-1)[0].item()

@@ -59,7 +59,7 @@ def structure_tensor_order_for(project: ProjectFile) -> str:
 
 def read_stage(file: h5py.File, stage_index: int, project: ProjectFile) -> StageModel:
     feature_group_name, classifier_group_name = stage_group_names(stage_index)
-    specs = _read_feature_specs(file[feature_group_name], project.path.name)
+    specs = read_feature_specs(file[feature_group_name], project.path.name)
     group = file[classifier_group_name]
     forests_group = group.get("ClassifierForests")
     where = f"{project.path.name} ({classifier_group_name})"
@@ -98,7 +98,7 @@ def read_stage(file: h5py.File, stage_index: int, project: ProjectFile) -> Stage
     )
 
 
-def _read_feature_specs(group: h5py.Group, project_name: str) -> list[FeatureSpec]:
+def read_feature_specs(group: h5py.Group, project_name: str) -> list[FeatureSpec]:
     if "SelectionMatrix" not in group or "FeatureIds" not in group:
         raise ProjectError(f"{project_name} has no feature selection. Fix: select features in "
                            "ilastik's Feature Selection applet and save the project.")

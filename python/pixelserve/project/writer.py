@@ -23,7 +23,7 @@ from .. import __version__
 from ..classifiers import VigraForest, write_vigra_forest
 from ..features import DEFAULT_SCALES, FEATURE_IDS, FeatureSpec, feature_names
 from ..io.axes import vigra_axistags_json
-from .ilp import AUTOCONTEXT, PIXEL_CLASSIFICATION
+from .ilp import AUTOCONTEXT, EXPORT_KEYS, PIXEL_CLASSIFICATION
 from .label_sets import SparseLabels, write_label_sets
 from .pixel_classification import stage_group_names
 
@@ -31,9 +31,6 @@ from .pixel_classification import stage_group_names
 # order) these files follow; pixelserve's own version is stored beside it.
 LAYOUT_VERSION = "1.4.1"
 STRING = h5py.string_dtype()
-EXPORT_KEYS = ("OutputFilenameFormat", "OutputFormat", "OutputInternalPath", "OutputAxisOrder",
-               "ExportDtype", "RegionStart", "RegionStop", "InputMin", "InputMax", "ExportMin",
-               "ExportMax")
 DEFAULT_EXPORT = {"OutputFilenameFormat": "{dataset_dir}/{nickname}_{result_type}",
                   "OutputFormat": "hdf5", "OutputInternalPath": "exported_data"}
 # The applet ilastik shows first when it opens the project (its Training page).
@@ -200,39 +197,3 @@ def _write_export(group: h5py.Group, settings: dict) -> None:
         else:
             group[name] = value
     _text(group, "StorageVersion", "0.1")
-
-
-# -- the original single-image interface (tests and scripts use it) -----------------------
-
-@dataclass
-class TrainingImage:
-    """What the project remembers about the training image."""
-
-    file_path: str             # as given; stored relative to the project when possible
-    nickname: str
-    axes: str
-    shape: tuple[int, ...]
-    labels: np.ndarray | None = None   # label image in the spatial axes of `axes`, no c
-
-
-def write_pixel_classification(path, *, specs: list[FeatureSpec], forest: VigraForest,
-                               label_names: list[str], label_colors: np.ndarray,
-                               training: TrainingImage) -> Path:
-    """A one-lane Pixel Classification project (see `write_project`)."""
-    lane = LaneRecord(file_path=training.file_path, nickname=training.nickname,
-                      axes=training.axes, shape=tuple(training.shape))
-    labels = None
-    if training.labels is not None:
-        spatial = training.axes.replace("c", "")
-        dense = np.asarray(training.labels)
-        # canonical t, z, y, x with singleton axes where the lane has none
-        present = [a for a in "tzyx" if a in spatial]
-        dense = dense.transpose([spatial.index(a) for a in present])
-        for position, axis in enumerate("tzyx"):
-            if axis not in spatial:
-                dense = np.expand_dims(dense, position)
-        labels = SparseLabels.from_dense(dense)
-    stage = StageRecord(specs=specs, forest=forest, label_names=list(label_names),
-                        label_colors=label_colors, input_channels=lane.channels,
-                        labels=[labels])
-    return write_project(path, lanes=[lane], stages=[stage])

@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import UserError
+from ..export.tables import Table
 from .buffers import ReceiveBuffer, byte_count
 from .v1 import arrays_pb2 as arrays
 from .v1 import datasets_pb2 as datasets
@@ -34,7 +35,8 @@ DEFAULT_CHUNK_BYTES = 4 << 20
 
 __all__ = ["arrays", "datasets", "datasets_grpc", "prediction", "prediction_grpc", "projects", "projects_grpc",
            "server", "server_grpc", "training", "training_grpc", "ArrayReceiver", "ProtocolError", "RequestTooLarge", "array_header",
-           "describe_header", "iter_chunks", "receive_arrays", "numpy_dtype", "dtype_code", "DEFAULT_CHUNK_BYTES"]
+           "describe_header", "iter_chunks", "receive_arrays", "numpy_dtype", "dtype_code", "DEFAULT_CHUNK_BYTES",
+           "TableReceiver", "iter_table", "option_message"]
 
 _DTYPES = {
     arrays.DTYPE_UINT8: "uint8", arrays.DTYPE_UINT16: "uint16", arrays.DTYPE_UINT32: "uint32",
@@ -187,3 +189,71 @@ class ArrayReceiver:
         if self.array.dtype.byteorder == "<" and sys.byteorder == "little":
             return self.array.view(self.array.dtype.newbyteorder("="))
         return self.array.astype(self.array.dtype.newbyteorder("="))
+
+
+def option_message(option):
+    """The WorkflowOption message of a pixelserve.workflows.WorkflowOption."""
+    return arrays.WorkflowOption(name=option.name, help=option.help, kind=option.kind,
+                                 default="" if option.default is None else str(option.default),
+                                 choices=list(option.choices))
+
+
+def iter_table(table: Table, max_bytes: int = DEFAULT_CHUNK_BYTES) -> Iterator:
+    """The ResultHeader of `table`, then the Chunk messages of its columns, column after
+    column; text columns travel as int32 indices into their categories."""
+    header = prediction.TableHeader(name=table.name, rows=table.rows, file=table.file or "", per_run=table.per_run,
+                                    column_names_line=table.header)
+    payloads = []
+    for values in table.columns.values():
+        if values.dtype.kind == "O":
+            categories, codes = np.unique(np.asarray(values, dtype=str), return_inverse=True)
+            payloads.append(codes.astype(np.int32))
+            header.columns.add(dtype=arrays.DTYPE_INT32, categories=[str(c) for c in categories], text=True)
+        else:
+            payloads.append(values)
+            header.columns.add(dtype=dtype_code(values.dtype))
+    for column, name in zip(header.columns, table.columns):
+        column.name = name
+    yield prediction.ResultHeader(table=header)
+    for index, values in enumerate(payloads):
+        if values.size:
+            yield from iter_chunks(values, max_bytes, index)
+
+
+class TableReceiver:
+    """Assembles a table from its TableHeader and the chunks of its columns."""
+
+    def __init__(self, header, max_chunk_bytes: int):
+        self.header = header
+        rows = int(header.rows)
+        if rows < 0:
+            raise ProtocolError(f"Table {header.name!r} announces {rows} rows")
+        self.receivers = [ArrayReceiver((rows,), numpy_dtype(column.dtype), f"column {column.name!r} of {header.name!r}",
+                                        max_chunk_bytes) for column in header.columns]
+        self.column = 0
+
+    @property
+    def complete(self) -> bool:
+        return all(receiver.complete for receiver in self.receivers)
+
+    def add(self, array_index: int, data: bytes) -> None:
+        while self.column < len(self.receivers) and self.receivers[self.column].complete:
+            self.column += 1
+        if array_index != self.column:
+            raise ProtocolError(f"A chunk of column {array_index} of table {self.header.name!r} arrived while column "
+                                f"{self.column} was incomplete: send the columns one after another")
+        self.receivers[self.column].add(data)
+
+    def result(self) -> Table:
+        columns = {}
+        for column, receiver in zip(self.header.columns, self.receivers):
+            values = receiver.result()
+            if column.text:
+                categories = np.array(list(column.categories) or [""], dtype=object)
+                if values.size and (values.min() < 0 or values.max() >= len(categories)):
+                    raise ProtocolError(f"Column {column.name!r} of table {self.header.name!r} refers to text "
+                                        f"{int(values.max())} of {len(column.categories)}")
+                values = categories[values]
+            columns[column.name] = values
+        return Table(self.header.name, columns, file=self.header.file or None, per_run=self.header.per_run,
+                     header=self.header.column_names_line)

@@ -16,15 +16,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .. import protocol
 from ..blocks import Cancelled, default_threads
 from ..errors import ProjectError, UserError
 from ..io import input_files, open_dataset, split_internal_path
 from ..io.paths import has_glob
-from .. import protocol
-from .jobs import JobRunner
-from .projects import ProjectCache
 from ..protocol import RequestTooLarge
+from .jobs import JobRunner
 from .limits import UNARY_THREADS, IdleStream, InflightMemory, Limits, Streams, checked, lenient
+from .projects import ProjectCache
 from .security import PathDenied, PathPolicy, TokenInterceptor, is_loopback
 
 logger = logging.getLogger("pixelserve.server")
@@ -148,21 +148,21 @@ class Server:
         self.streams.stop()
         self._grpc = None
 
-    def serve_until(self, stop: threading.Event) -> None:
-        """Serve until `stop` is set (see stop_signals), then stop cleanly."""
-        while not stop.wait(0.5):
+    @staticmethod
+    def stop_signals() -> threading.Event:
+        """An event that SIGTERM and SIGINT set from now on: take them before announcing the
+        server, so that a stop asked for right after the announcement is a clean stop."""
+        done = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: done.set())
+        return done
+
+    def wait_for_signal(self, done: threading.Event) -> None:
+        """Serve until `done` (stop_signals) is set, then stop cleanly."""
+        while not done.wait(0.5):
             pass
         logger.info("Stopping: %d job(s) running", self.jobs.running())
         self.stop()
-
-
-def stop_signals() -> threading.Event:
-    """An Event that SIGTERM and SIGINT set from now on: installed before the server says it
-    listens, so that a signal right after that stops it cleanly too."""
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
 
 
 # Exceptions to statuses; the first matching class wins.

@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
         if value < least:
             raise UserError(f"{flag} {value}: give at least {least}")
 
-    from .app import Limits, Server, ServerConfig, stop_signals
+    from .app import Limits, Server, ServerConfig
     from .limits import half_the_memory
 
     config = ServerConfig(
@@ -95,12 +95,12 @@ def main(argv: list[str]) -> int:
         workers=options.workers, threads=options.threads,
     )
     server = Server(config)
-    stop = stop_signals()
+    stop = server.stop_signals()
     port = server.start()
     if options.port_file:
         _write_port_file(options.port_file, port)
     print(f"pixelserve server listening on {options.host}:{port} (allowed roots: {', '.join(server.paths.roots)})",
           flush=True)
-    server.serve_until(stop)
+    server.wait_for_signal(stop)
     print("pixelserve server stopped", flush=True)
     return 0

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 
-from ..export import ArraySource, ExportSettings, export_result
-from ..io import list_datasets, split_internal_path
 from .. import protocol
-from .prediction import region_of
+from ..export import ExportSettings, InMemoryResult, export_result
+from ..io import list_datasets, split_internal_path
 from ..protocol import ProtocolError, describe_header
 from ..protocol.buffers import byte_count
+from .prediction import region_of
 
 
 class DatasetServicer(protocol.datasets_grpc.DatasetServiceServicer):
@@ -76,6 +76,6 @@ class DatasetServicer(protocol.datasets_grpc.DatasetServiceServicer):
             output_filename_format=external, output_internal_path=header.internal_path or internal or "exported_data",
             output_axis_order=axes,
         )
-        [written] = export_result(ArraySource(data, axes), settings, {}, default_axis_order=axes,
+        [written] = export_result(InMemoryResult(data, axes), settings, {}, default_axis_order=axes,
                                   resolution=dict(header.resolution))
         return protocol.datasets.WriteDatasetResponse(path=os.path.abspath(written))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 
-from .. import __version__
+from .. import __version__, protocol
 from ..export.settings import EXPORT_DTYPES
-from ..workflows import SUPPORTED_WORKFLOWS
-from .. import protocol
-from ..protocol import ProtocolError, RequestTooLarge
+from ..protocol import ProtocolError, RequestTooLarge, option_message
+from ..workflows import workflow_types
 
 
 class ProjectServicer(protocol.projects_grpc.ProjectServiceServicer):
@@ -33,9 +32,18 @@ def project_info(project):
         export_sources=project.export_sources,
         default_export_source=workflow.default_export_source,
         labels=[messages.Label(name=name, color=protocol.arrays.Color(red=int(r), green=int(g), blue=int(b)))
-                for name, (r, g, b) in zip(project.label_names, workflow.label_colors)],
-        min_image_size=project.min_image_size,
+                for name, (r, g, b) in zip(workflow.label_names, workflow.label_colors)],
+        min_image_size=workflow.min_image_size,
+        title=workflow.title,
+        options=[option_message(option) for option in workflow.options],
+        tables=list(workflow.table_names),
+        export_defaults={flag: _text(value) for flag, value in workflow.export_defaults.items()},
     )
+
+
+def _text(value) -> str:
+    """An export setting as the headless flag would give it, e.g. "(0, 255)" for a range."""
+    return str(tuple(value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 class ServerServicer(protocol.server_grpc.ServerServiceServicer):
@@ -68,5 +76,9 @@ class ServerServicer(protocol.server_grpc.ServerServiceServicer):
         limits = self.server.limits
         return protocol.server.ServerInfo(
             version=__version__, max_chunk_bytes=limits.max_chunk_bytes, max_request_bytes=limits.max_request_bytes,
-            workflows=list(SUPPORTED_WORKFLOWS), export_dtypes=list(EXPORT_DTYPES),
+            workflows=[name for kind in workflow_types() for name in kind.project_names],
+            export_dtypes=list(EXPORT_DTYPES),
+            workflow_types=[protocol.server.WorkflowType(title=kind.title, project_names=list(kind.project_names),
+                                                         options=[option_message(o) for o in kind.options])
+                            for kind in workflow_types()],
         )

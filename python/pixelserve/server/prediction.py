@@ -6,13 +6,11 @@ import logging
 import queue
 from dataclasses import dataclass
 
-import numpy as np
-
-from ..export import ExportSettings, export_to_array
-from ..workflows import Volume
 from .. import protocol
+from ..export import ExportSettings, ResultKind, describe_export, export_to_array
+from ..protocol import ArrayReceiver, ProtocolError, describe_header, iter_table, receive_arrays
+from ..workflows import LaneRequest, Volume, parse_options
 from .jobs import Cancelled, Job
-from ..protocol import ArrayReceiver, ProtocolError, describe_header, receive_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +67,13 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
         yield protocol.prediction.PredictResponse(progress=progress_of(0, 0, "loading project"))
         project = self.server.load_project(header.project)
         workflow = project.workflow
-        settings = export_settings(header.export_settings)
-        export_source = workflow.resolve_export_source(header.export_settings.export_source or None)
+        given = header.export_settings
+        settings = export_settings(given)
+        if given.table_only and not header.tables:
+            raise ProtocolError("ExportSettings.table_only asks for no image, but PredictHeader.tables is not set: "
+                                "set tables to receive the tables")
+        request = LaneRequest(given.export_source or None, image=not given.table_only, tables=header.tables,
+                              options=parse_options(workflow.options, dict(given.options)))
         inputs = self._open_inputs(header, workflow, context)
         receive_arrays(requests, {index: item.receiver for index, item in enumerate(inputs) if item.receiver},
                        name_of=lambda index: f"input {index}",
@@ -78,27 +81,36 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
         volumes = {item.role: item.volume or Volume.from_array(item.receiver.result(), item.axes, name=f"{item.role} array")
                    for item in inputs}
 
+        lane = workflow.open_lane(volumes, request, parallel_blocks=self.server.jobs.threads)
+        export_source = workflow.resolve_export_source(request.export_source)
+        if header.describe:
+            yield protocol.prediction.PredictResponse(result=_description(lane, settings, export_source))
+            return
         job = Job(f"{header.image_name or header.project}")
         context.add_callback(job.cancel)
-        source = workflow.result_source(volumes, export_source, parallel_blocks=self.server.jobs.threads)
         progress: queue.Queue = queue.Queue()
 
         def run():
-            return export_to_array(source, settings, default_axis_order=source.default_axis_order,
-                                   progress=lambda done, total: progress.put(progress_of(done, total, "computing")),
-                                   **self.server.jobs.block_options(job))
+            options = self.server.jobs.block_options(job)
+            lane.prepare(lambda done, total, phase: progress.put(progress_of(done, total, phase)), **options)
+            image = None
+            if lane.image is not None:
+                image = export_to_array(lane.image, settings,
+                                        progress=lambda done, total: progress.put(progress_of(done, total, "computing")),
+                                        **options)
+            return image, [table for table in lane.tables() if header.tables or table.file is not None]
 
         try:
-            result, axes, metadata = yield from self.server.jobs.follow(
+            image, tables = yield from self.server.jobs.follow(
                 job, run, progress, lambda message: protocol.prediction.PredictResponse(progress=message))
         except Cancelled:
             logger.info("%s: cancelled by the client", job.name)
             return
-        yield protocol.prediction.PredictResponse(result=_result_header(result, axes, metadata, export_source))
-        for chunk in protocol.iter_chunks(result, limits.max_chunk_bytes):
+        lane_wide = lane.kind is ResultKind.LANE_WIDE
+        for response in _result_messages(image, export_source, lane_wide, tables, limits.max_chunk_bytes):
             if not context.is_active():
                 return
-            yield protocol.prediction.PredictResponse(chunk=chunk)
+            yield response
 
     def _open_inputs(self, header, workflow, context) -> list[_Input]:
         roles = {role.name.lower(): role.name for role in workflow.input_roles}
@@ -118,7 +130,7 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
                 inputs.append(_Input(role, axes, receiver=self.server.inflight.receiver(
                     context, shape, dtype, f"input {index} ({role})", self.server.limits.max_chunk_bytes)))
             elif kind == "dataset":
-                inputs.append(_Input(role, given.axes, volume=self._dataset_volume(given, role)))
+                inputs.append(_Input(role, given.axes, volume=self._dataset_volume(given, role, workflow)))
             else:
                 raise ProtocolError(f"Input {index} ({role}) has neither an array header nor a dataset path: set one")
         total = sum(item.receiver.array.nbytes for item in inputs if item.receiver)
@@ -127,11 +139,27 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
                                            f"{self.server.limits.max_request_bytes}: send smaller images or raise --max-request-bytes")
         return inputs
 
-    def _dataset_volume(self, given, role: str) -> Volume:
+    def _dataset_volume(self, given, role: str, workflow) -> Volume:
         dataset = self.server.open_dataset(given.dataset.path, stack_along=given.dataset.stack_along)
         region = region_of(given.dataset.subregion, dataset.shape, given.dataset.path) if given.dataset.HasField("subregion") else None
-        # without axes: the file's own, else ilastik's guess, as the headless mode without --input_axes
-        return Volume.from_dataset(dataset, given.axes.lower() or None, name=given.dataset.path, region=region)
+        # without axes: the workflow's rule, the same as the headless mode's without --input_axes
+        return workflow.input_volume(dataset, given.axes.lower() or None, role, name=given.dataset.path, region=region)
+
+
+def _result_messages(image, export_source: str, lane_wide: bool, tables, max_chunk_bytes: int):
+    """The PredictResponses of the results: the image (if any), then each table."""
+    if image is not None:
+        result, axes, metadata = image
+        yield protocol.prediction.PredictResponse(
+            result=_result_header(result.shape, result.dtype, axes, metadata, export_source, lane_wide))
+        for chunk in protocol.iter_chunks(result, max_chunk_bytes):
+            yield protocol.prediction.PredictResponse(chunk=chunk)
+    for table in tables:
+        for message in iter_table(table, max_chunk_bytes):
+            if isinstance(message, protocol.arrays.Chunk):
+                yield protocol.prediction.PredictResponse(chunk=message)
+            else:
+                yield protocol.prediction.PredictResponse(result=message)
 
 
 def progress_of(done: int, total: int, phase: str):
@@ -144,9 +172,21 @@ def _color(rgb):
     return protocol.arrays.Color(red=red, green=green, blue=blue)
 
 
-def _result_header(result: np.ndarray, axes: str, metadata, export_source: str):
+def _description(lane, settings, export_source: str):
+    """The ResultHeader of what `lane` would export; an empty one for a lane of tables only."""
+    if lane.image is None:
+        return protocol.prediction.ResultHeader(export_source=export_source, lane_wide=True)
+    image = lane.image
+    shape, dtype, axes, metadata = describe_export(image, settings)
+    header = _result_header(shape, dtype, axes, metadata, export_source, lane.kind is ResultKind.LANE_WIDE)
+    header.source.CopyFrom(protocol.array_header(image.shape, image.dtype, image.axes))
+    header.default_axis_order = image.default_axis_order
+    return header
+
+
+def _result_header(shape, dtype, axes: str, metadata, export_source: str, lane_wide: bool):
     header = protocol.prediction.ResultHeader(
-        array=protocol.array_header(result.shape, result.dtype, axes), export_source=export_source,
+        array=protocol.array_header(shape, dtype, axes), export_source=export_source, lane_wide=lane_wide,
         channel_names=list(metadata.channel_names),
         channel_colors=[_color(c) for c in metadata.channel_colors],
         label_colors=[_color(c) for c in metadata.label_colors],

@@ -8,8 +8,6 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..api import Project, open_project
 
 logger = logging.getLogger(__name__)
@@ -25,29 +23,6 @@ class ProjectKey:
     def of(cls, path: str) -> "ProjectKey":
         stat = os.stat(path)
         return cls(path, stat.st_mtime_ns, stat.st_size)
-
-
-def project_footprint(project: Project) -> int:
-    """Bytes a loaded project holds: its forests' node arrays (as read, and as packed for
-    prediction) dominate."""
-    stages = getattr(project.workflow, "stages", ())
-    total = sum(_array_bytes(stage.model.forests) + _array_bytes(stage.ensemble) for stage in stages)
-    return max(total, 1 << 20)
-
-
-def _array_bytes(value, depth: int = 4) -> int:
-    """The bytes of the numpy arrays in `value`, looking `depth` levels into containers and objects."""
-    if isinstance(value, np.ndarray):
-        return value.nbytes
-    if depth == 0:
-        return 0
-    if isinstance(value, (list, tuple)):
-        return sum(_array_bytes(item, depth - 1) for item in value)
-    if isinstance(value, dict):
-        return sum(_array_bytes(item, depth - 1) for item in value.values())
-    if hasattr(value, "__dict__"):
-        return sum(_array_bytes(item, depth - 1) for item in vars(value).values())
-    return 0
 
 
 class ProjectCache:
@@ -77,7 +52,7 @@ class ProjectCache:
                 if key in self._projects:
                     return self._projects[key][0]
             project = open_project(path)
-            footprint = project_footprint(project)
+            footprint = project.workflow.memory_bytes()
             with self._lock:
                 self._loading.pop(key, None)
                 for stale in [k for k in self._projects if k.path == path]:

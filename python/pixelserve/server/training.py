@@ -7,16 +7,16 @@ import queue
 import uuid
 from pathlib import Path
 
-from ..api import train
-from ..export import ArraySource, ExportSettings, export_result
 from .. import protocol
+from ..api import train
+from ..export import ExportSettings, InMemoryResult, export_result
+from ..protocol import ProtocolError, describe_header, receive_arrays
 from ..training.label_images import check_label_shape, label_volume
 from ..training.stored_project import read_stored_project
 from ..workflows import Volume
 from .info import project_info
 from .jobs import Cancelled, Job
 from .prediction import progress_of
-from ..protocol import ProtocolError, describe_header, receive_arrays
 
 
 class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
@@ -143,7 +143,7 @@ class _SavedImages:
         self._saved.append(target)
         settings = ExportSettings(output_format="compressed hdf5", output_filename_format=str(target),
                                   output_axis_order=axes)
-        [path] = export_result(ArraySource(array, axes), settings, {}, default_axis_order=axes)
+        [path] = export_result(InMemoryResult(array, axes), settings, {}, default_axis_order=axes)
         return f"{path}/exported_data"
 
     def keep(self) -> None:

@@ -15,11 +15,10 @@ import numpy as np
 
 from ..errors import ProjectError
 from ..features import specs_from_selection
-from ..project.h5values import as_text, as_text_list, read_array, read_text
-from ..project.ilp import AUTOCONTEXT, PIXEL_CLASSIFICATION, DatasetInfo, open_h5, read_project_file
+from ..project.h5values import as_text_list, read_array, read_text
+from ..project.ilp import AUTOCONTEXT, PIXEL_CLASSIFICATION, DatasetInfo, open_h5, read_export_group, read_project_file
 from ..project.label_sets import SparseLabels, read_label_sets
 from ..project.pixel_classification import stage_group_names
-from ..project.writer import EXPORT_KEYS
 
 TRAINABLE_WORKFLOWS = (PIXEL_CLASSIFICATION, AUTOCONTEXT)
 
@@ -76,7 +75,7 @@ def read_stored_project(path) -> StoredProject:
             raise ProjectError(f"{path.name} has no PixelClassification group: it is not a "
                                "pixel classification project ilastik saved.")
         return StoredProject(path=path, workflow_name=project.workflow_name, lanes=lanes,
-                             stages=stages, export_settings=_export_settings(file))
+                             stages=stages, export_settings=read_export_group(file))
 
 
 def _stored_lane(file: h5py.File, index: int, role: str, info: DatasetInfo) -> StoredLane:
@@ -128,19 +127,3 @@ def _tree_count(forests: h5py.Group | None) -> int | None:
         if name.startswith("Forest") and isinstance(forest, h5py.Group):
             total += sum(1 for tree in forest if not tree.startswith("_"))
     return total or None
-
-
-def _export_settings(file: h5py.File) -> dict:
-    group = file.get("Prediction Export")
-    if group is None:
-        return {}
-    settings = {}
-    for key in EXPORT_KEYS:
-        if key not in group:
-            continue
-        value = group[key][()]
-        if isinstance(value, (bytes, str, np.bytes_)) or getattr(value, "dtype", None) == np.object_:
-            settings[key] = as_text(value)
-        else:
-            settings[key] = np.asarray(value)
-    return settings

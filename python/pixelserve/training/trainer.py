@@ -21,7 +21,6 @@ from ..features import FeatureSpec, feature_count
 from ..project.pixel_classification import StageModel
 from ..project.writer import LaneRecord, StageRecord, write_project
 from ..workflows.stages import Stage
-from ..workflows.volume import Volume
 from .plan import DEFAULT_COLORS, TrainingPlan, build_plan, output_path
 from .progress import Progress
 from .samples import LaneData, labelled_rows
@@ -30,8 +29,8 @@ from .stage_labels import FOLDS, fold_of_strokes
 # The structure-tensor convention of the ilastik version written into the project (1.4.1).
 STRUCTURE_TENSOR_ORDER = "fastfilters"
 
-__all__ = ["DEFAULT_COLORS", "TrainedStage", "TrainingResult", "fit_forest", "labelled_samples",
-           "train_forest", "train_project"]
+__all__ = ["DEFAULT_COLORS", "TrainedStage", "TrainingResult", "fit_forest",
+           "train_project"]
 
 
 @dataclass
@@ -67,12 +66,6 @@ class TrainingResult:
         return f"Trained {what} in {self.seconds:.1f} s; wrote {self.path}"
 
 
-def train_forest(features: np.ndarray, labels: np.ndarray, *, n_trees: int = 100,
-                 seed: int | None = None, threads: int | None = None) -> VigraForest:
-    """A vigra forest trained on feature rows and their label values (see fit_forest)."""
-    return fit_forest(features, labels, n_trees=n_trees, seed=seed, threads=threads)[1]
-
-
 def fit_forest(features: np.ndarray, labels: np.ndarray, *, n_trees: int = 100,
                seed: int | None = None, threads: int | None = None, progress=None):
     """(scikit-learn forest, its vigra conversion) trained on feature rows and label values.
@@ -99,21 +92,6 @@ def fit_forest(features: np.ndarray, labels: np.ndarray, *, n_trees: int = 100,
         if progress is not None:
             progress(grown, n_trees)
     return classifier, forest_from_sklearn(classifier, labels=classes.astype(np.uint32))
-
-
-def labelled_samples(raw: Volume, labels: Volume, specs: list[FeatureSpec],
-                     structure_tensor_order: str = "fastfilters") -> tuple[np.ndarray, np.ndarray]:
-    """Feature rows and label values of every labelled pixel of one image (one stage)."""
-    from .label_images import read_sparse_labels
-
-    sparse = read_sparse_labels(labels, raw)
-    if not len(sparse):
-        raise UserError("The label image has no labelled pixels. Fix: mark some pixels of each "
-                        "class with its number (1, 2, ...); 0 means unlabelled.")
-    rows, values = labelled_rows([LaneData(raw, sparse)], specs,
-                                 structure_tensor_order=structure_tensor_order,
-                                 threads=default_threads())
-    return rows, values.astype(np.int64)
 
 
 def train_project(output, raw=None, labels=None, *, project=None, label_names=None,

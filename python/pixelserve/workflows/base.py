@@ -1,19 +1,25 @@
 """What every workflow offers its front doors (CLI, server, Fiji plugin).
 
-A workflow declares its input roles and export sources, and turns one lane's input volumes
-into a `ResultSource` that the export pipeline computes block by block. Front doors never
-compute anything themselves.
+A workflow declares its title, its own options and tables, its input roles and export
+sources, and what front doors show (class names and colours, the project's stored export
+settings); it turns one lane's input volumes into a `LaneResult` whose image the export
+pipeline computes block by block. Front doors never compute anything themselves, and ask a
+workflow only what this class declares.
 """
 
 from __future__ import annotations
 
 import difflib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 
 from ..errors import UserError
+from .lane import LaneRequest, LaneResult
+from .options import WorkflowOption
 from .volume import CANONICAL, Volume
 
 
@@ -34,9 +40,16 @@ class InputRole:
 
 
 class Workflow(ABC):
-    """Base class: one subclass per ilastik workflow."""
+    """Base class: one subclass per ilastik workflow (registered in registry.py)."""
 
-    workflow_name: str = ""
+    #: The name users see, e.g. "Object Classification"; the Fiji plugin's menu entry.
+    title: ClassVar[str] = ""
+    #: Settings of this workflow beyond the export flags (headless flags, gRPC options, macro keys).
+    options: ClassVar[tuple[WorkflowOption, ...]] = ()
+    #: Names of the tables a lane can give (LaneResult.tables).
+    table_names: ClassVar[tuple[str, ...]] = ()
+
+    workflow_name: str = ""  # as the project stores it
 
     @property
     @abstractmethod
@@ -50,10 +63,61 @@ class Workflow(ABC):
     @abstractmethod
     def default_export_source(self) -> str: ...
 
+    @property
+    def label_names(self) -> list[str]:
+        """The classes, in the order of the probability channels (none for unsupervised results)."""
+        return []
+
+    @property
+    def label_colors(self) -> list[tuple[int, int, int]]:
+        """One display colour per class."""
+        return []
+
+    @property
+    def export_defaults(self) -> Mapping[str, object]:
+        """The project's stored export settings, keyed like ExportSettings' fields; ilastik's
+        headless mode uses them where no flag is given."""
+        return {}
+
+    @property
+    def min_image_size(self) -> int:
+        """Smallest image side (pixels) the workflow accepts."""
+        return 1
+
+    def memory_bytes(self) -> int:
+        """Memory the loaded project holds (the server's warm cache counts it)."""
+        return 1 << 20
+
+    def open_lane(self, inputs: dict[str, Volume], request: LaneRequest | None = None, *,
+                  parallel_blocks: int = 1) -> LaneResult:
+        """One lane's results for `request` (default: the default export source), checking the
+        inputs and reading only their headers; image blocks are sized to keep `parallel_blocks`
+        threads busy where that pays."""
+        request = request or LaneRequest()
+        self.check_inputs(inputs)
+        if not request.image and not self.table_names:
+            raise UserError(f"{self.title} projects give no tables, so --table_only would export nothing. "
+                            "Fix: drop --table_only.")
+        export_source = self.resolve_export_source(request.export_source)
+        return self.make_lane(inputs, replace(request, export_source=export_source), parallel_blocks)
+
     @abstractmethod
-    def result_source(self, inputs: dict[str, Volume], export_source: str, *, parallel_blocks: int = 1):
-        """A ResultSource (see pixelserve.export) computing `export_source` for one lane, in
-        blocks that keep `parallel_blocks` threads busy where that pays."""
+    def make_lane(self, inputs: dict[str, Volume], request: LaneRequest, parallel_blocks: int) -> LaneResult:
+        """open_lane's work once the inputs are checked and `request.export_source` is the
+        canonical name of one of `export_sources`."""
+
+    def input_volume(self, dataset, axes: str | None, role: str, *, name: str | None = None,
+                     region: tuple[tuple[int, int], ...] | None = None) -> Volume:
+        """A pixelserve.io Dataset given for `role` as a Volume. Its axes: `axes` when given,
+        else the file's own, else the training data's when they have as many dimensions,
+        else ilastik's guess from the shape (the same rule for every front door)."""
+        if axes is None:
+            axes = dataset.axes
+            if not dataset.axes_from_file:
+                training = next((r.training_axes for r in self.input_roles if r.name == role), "")
+                if training and len(training) == len(dataset.shape):
+                    axes = training
+        return Volume.from_dataset(dataset, axes, name=name or dataset.label, region=region)
 
     def resolve_export_source(self, name: str | None) -> str:
         """The canonical spelling of an export source name (matching is case-insensitive)."""

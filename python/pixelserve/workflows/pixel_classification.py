@@ -1,4 +1,4 @@
-"""Pixel Classification and Autocontext: one workflow class, one or several stages."""
+"""Pixel Classification and Autocontext: one stage, or several chained."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
+import h5py
 import numpy as np
 
-from ..features import check_image_size, feature_count, minimum_size
-from ..project.ilp import AUTOCONTEXT, PIXEL_CLASSIFICATION, ProjectFile
-from ..project.pixel_classification import StageModel
-from .base import (InputRole, Workflow, canonical_region, default_output_axis_order, result_axes,
-                   to_result_axes)
+from ..errors import ProjectError
+from ..export.result import ResultSource
+from ..features import STRUCTURE_TENSOR_ORDERS, check_image_size, feature_count, minimum_size
+from ..project.ilp import ProjectFile
+from ..project.pixel_classification import StageModel, count_stages, read_stage, structure_tensor_order_for
+from .base import InputRole, Workflow, canonical_region, default_output_axis_order, result_axes, to_result_axes
+from .lane import LaneRequest, LaneResult
+from .registry import ILASTIK_WORKFLOWS, LoadSettings, WorkflowType, register
 from .stages import Stage, StageChain
 from .volume import Box, Volume
 
@@ -43,13 +47,15 @@ class ExportSource:
 
 
 class PixelClassificationWorkflow(Workflow):
-    """Pixel Classification (one stage) or Autocontext (stages chained)."""
+    """Pixel Classification: one stage of pixel features and a random forest."""
+
+    title = "Pixel Classification"
+    autocontext = False  # export sources named per stage
 
     def __init__(self, project: ProjectFile, models: list[StageModel],
                  structure_tensor_order: str):
         self.project = project
         self.workflow_name = project.workflow_name
-        self.autocontext = project.workflow_name == AUTOCONTEXT
         self.structure_tensor_order = structure_tensor_order
         training = project.training_raw
         self.training_depth = training.depth
@@ -95,17 +101,23 @@ class PixelClassificationWorkflow(Workflow):
         """Smallest side (pixels) an image may have for the selected filters."""
         return max(minimum_size(stage.specs) for stage in self.stages)
 
+    @property
+    def export_defaults(self):
+        return self.project.export_defaults
+
+    def memory_bytes(self) -> int:
+        """The forests as read and as compiled for prediction dominate."""
+        return sum(forest.nbytes for stage in self.stages for forest in stage.model.forests) + \
+            sum(stage.ensemble.nbytes for stage in self.stages)
+
     # -- computing ---------------------------------------------------------------------------
-    def result_source(self, inputs: dict[str, Volume], export_source: str | None = None, *,
-                      parallel_blocks: int = 1):
-        self.check_inputs(inputs)
+    def make_lane(self, inputs: dict[str, Volume], request: LaneRequest, parallel_blocks: int) -> LaneResult:
         raw = inputs[RAW_DATA]
         spatial = tuple(n for n, a in zip(raw.spatial_shape, "zyx") if a in raw.own_axes or n > 1)
         for stage in self.stages:
             check_image_size(stage.specs, spatial)
-        source = self._sources[self.resolve_export_source(export_source)]
         chain = StageChain(self.stages, raw, inputs.get(PREDICTION_MASK), raw.shape[1])
-        return PixelResultSource(chain, source, parallel_blocks)
+        return LaneResult(PixelResultSource(chain, self._sources[request.export_source], parallel_blocks))
 
     def _name(self, source: ExportSource) -> str:
         if source.kind is SourceKind.ALL_PROBABILITIES or not self.autocontext:
@@ -135,8 +147,15 @@ def _rows_per_block(rows: int, halo: int, threads: int) -> int:
     return rows
 
 
-class PixelResultSource:
-    """A ResultSource (pixelserve.export) for one export source of one lane."""
+class AutocontextWorkflow(PixelClassificationWorkflow):
+    """Autocontext: stages chained, each seeing the raw data and the previous probabilities."""
+
+    title = "Autocontext"
+    autocontext = True
+
+
+class PixelResultSource(ResultSource):
+    """One export source of one lane, computed block by block."""
 
     def __init__(self, chain: StageChain, source: ExportSource, parallel_blocks: int = 1):
         self.chain = chain
@@ -278,5 +297,23 @@ def _channels_from_forest(model: StageModel, depth: int) -> int:
     return max(1, model.forests[0].n_features // per_channel)
 
 
-def is_pixel_workflow(name: str) -> bool:
-    return name in (PIXEL_CLASSIFICATION, AUTOCONTEXT)
+def load_pixel_classification(file: h5py.File, project: ProjectFile, settings: LoadSettings) -> PixelClassificationWorkflow:
+    """Read the stages of a Pixel Classification or Autocontext project."""
+    order = settings.structure_tensor_order
+    if order is None:
+        order = structure_tensor_order_for(project)
+    elif order not in STRUCTURE_TENSOR_ORDERS:
+        raise ProjectError(f"Unknown structure tensor order '{order}': use one of {', '.join(STRUCTURE_TENSOR_ORDERS)}.")
+    _ = project.training_raw  # a project without input data is refused first
+    stages = count_stages(file)
+    if stages == 0:
+        raise ProjectError(f"{project.path.name} has no feature selection or classifier groups: it "
+                           "is not a trained pixel classification project.")
+    models = [read_stage(file, k, project) for k in range(1, stages + 1)]
+    workflow_class = AutocontextWorkflow if project.workflow_name in ILASTIK_WORKFLOWS["Autocontext"] \
+        else PixelClassificationWorkflow
+    return workflow_class(project, models, order)
+
+
+register(WorkflowType(PixelClassificationWorkflow, ILASTIK_WORKFLOWS["Pixel Classification"], load_pixel_classification))
+register(WorkflowType(AutocontextWorkflow, ILASTIK_WORKFLOWS["Autocontext"], load_pixel_classification))

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#pixelserve/protocol/v1/arrays.proto\x12\rpixelserve.v1\"O\n\x0b\x41rrayHeader\x12#\n\x05\x64type\x18\x01 \x01(\x0e\x32\x14.pixelserve.v1.DType\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x61xes\x18\x03 \x01(\t\"*\n\x05\x43hunk\x12\x13\n\x0b\x61rray_index\x18\x01 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"(\n\tSubregion\x12\r\n\x05start\x18\x01 \x03(\x03\x12\x0c\n\x04stop\x18\x02 \x03(\x03\"!\n\x05Range\x12\x0b\n\x03min\x18\x01 \x01(\x01\x12\x0b\n\x03max\x18\x02 \x01(\x01\"1\n\x05\x43olor\x12\x0b\n\x03red\x18\x01 \x01(\r\x12\r\n\x05green\x18\x02 \x01(\r\x12\x0c\n\x04\x62lue\x18\x03 \x01(\r*\xce\x01\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x44TYPE_UINT8\x10\x01\x12\x10\n\x0c\x44TYPE_UINT16\x10\x02\x12\x10\n\x0c\x44TYPE_UINT32\x10\x03\x12\x10\n\x0c\x44TYPE_UINT64\x10\x04\x12\x0e\n\nDTYPE_INT8\x10\x05\x12\x0f\n\x0b\x44TYPE_INT16\x10\x06\x12\x0f\n\x0b\x44TYPE_INT32\x10\x07\x12\x0f\n\x0b\x44TYPE_INT64\x10\x08\x12\x11\n\rDTYPE_FLOAT32\x10\t\x12\x11\n\rDTYPE_FLOAT64\x10\nB\x15\n\x11org.pixelserve.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#pixelserve/protocol/v1/arrays.proto\x12\rpixelserve.v1\"O\n\x0b\x41rrayHeader\x12#\n\x05\x64type\x18\x01 \x01(\x0e\x32\x14.pixelserve.v1.DType\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x61xes\x18\x03 \x01(\t\"*\n\x05\x43hunk\x12\x13\n\x0b\x61rray_index\x18\x01 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"(\n\tSubregion\x12\r\n\x05start\x18\x01 \x03(\x03\x12\x0c\n\x04stop\x18\x02 \x03(\x03\"!\n\x05Range\x12\x0b\n\x03min\x18\x01 \x01(\x01\x12\x0b\n\x03max\x18\x02 \x01(\x01\"1\n\x05\x43olor\x12\x0b\n\x03red\x18\x01 \x01(\r\x12\r\n\x05green\x18\x02 \x01(\r\x12\x0c\n\x04\x62lue\x18\x03 \x01(\r\"\\\n\x0eWorkflowOption\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04help\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x65\x66\x61ult\x18\x04 \x01(\t\x12\x0f\n\x07\x63hoices\x18\x05 \x03(\t*\xce\x01\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x44TYPE_UINT8\x10\x01\x12\x10\n\x0c\x44TYPE_UINT16\x10\x02\x12\x10\n\x0c\x44TYPE_UINT32\x10\x03\x12\x10\n\x0c\x44TYPE_UINT64\x10\x04\x12\x0e\n\nDTYPE_INT8\x10\x05\x12\x0f\n\x0b\x44TYPE_INT16\x10\x06\x12\x0f\n\x0b\x44TYPE_INT32\x10\x07\x12\x0f\n\x0b\x44TYPE_INT64\x10\x08\x12\x11\n\rDTYPE_FLOAT32\x10\t\x12\x11\n\rDTYPE_FLOAT64\x10\nB\x15\n\x11org.pixelserve.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,8 +32,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pixelserve.protocol.v1.arra
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\021org.pixelserve.v1P\001'
-  _globals['_DTYPE']._serialized_start=308
-  _globals['_DTYPE']._serialized_end=514
+  _globals['_DTYPE']._serialized_start=402
+  _globals['_DTYPE']._serialized_end=608
   _globals['_ARRAYHEADER']._serialized_start=54
   _globals['_ARRAYHEADER']._serialized_end=133
   _globals['_CHUNK']._serialized_start=135
@@ -44,4 +44,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RANGE']._serialized_end=254
   _globals['_COLOR']._serialized_start=256
   _globals['_COLOR']._serialized_end=305
+  _globals['_WORKFLOWOPTION']._serialized_start=307
+  _globals['_WORKFLOWOPTION']._serialized_end=399
 # @@protoc_insertion_point(module_scope)

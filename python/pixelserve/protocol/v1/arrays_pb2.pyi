@@ -75,3 +75,17 @@ class Color(_message.Message):
     green: int
     blue: int
     def __init__(self, red: _Optional[int] = ..., green: _Optional[int] = ..., blue: _Optional[int] = ...) -> None: ...
+
+class WorkflowOption(_message.Message):
+    __slots__ = ("name", "help", "kind", "default", "choices")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    HELP_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    CHOICES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    help: str
+    kind: str
+    default: str
+    choices: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., help: _Optional[str] = ..., kind: _Optional[str] = ..., default: _Optional[str] = ..., choices: _Optional[_Iterable[str]] = ...) -> None: ...

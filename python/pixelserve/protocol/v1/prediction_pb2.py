@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from pixelserve.protocol.v1 import arrays_pb2 as pixelserve_dot_protocol_dot_v1_dot_arrays__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'pixelserve/protocol/v1/prediction.proto\x12\rpixelserve.v1\x1a#pixelserve/protocol/v1/arrays.proto\"o\n\x0ePredictRequest\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1c.pixelserve.v1.PredictHeaderH\x00\x12%\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x14.pixelserve.v1.ChunkH\x00\x42\x06\n\x04kind\"\xc0\x02\n\x0e\x45xportSettings\x12\x15\n\rexport_source\x18\x01 \x01(\t\x12\x14\n\x0c\x65xport_dtype\x18\x02 \x01(\t\x12\x39\n\x16pipeline_result_drange\x18\x03 \x01(\x0b\x32\x14.pixelserve.v1.RangeH\x00\x88\x01\x01\x12\x30\n\rexport_drange\x18\x04 \x01(\x0b\x32\x14.pixelserve.v1.RangeH\x01\x88\x01\x01\x12\x37\n\x10\x63utout_subregion\x18\x05 \x01(\x0b\x32\x18.pixelserve.v1.SubregionH\x02\x88\x01\x01\x12\x19\n\x11output_axis_order\x18\x06 \x01(\tB\x19\n\x17_pipeline_result_drangeB\x10\n\x0e_export_drangeB\x13\n\x11_cutout_subregion\"o\n\nDatasetRef\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x30\n\tsubregion\x18\x02 \x01(\x0b\x32\x18.pixelserve.v1.SubregionH\x00\x88\x01\x01\x12\x13\n\x0bstack_along\x18\x03 \x01(\tB\x0c\n\n_subregion\"\x8a\x01\n\tRoleInput\x12\x0c\n\x04role\x18\x01 \x01(\t\x12+\n\x05\x61rray\x18\x02 \x01(\x0b\x32\x1a.pixelserve.v1.ArrayHeaderH\x00\x12,\n\x07\x64\x61taset\x18\x03 \x01(\x0b\x32\x19.pixelserve.v1.DatasetRefH\x00\x12\x0c\n\x04\x61xes\x18\x04 \x01(\tB\x06\n\x04\x64\x61ta\"\x96\x01\n\rPredictHeader\x12\x0f\n\x07project\x18\x01 \x01(\t\x12(\n\x06inputs\x18\x02 \x03(\x0b\x32\x18.pixelserve.v1.RoleInput\x12\x36\n\x0f\x65xport_settings\x18\x03 \x01(\x0b\x32\x1d.pixelserve.v1.ExportSettings\x12\x12\n\nimage_name\x18\x04 \x01(\t\"6\n\x08Progress\x12\x0c\n\x04\x64one\x18\x01 \x01(\x03\x12\r\n\x05total\x18\x02 \x01(\x03\x12\r\n\x05phase\x18\x03 \x01(\t\"\xf7\x01\n\x0cResultHeader\x12)\n\x05\x61rray\x18\x01 \x01(\x0b\x32\x1a.pixelserve.v1.ArrayHeader\x12\x15\n\rexport_source\x18\x02 \x01(\t\x12\x15\n\rchannel_names\x18\x03 \x03(\t\x12,\n\x0e\x63hannel_colors\x18\x04 \x03(\x0b\x32\x14.pixelserve.v1.Color\x12*\n\x0clabel_colors\x18\x05 \x03(\x0b\x32\x14.pixelserve.v1.Color\x12)\n\x06\x64range\x18\x06 \x01(\x0b\x32\x14.pixelserve.v1.RangeH\x00\x88\x01\x01\x42\t\n\x07_drange\"\x9c\x01\n\x0fPredictResponse\x12+\n\x08progress\x18\x01 \x01(\x0b\x32\x17.pixelserve.v1.ProgressH\x00\x12-\n\x06result\x18\x02 \x01(\x0b\x32\x1b.pixelserve.v1.ResultHeaderH\x00\x12%\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x14.pixelserve.v1.ChunkH\x00\x42\x06\n\x04kind2a\n\x11PredictionService\x12L\n\x07Predict\x12\x1d.pixelserve.v1.PredictRequest\x1a\x1e.pixelserve.v1.PredictResponse(\x01\x30\x01\x42\x15\n\x11org.pixelserve.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'pixelserve/protocol/v1/prediction.proto\x12\rpixelserve.v1\x1a#pixelserve/protocol/v1/arrays.proto\"o\n\x0ePredictRequest\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1c.pixelserve.v1.PredictHeaderH\x00\x12%\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x14.pixelserve.v1.ChunkH\x00\x42\x06\n\x04kind\"\xc1\x03\n\x0e\x45xportSettings\x12\x15\n\rexport_source\x18\x01 \x01(\t\x12\x14\n\x0c\x65xport_dtype\x18\x02 \x01(\t\x12\x39\n\x16pipeline_result_drange\x18\x03 \x01(\x0b\x32\x14.pixelserve.v1.RangeH\x00\x88\x01\x01\x12\x30\n\rexport_drange\x18\x04 \x01(\x0b\x32\x14.pixelserve.v1.RangeH\x01\x88\x01\x01\x12\x37\n\x10\x63utout_subregion\x18\x05 \x01(\x0b\x32\x18.pixelserve.v1.SubregionH\x02\x88\x01\x01\x12\x19\n\x11output_axis_order\x18\x06 \x01(\t\x12;\n\x07options\x18\x07 \x03(\x0b\x32*.pixelserve.v1.ExportSettings.OptionsEntry\x12\x12\n\ntable_only\x18\x08 \x01(\x08\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x19\n\x17_pipeline_result_drangeB\x10\n\x0e_export_drangeB\x13\n\x11_cutout_subregion\"o\n\nDatasetRef\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x30\n\tsubregion\x18\x02 \x01(\x0b\x32\x18.pixelserve.v1.SubregionH\x00\x88\x01\x01\x12\x13\n\x0bstack_along\x18\x03 \x01(\tB\x0c\n\n_subregion\"\x8a\x01\n\tRoleInput\x12\x0c\n\x04role\x18\x01 \x01(\t\x12+\n\x05\x61rray\x18\x02 \x01(\x0b\x32\x1a.pixelserve.v1.ArrayHeaderH\x00\x12,\n\x07\x64\x61taset\x18\x03 \x01(\x0b\x32\x19.pixelserve.v1.DatasetRefH\x00\x12\x0c\n\x04\x61xes\x18\x04 \x01(\tB\x06\n\x04\x64\x61ta\"\xb8\x01\n\rPredictHeader\x12\x0f\n\x07project\x18\x01 \x01(\t\x12(\n\x06inputs\x18\x02 \x03(\x0b\x32\x18.pixelserve.v1.RoleInput\x12\x36\n\x0f\x65xport_settings\x18\x03 \x01(\x0b\x32\x1d.pixelserve.v1.ExportSettings\x12\x12\n\nimage_name\x18\x04 \x01(\t\x12\x0e\n\x06tables\x18\x05 \x01(\x08\x12\x10\n\x08\x64\x65scribe\x18\x06 \x01(\x08\"6\n\x08Progress\x12\x0c\n\x04\x64one\x18\x01 \x01(\x03\x12\r\n\x05total\x18\x02 \x01(\x03\x12\r\n\x05phase\x18\x03 \x01(\t\"\x89\x03\n\x0cResultHeader\x12+\n\x05\x61rray\x18\x01 \x01(\x0b\x32\x1a.pixelserve.v1.ArrayHeaderH\x00\x12+\n\x05table\x18\x07 \x01(\x0b\x32\x1a.pixelserve.v1.TableHeaderH\x00\x12\x15\n\rexport_source\x18\x02 \x01(\t\x12\x15\n\rchannel_names\x18\x03 \x03(\t\x12,\n\x0e\x63hannel_colors\x18\x04 \x03(\x0b\x32\x14.pixelserve.v1.Color\x12*\n\x0clabel_colors\x18\x05 \x03(\x0b\x32\x14.pixelserve.v1.Color\x12)\n\x06\x64range\x18\x06 \x01(\x0b\x32\x14.pixelserve.v1.RangeH\x01\x88\x01\x01\x12\x11\n\tlane_wide\x18\x08 \x01(\x08\x12*\n\x06source\x18\t \x01(\x0b\x32\x1a.pixelserve.v1.ArrayHeader\x12\x1a\n\x12\x64\x65\x66\x61ult_axis_order\x18\n \x01(\tB\x06\n\x04kindB\t\n\x07_drange\"\x90\x01\n\x0bTableHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\x03\x12+\n\x07\x63olumns\x18\x03 \x03(\x0b\x32\x1a.pixelserve.v1.TableColumn\x12\x0c\n\x04\x66ile\x18\x04 \x01(\t\x12\x0f\n\x07per_run\x18\x05 \x01(\x08\x12\x19\n\x11\x63olumn_names_line\x18\x06 \x01(\x08\"b\n\x0bTableColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x05\x64type\x18\x02 \x01(\x0e\x32\x14.pixelserve.v1.DType\x12\x12\n\ncategories\x18\x03 \x03(\t\x12\x0c\n\x04text\x18\x04 \x01(\x08\"\x9c\x01\n\x0fPredictResponse\x12+\n\x08progress\x18\x01 \x01(\x0b\x32\x17.pixelserve.v1.ProgressH\x00\x12-\n\x06result\x18\x02 \x01(\x0b\x32\x1b.pixelserve.v1.ResultHeaderH\x00\x12%\n\x05\x63hunk\x18\x03 \x01(\x0b\x32\x14.pixelserve.v1.ChunkH\x00\x42\x06\n\x04kind2a\n\x11PredictionService\x12L\n\x07Predict\x12\x1d.pixelserve.v1.PredictRequest\x1a\x1e.pixelserve.v1.PredictResponse(\x01\x30\x01\x42\x15\n\x11org.pixelserve.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,22 +33,30 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pixelserve.protocol.v1.pred
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\021org.pixelserve.v1P\001'
+  _globals['_EXPORTSETTINGS_OPTIONSENTRY']._loaded_options = None
+  _globals['_EXPORTSETTINGS_OPTIONSENTRY']._serialized_options = b'8\001'
   _globals['_PREDICTREQUEST']._serialized_start=95
   _globals['_PREDICTREQUEST']._serialized_end=206
   _globals['_EXPORTSETTINGS']._serialized_start=209
-  _globals['_EXPORTSETTINGS']._serialized_end=529
-  _globals['_DATASETREF']._serialized_start=531
-  _globals['_DATASETREF']._serialized_end=642
-  _globals['_ROLEINPUT']._serialized_start=645
-  _globals['_ROLEINPUT']._serialized_end=783
-  _globals['_PREDICTHEADER']._serialized_start=786
-  _globals['_PREDICTHEADER']._serialized_end=936
-  _globals['_PROGRESS']._serialized_start=938
-  _globals['_PROGRESS']._serialized_end=992
-  _globals['_RESULTHEADER']._serialized_start=995
-  _globals['_RESULTHEADER']._serialized_end=1242
-  _globals['_PREDICTRESPONSE']._serialized_start=1245
-  _globals['_PREDICTRESPONSE']._serialized_end=1401
-  _globals['_PREDICTIONSERVICE']._serialized_start=1403
-  _globals['_PREDICTIONSERVICE']._serialized_end=1500
+  _globals['_EXPORTSETTINGS']._serialized_end=658
+  _globals['_EXPORTSETTINGS_OPTIONSENTRY']._serialized_start=546
+  _globals['_EXPORTSETTINGS_OPTIONSENTRY']._serialized_end=592
+  _globals['_DATASETREF']._serialized_start=660
+  _globals['_DATASETREF']._serialized_end=771
+  _globals['_ROLEINPUT']._serialized_start=774
+  _globals['_ROLEINPUT']._serialized_end=912
+  _globals['_PREDICTHEADER']._serialized_start=915
+  _globals['_PREDICTHEADER']._serialized_end=1099
+  _globals['_PROGRESS']._serialized_start=1101
+  _globals['_PROGRESS']._serialized_end=1155
+  _globals['_RESULTHEADER']._serialized_start=1158
+  _globals['_RESULTHEADER']._serialized_end=1551
+  _globals['_TABLEHEADER']._serialized_start=1554
+  _globals['_TABLEHEADER']._serialized_end=1698
+  _globals['_TABLECOLUMN']._serialized_start=1700
+  _globals['_TABLECOLUMN']._serialized_end=1798
+  _globals['_PREDICTRESPONSE']._serialized_start=1801
+  _globals['_PREDICTRESPONSE']._serialized_end=1957
+  _globals['_PREDICTIONSERVICE']._serialized_start=1959
+  _globals['_PREDICTIONSERVICE']._serialized_end=2056
 # @@protoc_insertion_point(module_scope)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from pixelserve.protocol.v1 import arrays_pb2 as pixelserve_dot_protocol_dot_v1_dot_arrays__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%pixelserve/protocol/v1/projects.proto\x12\rpixelserve.v1\x1a#pixelserve/protocol/v1/arrays.proto\"%\n\x12ProjectInfoRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\"x\n\tInputRole\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08required\x18\x02 \x01(\x08\x12\x15\n\rtraining_axes\x18\x03 \x01(\t\x12\x10\n\x08\x63hannels\x18\x04 \x01(\r\x12\x14\n\x0cspatial_dims\x18\x05 \x01(\r\x12\x0c\n\x04\x66lag\x18\x06 \x01(\t\":\n\x05Label\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x05\x63olor\x18\x02 \x01(\x0b\x32\x14.pixelserve.v1.Color\"\xd4\x01\n\x0bProjectInfo\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08workflow\x18\x02 \x01(\t\x12-\n\x0binput_roles\x18\x03 \x03(\x0b\x32\x18.pixelserve.v1.InputRole\x12\x16\n\x0e\x65xport_sources\x18\x04 \x03(\t\x12\x1d\n\x15\x64\x65\x66\x61ult_export_source\x18\x05 \x01(\t\x12$\n\x06labels\x18\x06 \x03(\x0b\x32\x14.pixelserve.v1.Label\x12\x16\n\x0emin_image_size\x18\x07 \x01(\r2a\n\x0eProjectService\x12O\n\x0eGetProjectInfo\x12!.pixelserve.v1.ProjectInfoRequest\x1a\x1a.pixelserve.v1.ProjectInfoB\x15\n\x11org.pixelserve.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%pixelserve/protocol/v1/projects.proto\x12\rpixelserve.v1\x1a#pixelserve/protocol/v1/arrays.proto\"%\n\x12ProjectInfoRequest\x12\x0f\n\x07project\x18\x01 \x01(\t\"x\n\tInputRole\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08required\x18\x02 \x01(\x08\x12\x15\n\rtraining_axes\x18\x03 \x01(\t\x12\x10\n\x08\x63hannels\x18\x04 \x01(\r\x12\x14\n\x0cspatial_dims\x18\x05 \x01(\r\x12\x0c\n\x04\x66lag\x18\x06 \x01(\t\":\n\x05Label\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x05\x63olor\x18\x02 \x01(\x0b\x32\x14.pixelserve.v1.Color\"\xa3\x03\n\x0bProjectInfo\x12\x0f\n\x07project\x18\x01 \x01(\t\x12\x10\n\x08workflow\x18\x02 \x01(\t\x12-\n\x0binput_roles\x18\x03 \x03(\x0b\x32\x18.pixelserve.v1.InputRole\x12\x16\n\x0e\x65xport_sources\x18\x04 \x03(\t\x12\x1d\n\x15\x64\x65\x66\x61ult_export_source\x18\x05 \x01(\t\x12$\n\x06labels\x18\x06 \x03(\x0b\x32\x14.pixelserve.v1.Label\x12\x16\n\x0emin_image_size\x18\x07 \x01(\r\x12\r\n\x05title\x18\x08 \x01(\t\x12.\n\x07options\x18\t \x03(\x0b\x32\x1d.pixelserve.v1.WorkflowOption\x12\x0e\n\x06tables\x18\n \x03(\t\x12G\n\x0f\x65xport_defaults\x18\x0b \x03(\x0b\x32..pixelserve.v1.ProjectInfo.ExportDefaultsEntry\x1a\x35\n\x13\x45xportDefaultsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32\x61\n\x0eProjectService\x12O\n\x0eGetProjectInfo\x12!.pixelserve.v1.ProjectInfoRequest\x1a\x1a.pixelserve.v1.ProjectInfoB\x15\n\x11org.pixelserve.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +33,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pixelserve.protocol.v1.proj
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\021org.pixelserve.v1P\001'
+  _globals['_PROJECTINFO_EXPORTDEFAULTSENTRY']._loaded_options = None
+  _globals['_PROJECTINFO_EXPORTDEFAULTSENTRY']._serialized_options = b'8\001'
   _globals['_PROJECTINFOREQUEST']._serialized_start=93
   _globals['_PROJECTINFOREQUEST']._serialized_end=130
   _globals['_INPUTROLE']._serialized_start=132
@@ -40,7 +42,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LABEL']._serialized_start=254
   _globals['_LABEL']._serialized_end=312
   _globals['_PROJECTINFO']._serialized_start=315
-  _globals['_PROJECTINFO']._serialized_end=527
-  _globals['_PROJECTSERVICE']._serialized_start=529
-  _globals['_PROJECTSERVICE']._serialized_end=626
+  _globals['_PROJECTINFO']._serialized_end=734
+  _globals['_PROJECTINFO_EXPORTDEFAULTSENTRY']._serialized_start=681
+  _globals['_PROJECTINFO_EXPORTDEFAULTSENTRY']._serialized_end=734
+  _globals['_PROJECTSERVICE']._serialized_start=736
+  _globals['_PROJECTSERVICE']._serialized_end=833
 # @@protoc_insertion_point(module_scope)

@@ -38,7 +38,14 @@ class Label(_message.Message):
     def __init__(self, name: _Optional[str] = ..., color: _Optional[_Union[_arrays_pb2.Color, _Mapping]] = ...) -> None: ...
 
 class ProjectInfo(_message.Message):
-    __slots__ = ("project", "workflow", "input_roles", "export_sources", "default_export_source", "labels", "min_image_size")
+    __slots__ = ("project", "workflow", "input_roles", "export_sources", "default_export_source", "labels", "min_image_size", "title", "options", "tables", "export_defaults")
+    class ExportDefaultsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     INPUT_ROLES_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +53,10 @@ class ProjectInfo(_message.Message):
     DEFAULT_EXPORT_SOURCE_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     MIN_IMAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    TABLES_FIELD_NUMBER: _ClassVar[int]
+    EXPORT_DEFAULTS_FIELD_NUMBER: _ClassVar[int]
     project: str
     workflow: str
     input_roles: _containers.RepeatedCompositeFieldContainer[InputRole]
@@ -53,4 +64,8 @@ class ProjectInfo(_message.Message):
     default_export_source: str
     labels: _containers.RepeatedCompositeFieldContainer[Label]
     min_image_size: int
-    def __init__(self, project: _Optional[str] = ..., workflow: _Optional[str] = ..., input_roles: _Optional[_Iterable[_Union[InputRole, _Mapping]]] = ..., export_sources: _Optional[_Iterable[str]] = ..., default_export_source: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[Label, _Mapping]]] = ..., min_image_size: _Optional[int] = ...) -> None: ...
+    title: str
+    options: _containers.RepeatedCompositeFieldContainer[_arrays_pb2.WorkflowOption]
+    tables: _containers.RepeatedScalarFieldContainer[str]
+    export_defaults: _containers.ScalarMap[str, str]
+    def __init__(self, project: _Optional[str] = ..., workflow: _Optional[str] = ..., input_roles: _Optional[_Iterable[_Union[InputRole, _Mapping]]] = ..., export_sources: _Optional[_Iterable[str]] = ..., default_export_source: _Optional[str] = ..., labels: _Optional[_Iterable[_Union[Label, _Mapping]]] = ..., min_image_size: _Optional[int] = ..., title: _Optional[str] = ..., options: _Optional[_Iterable[_Union[_arrays_pb2.WorkflowOption, _Mapping]]] = ..., tables: _Optional[_Iterable[str]] = ..., export_defaults: _Optional[_Mapping[str, str]] = ...) -> None: ...

@@ -2,8 +2,8 @@ from pixelserve.protocol.v1 import arrays_pb2 as _arrays_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Iterable as _Iterable
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -26,15 +26,27 @@ class ServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "max_chunk_bytes", "max_request_bytes", "workflows", "export_dtypes")
+    __slots__ = ("version", "max_chunk_bytes", "max_request_bytes", "workflows", "export_dtypes", "workflow_types")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MAX_CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_REQUEST_BYTES_FIELD_NUMBER: _ClassVar[int]
     WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
     EXPORT_DTYPES_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_TYPES_FIELD_NUMBER: _ClassVar[int]
     version: str
     max_chunk_bytes: int
     max_request_bytes: int
     workflows: _containers.RepeatedScalarFieldContainer[str]
     export_dtypes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, version: _Optional[str] = ..., max_chunk_bytes: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., workflows: _Optional[_Iterable[str]] = ..., export_dtypes: _Optional[_Iterable[str]] = ...) -> None: ...
+    workflow_types: _containers.RepeatedCompositeFieldContainer[WorkflowType]
+    def __init__(self, version: _Optional[str] = ..., max_chunk_bytes: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., workflows: _Optional[_Iterable[str]] = ..., export_dtypes: _Optional[_Iterable[str]] = ..., workflow_types: _Optional[_Iterable[_Union[WorkflowType, _Mapping]]] = ...) -> None: ...
+
+class WorkflowType(_message.Message):
+    __slots__ = ("title", "project_names", "options")
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    PROJECT_NAMES_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    title: str
+    project_names: _containers.RepeatedScalarFieldContainer[str]
+    options: _containers.RepeatedCompositeFieldContainer[_arrays_pb2.WorkflowOption]
+    def __init__(self, title: _Optional[str] = ..., project_names: _Optional[_Iterable[str]] = ..., options: _Optional[_Iterable[_Union[_arrays_pb2.WorkflowOption, _Mapping]]] = ...) -> None: ...

@@ -10,10 +10,6 @@ public final class Autocontext extends WorkflowCommand {
         return "Autocontext";
     }
 
-    @Override
-    protected boolean runs(String ilastikWorkflow) {
-        return ilastikWorkflow.startsWith("Autocontext") || ilastikWorkflow.startsWith("NewAutocontext");
-    }
 
     @Override
     protected List<Param> imageInputs() {

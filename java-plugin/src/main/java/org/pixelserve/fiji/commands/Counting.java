@@ -10,10 +10,6 @@ public final class Counting extends WorkflowCommand {
         return "Counting";
     }
 
-    @Override
-    protected boolean runs(String ilastikWorkflow) {
-        return ilastikWorkflow.contains("Counting");
-    }
 
     @Override
     protected List<Param> imageInputs() {

@@ -10,10 +10,6 @@ public final class Multicut extends WorkflowCommand {
         return "Multicut";
     }
 
-    @Override
-    protected boolean runs(String ilastikWorkflow) {
-        return ilastikWorkflow.contains("Multicut");
-    }
 
     @Override
     protected List<Param> imageInputs() {

@@ -10,10 +10,6 @@ public final class ObjectClassification extends WorkflowCommand {
         return "Object Classification";
     }
 
-    @Override
-    protected boolean runs(String ilastikWorkflow) {
-        return ilastikWorkflow.startsWith("Object Classification");
-    }
 
     @Override
     protected List<Param> imageInputs() {

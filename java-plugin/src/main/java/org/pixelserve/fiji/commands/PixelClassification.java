@@ -10,10 +10,6 @@ public final class PixelClassification extends WorkflowCommand {
         return "Pixel Classification";
     }
 
-    @Override
-    protected boolean runs(String ilastikWorkflow) {
-        return ilastikWorkflow.equals("Pixel Classification");
-    }
 
     @Override
     protected List<Param> imageInputs() {

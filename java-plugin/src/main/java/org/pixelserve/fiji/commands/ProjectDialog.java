@@ -76,7 +76,7 @@ final class ProjectDialog implements OptionReader.DialogHook, AutoCloseable {
 
     String summary(ProjectInfo info) {
         StringBuilder text = new StringBuilder(info.getWorkflow());
-        if (!command.runs(info.getWorkflow())) {
+        if (!command.runs(info.getTitle())) {
             text.append(" project: not for ").append(command.name());
             return text.toString();
         }

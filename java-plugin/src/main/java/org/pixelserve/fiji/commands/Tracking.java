@@ -10,10 +10,6 @@ public final class Tracking extends WorkflowCommand {
         return "Tracking";
     }
 
-    @Override
-    protected boolean runs(String ilastikWorkflow) {
-        return ilastikWorkflow.contains("Tracking");
-    }
 
     @Override
     protected List<Param> imageInputs() {

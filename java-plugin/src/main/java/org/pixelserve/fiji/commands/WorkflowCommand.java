@@ -23,6 +23,7 @@ import org.pixelserve.v1.PredictHeader;
 import org.pixelserve.v1.ProjectInfo;
 import org.pixelserve.v1.ResultHeader;
 import org.pixelserve.v1.RoleInput;
+import org.pixelserve.v1.WorkflowType;
 
 /**
  * Runs an ilastik project of one workflow on open images through the server: checks that the
@@ -41,8 +42,10 @@ public abstract class WorkflowCommand extends PixelserveCommand {
 
     private Connections.Connected connected;
 
-    /** Whether this command runs projects of this ilastik workflow (ProjectInfo.workflow). */
-    protected abstract boolean runs(String ilastikWorkflow);
+    /** Whether this command runs projects of the workflow the server calls `title` (ProjectInfo.title). */
+    final boolean runs(String title) {
+        return name().equals(title);
+    }
 
     /**
      * The images the workflow takes, keyed like ilastik's headless flags: raw_data (required)
@@ -73,13 +76,15 @@ public abstract class WorkflowCommand extends PixelserveCommand {
     @Override
     protected void prepare(IjMonitor monitor) throws PixelserveException {
         connected = connect(monitor);
-        for (String workflow : connected.info.getWorkflowsList()) {
-            if (runs(workflow)) {
+        List<String> titles = new ArrayList<>();
+        for (WorkflowType type : connected.info.getWorkflowTypesList()) {
+            if (runs(type.getTitle())) {
                 return;
             }
+            titles.add(type.getTitle());
         }
         throw new PixelserveException("The pixelserve server " + connected.info.getVersion() + " at " + connected.client.target()
-            + " does not run " + name() + " projects yet (it runs " + String.join(", ", connected.info.getWorkflowsList())
+            + " does not run " + name() + " projects yet (it runs " + String.join(", ", titles)
             + " projects): update the server once a version with " + name() + " is out");
     }
 
@@ -93,7 +98,7 @@ public abstract class WorkflowCommand extends PixelserveCommand {
         String project = values.get(PROJECT);
         monitor.progress(0, 0, "describing the project");
         ProjectInfo info = connected.client.projectInfo(project);
-        if (!runs(info.getWorkflow())) {
+        if (!runs(info.getTitle())) {
             throw wrongWorkflow(info);
         }
         String exportSource = exportSource(values.get(EXPORT_SOURCE), info);
@@ -202,7 +207,7 @@ public abstract class WorkflowCommand extends PixelserveCommand {
     private PixelserveException wrongWorkflow(ProjectInfo info) {
         String file = new File(info.getProject()).getName();
         for (WorkflowCommand command : ALL) {
-            if (command.runs(info.getWorkflow())) {
+            if (command.runs(info.getTitle())) {
                 return new PixelserveException(file + " is a '" + info.getWorkflow() + "' project: run it with Plugins > pixelserve > "
                     + command.name());
             }

@@ -114,12 +114,12 @@ class OptionsTest {
             assertEquals("export_source", params.get(params.size() - 1).key);
         }
         assertTrue(new PixelClassification().runs("Pixel Classification"));
-        assertTrue(new Autocontext().runs("AutocontextTwoStage"));
-        assertTrue(new ObjectClassification().runs("Object Classification (from binary image)"));
-        assertTrue(new Multicut().runs("Edge Training With Multicut"));
-        assertTrue(new Counting().runs("Cell Density Counting"));
-        assertTrue(new Tracking().runs("Structured Learning Tracking Workflow from prediction image"));
-        assertFalse(new PixelClassification().runs("AutocontextTwoStage"));
+        assertTrue(new Autocontext().runs("Autocontext"));
+        assertTrue(new ObjectClassification().runs("Object Classification"));
+        assertTrue(new Multicut().runs("Multicut"));
+        assertTrue(new Counting().runs("Counting"));
+        assertTrue(new Tracking().runs("Tracking"));
+        assertFalse(new PixelClassification().runs("Autocontext"));
     }
 
     @Test
