@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import tifffile  # noqa: E402
+
 from conftest import train_project  # noqa: E402
 from pixelserve.blocks import default_threads  # noqa: E402
 from pixelserve.features import DEFAULT_SCALES  # noqa: E402

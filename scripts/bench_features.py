@@ -21,6 +21,7 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+
 from pixelserve.features import (
     DEFAULT_SCALES,
     all_features,

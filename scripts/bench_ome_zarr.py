@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np  # noqa: E402
 import zarr  # noqa: E402
+
 from conftest import FolderServer, write_ome_zarr  # noqa: E402
-from pixelserve.export import ArraySource, ExportSettings, export_result  # noqa: E402
+from pixelserve.export import ExportSettings, InMemoryResult, export_result  # noqa: E402
 from pixelserve.io import open_dataset  # noqa: E402
 
 
@@ -71,7 +72,7 @@ def main() -> None:
             settings = ExportSettings(output_format=output_format,
                                       output_filename_format=str(folder / output_format.replace(" ", "_")))
             seconds[output_format] = timed(lambda settings=settings: export_result(
-                ArraySource(image, "yx"), settings.validated(), {}, default_axis_order="yx"))
+                InMemoryResult(image, "yx"), settings.validated(), {}, default_axis_order="yx"))
         base = seconds["compressed hdf5"]
         print("  " + "  ".join(f"{name} {s:.2f} ({s / base:.2f})" for name, s in seconds.items()))
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+
 from pixelserve.client import Client
 from pixelserve.synthetic import cells_image, scribbles
 

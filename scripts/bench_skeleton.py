@@ -15,8 +15,9 @@ import argparse
 import time
 
 import numpy as np
-from pixelserve.objects.skeleton import skeleton_features
 from skimage.morphology import skeletonize
+
+from pixelserve.objects.skeleton import skeleton_features
 
 
 def ellipse_frame(size: int, n_objects: int, seed: int = 0) -> np.ndarray:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import tifffile
+
 from pixelserve.synthetic import cells_image, scribbles
 
 parser = argparse.ArgumentParser()

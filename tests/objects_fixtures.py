@@ -7,6 +7,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+
 from conftest import fixtures_dir
 from pixelserve.io.dataset import open_dataset
 from pixelserve.objects.segmentation import label_segmentation, threshold

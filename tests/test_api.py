@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pixelserve
 import pytest
+
+import pixelserve
 from pixelserve.synthetic import cells_image
 
 

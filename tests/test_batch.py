@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+
 from conftest import all_features_batch
 from pixelserve.headless.batch_plan import choose_workers
 from pixelserve.headless.process_start import fork_context, fork_supported

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from pixelserve import open_project
 from pixelserve.blocks import compute_array
 from pixelserve.synthetic import cells_image

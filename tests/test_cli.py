@@ -14,6 +14,7 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+
 from pixelserve.headless.cli import main
 from pixelserve.synthetic import cells_image
 

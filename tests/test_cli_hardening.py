@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 import tifffile
-from conftest import all_features_batch
 from PIL import Image
+
+from conftest import all_features_batch
 from pixelserve.synthetic import cells_image
 
 PIXELSERVE = str(Path(sys.executable).parent / "pixelserve")

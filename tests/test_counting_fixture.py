@@ -10,6 +10,7 @@ import shutil
 import h5py
 import numpy as np
 import pytest
+
 from conftest import fixtures_dir
 from pixelserve.counting import DensityCounter, DensityPredictor, train_counting
 from pixelserve.errors import ProjectError

@@ -6,6 +6,8 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+from sklearn.ensemble import RandomForestRegressor
+
 from pixelserve.classifiers import ForestEnsemble
 from pixelserve.classifiers.regression import RegressionForests
 from pixelserve.classifiers.regression_trees import (
@@ -14,7 +16,6 @@ from pixelserve.classifiers.regression_trees import (
     write_regression_forest,
 )
 from pixelserve.errors import ProjectError, UserError
-from sklearn.ensemble import RandomForestRegressor
 
 N_FEATURES = 12
 
@@ -112,8 +113,9 @@ def test_damaged_trees_are_refused(regressors, tmp_path, damage, message):
 
 def test_classification_still_requires_normalised_leaves(regressors):
     """The regression variant shares ForestEnsemble's compiler; classification keeps its check."""
-    from pixelserve.classifiers import forest_from_sklearn
     from sklearn.ensemble import RandomForestClassifier
+
+    from pixelserve.classifiers import forest_from_sklearn
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((200, 4)).astype(np.float32)

@@ -8,6 +8,7 @@ import shutil
 import h5py
 import numpy as np
 import pytest
+
 from pixelserve.counting import DensityCounter, DensityPredictor, train_regressors
 from pixelserve.errors import ProjectError, UserError
 from pixelserve.features import all_features

@@ -12,8 +12,9 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-from conftest import EXPECTED_FAILURE, doc_blocks, run_shell, write_ome_zarr
 from PIL import Image
+
+from conftest import EXPECTED_FAILURE, doc_blocks, run_shell, write_ome_zarr
 from pixelserve.io import open_dataset
 from pixelserve.synthetic import cells_image, scribbles
 

@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+
 from conftest import DOCS, doc_blocks, shell_env
 from pixelserve.synthetic import cells_image, scribbles
 

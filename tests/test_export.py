@@ -11,8 +11,9 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-from conftest import apply_export
 from PIL import Image
+
+from conftest import apply_export
 from pixelserve.errors import UserError
 from pixelserve.export import (
     ExportSettings,

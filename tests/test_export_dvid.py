@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from pixelserve.errors import UserError
 from pixelserve.export import ExportSettings, InMemoryResult, export_result
 from pixelserve.export.dvid_writer import DvidWriter, parse_dvid_url

@@ -8,8 +8,9 @@ import os
 import numpy as np
 import pytest
 import tifffile
-from conftest import apply_export
 from PIL import Image
+
+from conftest import apply_export
 from pixelserve.errors import UserError
 from pixelserve.export import OUTPUT_FORMATS, ExportSettings, InMemoryResult, export_result
 

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+
 from conftest import apply_export
 from pixelserve.errors import UserError
 from pixelserve.export import OUTPUT_FORMATS, ExportMetadata, ExportSettings, InMemoryResult, export_result

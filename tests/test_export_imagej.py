@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import tifffile
 from PIL import Image
+
 from pixelserve import open_project
 from pixelserve.export import ExportSettings, InMemoryResult, export_result
 from pixelserve.headless.cli import main

@@ -11,6 +11,8 @@ import os
 import h5py
 import numpy as np
 import pytest
+from scipy import ndimage
+
 from conftest import fixtures_dir
 from pixelserve.errors import UserError
 from pixelserve.features import (
@@ -29,7 +31,6 @@ from pixelserve.features import (
 from pixelserve.features.kernels import gaussian_kernel, kernel_radius
 from pixelserve.features.reference import reference_features
 from pixelserve.features.spec import filter_in_2d
-from scipy import ndimage
 
 
 def make_image(shape, channels=1, seed=0, scale=255.0) -> np.ndarray:

@@ -24,8 +24,9 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-from conftest import fixtures_dir
 from PIL import Image
+
+from conftest import fixtures_dir
 from pixelserve.synthetic import cells_image, scribbles
 
 ROOT = Path(__file__).resolve().parents[1]

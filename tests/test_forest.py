@@ -12,6 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+
 from conftest import require_fixtures
 from pixelserve.classifiers import ForestEnsemble, VigraForest, forest_from_sklearn, read_vigra_forest, write_vigra_forest
 from pixelserve.errors import ProjectError, UserError

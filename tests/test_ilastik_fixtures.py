@@ -5,6 +5,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
+
 from conftest import assert_matches_ilastik, fixtures_dir
 from pixelserve.headless.cli import main
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+
 from pixelserve.errors import UserError
 from pixelserve.io import AXES, Dataset, guess_axes, list_datasets, open_dataset, split_internal_path
 

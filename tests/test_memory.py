@@ -8,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+
 from conftest import run_measuring_memory
 from pixelserve.synthetic import cells_image
 

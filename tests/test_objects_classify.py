@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from objects_fixtures import PREDICTION_PROJECTS, open_project
 from pixelserve.classifiers import ForestEnsemble
 from pixelserve.errors import ProjectError

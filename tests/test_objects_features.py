@@ -7,6 +7,7 @@ import zipfile
 
 import numpy as np
 import pytest
+
 from conftest import fixtures_dir, require_fixtures
 from objects_fixtures import PREDICTION_PROJECTS, SEGMENTATION_PROJECTS, open_project
 from pixelserve.errors import ProjectError, UserError

@@ -7,6 +7,7 @@ import logging
 import h5py
 import numpy as np
 import pytest
+
 from objects_fixtures import LABEL_PROJECT, PREDICTION_PROJECTS, SEGMENTATION_PROJECTS
 from pixelserve.errors import ProjectError
 from pixelserve.objects.segmentation import ThresholdSettings

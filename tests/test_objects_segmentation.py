@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
+
 from objects_fixtures import LABEL_PROJECT, PREDICTION_PROJECTS, SEGMENTATION_PROJECTS, STALE_LABEL_IMAGES, open_project
 from pixelserve.errors import UserError
 from pixelserve.objects.segmentation import HYSTERESIS, ThresholdSettings, label_segmentation, relabel_label_image, smooth, threshold
 from pixelserve.project.ilp import open_h5
 from pixelserve.project.object_classification import read_region_features, read_relabel_data, read_stored_label_image
-from scipy import ndimage
 
 
 @pytest.mark.parametrize("name", PREDICTION_PROJECTS + SEGMENTATION_PROJECTS)

@@ -13,10 +13,11 @@ import textwrap
 import h5py
 import numpy as np
 import pytest
+from scipy import ndimage
+
 from conftest import fixtures_dir
 from pixelserve.errors import UserError
 from pixelserve.objects.skeleton import SKELETON_FEATURES, skeleton_features
-from scipy import ndimage
 
 SQRT2 = math.sqrt(2.0)
 

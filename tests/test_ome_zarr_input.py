@@ -10,6 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+
 from conftest import FolderServer, shell_env, write_ome_zarr
 from pixelserve.errors import UserError
 from pixelserve.io import chunk_stores, open_dataset

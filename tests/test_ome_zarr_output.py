@@ -11,8 +11,9 @@ import subprocess
 
 import numpy as np
 import pytest
+
 from pixelserve.errors import UserError
-from pixelserve.export import ArraySource, ExportSettings, export_result
+from pixelserve.export import ExportSettings, InMemoryResult, export_result
 from pixelserve.export.downscale import LINEAR, NEAREST, downscale_block, pyramid_shapes
 from pixelserve.export.hdf5_writer import ilastik_chunk_shape
 from pixelserve.export.ome_zarr_writer import CHUNK_BYTES, OME_AXES
@@ -46,7 +47,7 @@ def read_back(path):
 def export(array, axes, output_format, path, **options):
     settings = ExportSettings(output_format=output_format, output_filename_format=str(path),
                               **{k: v for k, v in options.items() if k in ("cutout_subregion", "export_dtype")})
-    source = ArraySource(array, axes, label_colors=options.get("label_colors", ()))
+    source = InMemoryResult(array, axes, label_colors=options.get("label_colors", ()))
     return export_result(source, settings.validated(), {}, default_axis_order=axes,
                          resolution=options.get("resolution"), axis_units=options.get("axis_units"))
 

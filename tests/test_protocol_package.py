@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+
 from conftest import ROOT
 from pixelserve.synthetic import cells_image
 

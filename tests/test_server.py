@@ -13,6 +13,7 @@ import grpc
 import numpy as np
 import pytest
 import tifffile
+
 from conftest import require_fixtures
 from pixelserve import protocol
 from pixelserve.client import Client, Dataset, ServerError

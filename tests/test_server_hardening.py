@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
+
 from pixelserve import protocol
 from pixelserve.client import Client, Dataset, ServerError
 from pixelserve.export import ExportSettings, InMemoryResult, export_result

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+
 from pixelserve import protocol
 from pixelserve.client import Client, ServerError
 from pixelserve.synthetic import cells_image, scribbles

@@ -12,6 +12,7 @@ import re
 
 import h5py
 import pytest
+
 from pixelserve.training.trainer import train_project
 
 CASES = [

@@ -1,8 +1,8 @@
 """The in-memory part of an export: subregion, data-range/dtype conversion, axis order.
 
 `ExportPlan` is computed once from the source's axes, shape and dtype plus the settings;
-`apply_export` runs it on a whole array and `export_result` runs it block by block, so the
-two can never disagree. ilastik applies the steps in this order (subregion, normalise and
+`export_result` and `export_to_array` run it block by block, so files and arrays can never
+disagree. ilastik applies the steps in this order (subregion, normalise and
 convert, reorder axes), see `lazyflow/operators/ioOperators/opFormattedDataExport.py`.
 """
 

@@ -3,8 +3,9 @@
 A `Table` is ordered named columns of equal length (numeric numpy arrays or strings). The
 table writers, like the image writers of `formats.py`, are a registry keyed by the file's
 extension: CSV as ilastik writes it (`ilastik/utility/exportFile.py`: a header line, then
-each row's values joined by commas as `str(value)` prints them, so float32 columns print as
-numpy prints float32, e.g. `0.59`) and the HDF5 table (one structured dataset). Writing is
+each row's values joined by commas as `str(value)` printed them under numpy 1.x, so a
+float32 prints in its shortest form, e.g. `0.59` or `2370307.0`) and the HDF5 table (one
+structured dataset). Writing is
 atomic like every export: a temporary name, renamed when complete.
 """
 
@@ -90,8 +91,20 @@ def _write_csv(table: Table, path: str) -> None:
         writer = csv.writer(file, lineterminator="\n")
         if table.header:
             writer.writerow(table.columns)
-        columns = [values if values.dtype.kind == "O" else [str(v) for v in values] for values in table.columns.values()]
+        columns = [values if values.dtype.kind == "O" else
+                   [_float_text(v) for v in values] if values.dtype.kind == "f" else [str(v) for v in values]
+                   for values in table.columns.values()]
         writer.writerows(zip(*columns))
+
+
+def _float_text(value) -> str:
+    """A float as numpy 1.x's str() printed it (which ilastik's CSV files hold): the shortest
+    digits that read back to the same value, positional from 1e-4 to 1e16, else scientific
+    with at least two exponent digits (numpy 2 switches to scientific from 1e6)."""
+    magnitude = abs(float(value))
+    if magnitude == 0 or 1e-4 <= magnitude < 1e16 or not np.isfinite(magnitude):
+        return np.format_float_positional(value, unique=True, trim="0")
+    return np.format_float_scientific(value, unique=True, trim="-", exp_digits=2)
 
 
 def _write_hdf5(table: Table, path: str) -> None:

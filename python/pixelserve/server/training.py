@@ -10,9 +10,9 @@ from pathlib import Path
 from .. import protocol
 from ..api import train
 from ..export import ExportSettings, InMemoryResult, export_result
+from ..project.pixel_classification import read_stored_project
 from ..protocol import ProtocolError, describe_header, receive_arrays
 from ..training.label_images import check_label_shape, label_volume
-from ..training.stored_project import read_stored_project
 from ..workflows import Volume
 from .info import project_info
 from .jobs import Cancelled, Job
