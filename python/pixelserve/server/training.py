@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import protocol
 from ..api import train
 from ..export import ExportSettings, InMemoryResult, export_result
+from ..io.paths import split_path_list
 from ..project.pixel_classification import read_stored_project
 from ..protocol import ProtocolError, describe_header, receive_arrays
 from ..training.label_images import check_label_shape, label_volume
@@ -108,9 +109,12 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
         for index, lane in enumerate(stored.lanes):
             if index in given:
                 continue
-            for member in lane.info.file_path.split(os.pathsep):
-                path = os.path.join(stored.project_dir, member.replace("\\", "/"))
-                self.server.resolve_file(path, f"image of lane {index} of {name}")
+            for member in split_path_list(lane.info.file_path):
+                if "://" in member:  # an address: admitted by --allowed-url, or a file:// path inside the roots
+                    self.server.open_dataset(member)
+                else:
+                    path = os.path.join(stored.project_dir, member.replace("\\", "/"))
+                    self.server.resolve_file(path, f"image of lane {index} of {name}")
 
 
 def _check_streamed_labels(streamed: dict, label_values: list) -> None:
