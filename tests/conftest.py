@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -23,6 +26,19 @@ def doc_blocks(name: str, language: str = "bash") -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", (DOCS / name).read_text(), flags=re.S)
 
 
+def check_documented_run(result: subprocess.CompletedProcess, block: str) -> None:
+    """A documented command did what its block says: exit code 0, or the code its comment
+    names ("# exits with code N") with a single 'pixelserve: error: ... Fix ...' line."""
+    expected = EXPECTED_FAILURE.search(block)
+    if not expected:
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == int(expected.group(1)), result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("pixelserve: error: ") and "Fix" in lines[0], lines[0]
+
+
 def shell_env() -> dict:
     """The environment in which documented commands find this venv's pixelserve first."""
     return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -32,6 +48,26 @@ def run_shell(command: str, cwd: Path, timeout: float = 300) -> subprocess.Compl
     """A documented shell command, run as a reader would run it."""
     return subprocess.run(["bash", "-c", command], cwd=cwd, env=shell_env(), capture_output=True, text=True,
                           timeout=timeout)
+
+
+@contextlib.contextmanager
+def serving(folder: Path, env: dict | None = None):
+    """A pixelserve server (this venv's) that may read `folder`: yields its address, stops it
+    afterwards."""
+    port_file = folder / "port"
+    process = subprocess.Popen([Path(sys.executable).parent / "pixelserve", "serve", "--port", "0", "--port-file",
+                                port_file, "--allowed-root", folder], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not port_file.exists():
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        yield f"127.0.0.1:{int(port_file.read_text())}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
 
 
 def fixtures_dir() -> Path:
