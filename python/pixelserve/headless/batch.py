@@ -79,8 +79,8 @@ class BatchOutcome:
     def finished(self, index: int, outcome: LaneOutcome) -> None:
         self.outcomes[index] = outcome
         self.progress_bar.lane_finished(index)
-        for path in outcome.written:
-            self.progress_bar.print(f"Wrote {path}")
+        for line in [f"Wrote {path}" for path in outcome.written] + outcome.summary():
+            self.progress_bar.print(line)
 
     def write_run_tables(self) -> None:
         """The tables with one file for the whole run (rows of every lane, in lane order)."""
@@ -99,6 +99,14 @@ class BatchOutcome:
         return EXIT_INTERNAL
 
     def print_summary(self) -> None:
+        by_table: dict[str, list[str]] = {}
+        for index in sorted(self.outcomes):
+            for table in self.outcomes[index].run_tables:
+                by_table.setdefault(table.name, []).extend(table.row_text(r) for r in range(table.rows))
+        for name, lines in by_table.items():
+            print(f"pixelserve: {name} of {len(self.outcomes)} files:", file=sys.stderr)
+            for line in lines:
+                print(f"  {line}", file=sys.stderr)
         if not self.failures:
             return
         print(f"pixelserve: {len(self.failures)} of {len(self.lanes)} files failed:", file=sys.stderr)

@@ -98,7 +98,9 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
                 image = export_to_array(lane.image, settings,
                                         progress=lambda done, total: progress.put(progress_of(done, total, "computing")),
                                         **options)
-            return image, [table for table in lane.tables() if header.tables or table.file is not None]
+            # per-run tables (one row per image) go back too: a headless run logs them
+            return image, [table for table in lane.tables()
+                           if header.tables or table.file is not None or table.per_run]
 
         try:
             image, tables = yield from self.server.jobs.follow(
