@@ -194,6 +194,13 @@ def _lane_ids(file: h5py.File, role: str) -> list[str]:
     return found
 
 
+def is_counting_project(path) -> bool:
+    """Whether the project file at `path` is a Cell Density Counting project."""
+    path = Path(path)
+    with open_h5(path) as file:
+        return read_project_file(file, path).workflow_name in (COUNTING, "CountingWorkflow")
+
+
 def read_counting_project(path, structure_tensor_order: str | None = None) -> CountingModel:
     """Open, read and close a counting project file (the file is not kept open)."""
     path = Path(path)

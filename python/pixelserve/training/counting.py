@@ -32,10 +32,10 @@ from ..project.counting import (
     COUNTING,
     DEFAULT_SIGMA,
     DOT,
+    is_counting_project,
     read_counting_project,
     write_counting_regressors,
 )
-from ..project.ilp import open_h5, read_project_file
 from ..project.writer import COUNTING_NAMES, write_counting_project
 from .plan import build_plan, output_path
 
@@ -59,10 +59,7 @@ def wants_counting(workflow: str | None, project) -> bool:
     """Whether a training call is for counting: asked for, or continuing a counting project."""
     if workflow is not None:
         return workflow == WORKFLOW
-    if project is None:
-        return False
-    with open_h5(project) as file:
-        return read_project_file(file, Path(project)).workflow_name in (COUNTING, "CountingWorkflow")
+    return project is not None and is_counting_project(project)
 
 
 def train_counting_project(output, raw=None, labels=None, *, project=None, label_names=None,

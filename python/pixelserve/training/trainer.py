@@ -22,7 +22,7 @@ from ..project.pixel_classification import StageModel
 from ..project.writer import LaneRecord, StageRecord, write_project
 from ..workflows.stages import Stage
 from .counting import CountingTrainingResult, train_counting_project, wants_counting
-from .plan import DEFAULT_COLORS, TrainingPlan, build_plan, output_path
+from .plan import TrainingPlan, build_plan, output_path
 from .progress import Progress
 from .samples import LaneData, labelled_rows
 from .stage_labels import FOLDS, fold_of_strokes
@@ -30,7 +30,7 @@ from .stage_labels import FOLDS, fold_of_strokes
 # The structure-tensor convention of the ilastik version written into the project (1.4.1).
 STRUCTURE_TENSOR_ORDER = "fastfilters"
 
-__all__ = ["DEFAULT_COLORS", "TrainedStage", "TrainingResult", "fit_forest",
+__all__ = ["TrainedStage", "TrainingResult", "fit_forest",
            "train_project"]
 
 
