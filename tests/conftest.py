@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -32,6 +35,40 @@ def run_shell(command: str, cwd: Path, timeout: float = 300) -> subprocess.Compl
     """A documented shell command, run as a reader would run it."""
     return subprocess.run(["bash", "-c", command], cwd=cwd, env=shell_env(), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def assert_example_ran(result: subprocess.CompletedProcess, block: str) -> None:
+    """A documented shell block did what it says: exit 0, or the exit code its comment names
+    with one line `pixelserve: error: ... Fix ...` and no traceback."""
+    expected = EXPECTED_FAILURE.search(block)
+    if expected:
+        assert result.returncode == int(expected.group(1)), result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert lines[0].startswith("pixelserve: error: ") and "Fix" in lines[0], lines[0]
+    else:
+        assert result.returncode == 0, result.stderr
+
+
+@contextlib.contextmanager
+def running_server(root: Path, env: dict | None = None):
+    """`pixelserve serve` on a free port with `root` as its allowed root; yields its address
+    ("127.0.0.1:PORT") and stops it (SIGTERM) afterwards."""
+    port_file = root / "port"
+    port_file.unlink(missing_ok=True)
+    process = subprocess.Popen([Path(sys.executable).parent / "pixelserve", "serve", "--port", "0", "--port-file",
+                                port_file, "--allowed-root", root], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not port_file.exists():
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        yield f"127.0.0.1:{int(port_file.read_text())}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
 
 
 def fixtures_dir() -> Path:

@@ -8,10 +8,8 @@ from dots on generated blobs, counted on a held-out image."""
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import h5py
@@ -19,7 +17,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import fixtures_dir
+from conftest import fixtures_dir, running_server
 from pixelserve import open_project
 from pixelserve.client import Client
 from pixelserve.errors import UserError
@@ -148,17 +146,8 @@ def test_input_the_workflow_refuses(folder):
 
 @pytest.fixture(scope="module")
 def served(folder):
-    port_file = folder / "port"
-    process = subprocess.Popen([BIN / "pixelserve", "serve", "--port", "0", "--port-file", port_file,
-                                "--allowed-root", folder], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not port_file.exists():
-        assert process.poll() is None, process.stderr.read()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"127.0.0.1:{int(port_file.read_text())}"
-    process.send_signal(signal.SIGTERM)
-    process.wait(30)
+    with running_server(folder) as address:
+        yield address
 
 
 def test_the_server_returns_density_and_count(folder, served):
@@ -176,6 +165,19 @@ def test_the_server_returns_density_and_count(folder, served):
         counted = client.predict(str(folder / PROJECT), image, "yxc", options={"seed": 2}, tables=True,
                                  table_only=True)
         assert counted.array is None and counted.tables["counts"].columns["count"][0] == here["count"][0]
+
+
+def test_the_server_trains_a_counting_project_from_dots(folder, served):
+    """Train over gRPC (what Fiji's training from point ROIs sends: an image and its dots)."""
+    image, centres = blobs_image((128, 128), seed=5)
+    dots = dot_labels(centres, image.shape, background=300, seed=5)
+    with Client(served) as client:
+        info = client.train(str(folder / "served.ilp"), [((image, "yx"), dots)], workflow="counting",
+                            features="gaussian:1,3.5 laplacian:1.6 hessian:1.6", seed=0)
+        assert info.title == "Counting" and info.workflow == "Cell Density Counting"
+        result = client.predict(str(folder / "served.ilp"), image, "yx", tables=True, table_only=True)
+    assert abs(result.tables["counts"].columns["count"][0] / len(centres) - 1) <= 0.10
+    assert read_counting_project(folder / "served.ilp").stored_regressors is not None
 
 
 def test_a_headless_run_on_the_server_writes_what_a_local_run_writes(folder, served, capsys, tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import EXPECTED_FAILURE, doc_blocks, run_shell
+from conftest import assert_example_ran, doc_blocks, run_shell
 from pixelserve import train
 from pixelserve.project.counting import REGRESSORS_GROUP, read_counting_project
 from pixelserve.synthetic import blobs_image, dot_labels
@@ -57,14 +57,7 @@ def test_the_doc_has_examples():
 
 @pytest.mark.parametrize("block", SHELL_BLOCKS)
 def test_shell_examples_run(doc_runs, block):
-    result = doc_runs[block]
-    expected = EXPECTED_FAILURE.search(block)
-    if expected:
-        assert result.returncode == int(expected.group(1)), result.stderr
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 and lines[0].startswith("pixelserve: error: ") and "Fix" in lines[0], lines
-    else:
-        assert result.returncode == 0, result.stderr
+    assert_example_ran(doc_runs[block], block)
 
 
 def test_shell_examples_wrote_what_the_text_says(example_folder, doc_runs):
