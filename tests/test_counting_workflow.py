@@ -93,6 +93,11 @@ def test_stored_regressors_are_used_without_the_training_image(folder, capsys, t
                  "--seed=3"]) == 0
     assert "Trained 4 regressors of 10 trees on 3 dots and 66 background pixels" in capsys.readouterr().out
     assert read_counting_project(tmp_path / "stored.ilp").stored_regressors is not None
+    # another training image chosen in ilastik afterwards makes them stale
+    shutil.copy(tmp_path / "stored.ilp", tmp_path / "replaced.ilp")
+    with h5py.File(tmp_path / "replaced.ilp", "a") as file:
+        file["Input Data/infos/lane0000/Raw Data/filePath"][()] = b"inputdata/other.h5/data"
+    assert read_counting_project(tmp_path / "replaced.ilp").stored_regressors is None
     raw = f"{folder}/inputdata/2d3c.h5/data"
     headless(capsys, f"--project={tmp_path / 'stored.ilp'}", f"--output_filename_format={tmp_path}/stored.h5", raw)
     headless(capsys, f"--project={folder / PROJECT}", "--seed=3", f"--output_filename_format={tmp_path}/seed3.h5", raw)
