@@ -36,7 +36,7 @@ from ..counting.training import training_images
 from ..errors import ProjectError
 from ..export.tables import Table
 from ..features import STRUCTURE_TENSOR_ORDERS, check_image_size, feature_count, minimum_size
-from ..project.counting import CountingModel, read_counting
+from ..project.counting import BACKGROUND, DOT, CountingModel, read_counting
 from ..project.ilp import ProjectFile
 from .base import InputRole, Workflow, canonical_region, default_output_axis_order, result_axes, to_result_axes
 from .lane import LaneRequest, LaneResult, LaneState, LaneWideResult
@@ -106,7 +106,7 @@ class CountingWorkflow(Workflow):
         predictors = [self._stored] if self._stored is not None else list(self._trained.values())
         if predictors:
             return sum(p.forests.nbytes for p in predictors)
-        samples = sum(int(np.sum(lane.values == 1)) * 220 + int(np.sum(lane.values == 2))
+        samples = sum(int(np.sum(lane.values == DOT)) * 220 + int(np.sum(lane.values == BACKGROUND))
                       for lane in self.model.labels)
         return max(1 << 20, 40 * 2 * (samples // 4) * 40)
 
