@@ -52,6 +52,7 @@ class LaneRecord:
     axes: str                  # with c
     shape: tuple[int, ...]     # in `axes`
     dataset_id: str | None = None
+    working_scale: str = ""    # the OME-Zarr scale read ("" for data without scales)
 
     @property
     def depth(self) -> int:
@@ -159,7 +160,10 @@ def _write_root(file: h5py.File, workflow: str) -> None:
 
 
 def _stored_path(lane: LaneRecord, project_dir: Path) -> tuple[str, str]:
-    """(filePath, __class__): relative to the project when possible, as ilastik prefers."""
+    """(filePath, __class__): relative to the project when possible, as ilastik prefers; an
+    address (file://, http(s)://) as given, as ilastik stores it (MultiscaleUrlDatasetInfo)."""
+    if "://" in lane.file_path:
+        return lane.file_path, "MultiscaleUrlDatasetInfo"
     parts = lane.file_path.split(os.pathsep)
     try:
         relative = [os.path.relpath(os.path.abspath(p), project_dir.resolve()) for p in parts]
@@ -189,9 +193,10 @@ def _write_input_data(file: h5py.File, lanes: list[LaneRecord], project_dir: Pat
         _text(raw, "location", "FileSystem")
         _text(raw, "nickname", lane.nickname)
         raw["normalizeDisplay"] = False
-        raw["scale_locked"] = False
+        # ilastik locks the scale of a multiscale lane once training starts (scale_locked)
+        raw["scale_locked"] = bool(lane.working_scale)
         raw["shape"] = np.asarray(lane.shape, dtype=np.int64)
-        _text(raw, "working_scale", "")
+        _text(raw, "working_scale", lane.working_scale)
     group.create_group("local_data")
 
 

@@ -153,7 +153,8 @@ def _open_lane(index, given, old, axes, stored) -> PlannedLane:
         name = os.fspath(given)
     else:
         try:
-            dataset = open_dataset(old.info.file_path, base_dir=str(stored.project_dir))
+            dataset = open_dataset(old.info.file_path, base_dir=str(stored.project_dir),
+                                   scale=old.info.working_scale or None)
         except UserError as error:
             raise UserError(
                 f"Lane {index} of {stored.path.name} reads its raw data from "
@@ -172,7 +173,8 @@ def _open_lane(index, given, old, axes, stored) -> PlannedLane:
         nickname=(old.info.nickname if old is not None and given is None and old.info.nickname
                   else dataset.nickname),
         axes=record_axes, shape=record_shape,
-        dataset_id=old.dataset_id if old is not None else None)
+        dataset_id=old.dataset_id if old is not None else None,
+        working_scale=dataset.scale or "")
     return PlannedLane(raw=raw, record=record)
 
 
