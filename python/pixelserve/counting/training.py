@@ -197,7 +197,8 @@ def training_images(model: CountingModel, given: list | None = None) -> list[Vol
             images.append(image)
             continue
         try:
-            dataset = open_dataset(info.file_path, base_dir=str(project.path.resolve().parent))
+            dataset = open_dataset(info.file_path, base_dir=str(project.path.resolve().parent),
+                                   scale=info.working_scale or None)
         except UserError as error:
             raise UserError(
                 f"{project.path.name} stores no regressors pixelserve can read, so they are "
