@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import fixtures_dir, running_server
+from conftest import fixtures_dir, serving
 from pixelserve import open_project
 from pixelserve.client import Client
 from pixelserve.errors import UserError
@@ -151,7 +151,7 @@ def test_input_the_workflow_refuses(folder):
 
 @pytest.fixture(scope="module")
 def served(folder):
-    with running_server(folder) as address:
+    with serving(folder) as address:
         yield address
 
 
