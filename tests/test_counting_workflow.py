@@ -19,7 +19,7 @@ import tifffile
 
 from conftest import fixtures_dir, serving
 from pixelserve import open_project
-from pixelserve.client import Client
+from pixelserve.client import Client, ServerError
 from pixelserve.errors import UserError
 from pixelserve.headless.cli import main
 from pixelserve.project.counting import read_counting_project
@@ -244,3 +244,20 @@ def test_training_refusals(tmp_path, capsys):
         assert main(common + extra) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "out.ilp").exists()
+
+
+def test_the_server_opens_no_training_image_outside_its_roots(folder, tmp_path):
+    """A project inside the roots that names a training image outside them: the server
+    refuses to retrain from it (PERMISSION_DENIED) instead of reading the outside file."""
+    inside = tmp_path / "served"
+    inside.mkdir()
+    shutil.copy(folder / PROJECT, inside / PROJECT)
+    with h5py.File(inside / PROJECT, "a") as file:
+        del file["Input Data/infos/lane0000/Raw Data/filePath"]
+        file["Input Data/infos/lane0000/Raw Data/filePath"] = f"{folder}/inputdata/2d3c.h5/data".encode()
+    image = np.zeros((73, 187, 3), np.uint8)
+    with serving(inside) as address, Client(address) as client:
+        with pytest.raises(ServerError) as refused:
+            client.predict(str(inside / PROJECT), image, "yxc", tables=True)
+        assert refused.value.code.name == "PERMISSION_DENIED" and "outside" in str(refused.value)
+        assert client.health() == "SERVING"

@@ -17,10 +17,10 @@ from .workflows import LaneRequest, Volume, Workflow, load_workflow, parse_optio
 class Project:
     """A loaded project: what it expects and what it can export, and `predict`."""
 
-    def __init__(self, path, *, structure_tensor_order: str | None = None):
+    def __init__(self, path, *, structure_tensor_order: str | None = None, check_stored_file=None):
         self.path = Path(path)
-        self.workflow: Workflow = load_workflow(self.path,
-                                                structure_tensor_order=structure_tensor_order)
+        self.workflow: Workflow = load_workflow(self.path, structure_tensor_order=structure_tensor_order,
+                                                check_stored_file=check_stored_file)
 
     @property
     def workflow_name(self) -> str:
@@ -100,9 +100,11 @@ class Project:
         return result
 
 
-def open_project(path, *, structure_tensor_order: str | None = None) -> Project:
-    """Load an ilastik (or pixelserve) project file for prediction."""
-    return Project(path, structure_tensor_order=structure_tensor_order)
+def open_project(path, *, structure_tensor_order: str | None = None, check_stored_file=None) -> Project:
+    """Load an ilastik (or pixelserve) project file for prediction. `check_stored_file(path)
+    -> path` passes every other file the project names before it is opened (e.g. training
+    images a workflow retrains from) and may refuse it by raising."""
+    return Project(path, structure_tensor_order=structure_tensor_order, check_stored_file=check_stored_file)
 
 
 def train(raw=None, labels=None, output=None, *, project=None, label_names=None,

@@ -171,10 +171,11 @@ def train_counting(model: CountingModel, raws: list[Volume | None], *, seed: int
     return replace(regressors, fingerprint=model.fingerprint)
 
 
-def training_images(model: CountingModel, given: list | None = None) -> list[Volume | None]:
+def training_images(model: CountingModel, given: list | None = None, *, check=None) -> list[Volume | None]:
     """The images of the project's labelled lanes (None for lanes without labels): `given`
     paths where set (one per lane, in lane order; None keeps the stored one), else the paths
-    the project stores, relative to its folder, read with the stored axes."""
+    the project stores, relative to its folder, read with the stored axes. `check(path) ->
+    path` passes every stored path before it is opened (the server's allowed roots)."""
     project = model.project
     given = list(given or [])
     role = project.role_names[0]
@@ -196,8 +197,12 @@ def training_images(model: CountingModel, given: list | None = None) -> list[Vol
                         "the image its labels were drawn on. Fix: pass that image.")
             images.append(image)
             continue
+        stored = info.file_path
+        if check is not None:
+            stored = os.pathsep.join(check(os.path.join(project.path.resolve().parent, member))
+                                     for member in stored.split(os.pathsep))
         try:
-            dataset = open_dataset(info.file_path, base_dir=str(project.path.resolve().parent),
+            dataset = open_dataset(stored, base_dir=str(project.path.resolve().parent),
                                    scale=info.working_scale or None)
         except UserError as error:
             raise UserError(

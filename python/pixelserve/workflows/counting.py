@@ -67,8 +67,9 @@ class CountingWorkflow(Workflow):
     )
     table_names = (COUNTS,)
 
-    def __init__(self, model: CountingModel):
+    def __init__(self, model: CountingModel, check_stored_file=None):
         self.model = model
+        self.check_stored_file = check_stored_file
         self.project = model.project
         self.workflow_name = model.project.workflow_name
         self.specs = model.feature_specs
@@ -119,7 +120,7 @@ class CountingWorkflow(Workflow):
             if seed not in self._trained:
                 logger.info("%s: training the counting regressors from the project's labels "
                             "(seed %s)", self.project.path.name, seed)
-                regressors = train_counting(self.model, training_images(self.model), seed=seed,
+                regressors = train_counting(self.model, training_images(self.model, check=self.check_stored_file), seed=seed,
                                             threads=threads)
                 self._trained[seed] = DensityPredictor(regressors, self.specs,
                                                        self.model.structure_tensor_order)
@@ -237,7 +238,7 @@ def load_counting(file: h5py.File, project: ProjectFile, settings: LoadSettings)
     if order is not None and order not in STRUCTURE_TENSOR_ORDERS:
         raise ProjectError(f"Unknown structure tensor order '{order}': use one of {', '.join(STRUCTURE_TENSOR_ORDERS)}.")
     _ = project.training_raw  # a project without input data is refused first
-    return CountingWorkflow(read_counting(file, project, order))
+    return CountingWorkflow(read_counting(file, project, order), settings.check_stored_file)
 
 
 register(WorkflowType(CountingWorkflow, ILASTIK_WORKFLOWS["Counting"], load_counting))
