@@ -6,7 +6,6 @@ partial file."""
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from conftest import serving
 from pixelserve import protocol
 from pixelserve.synthetic import cells_image
 
@@ -38,19 +38,10 @@ def folder(tmp_path_factory, project_2d) -> Path:
 
 @pytest.fixture(scope="module")
 def stub(folder):
-    port_file = folder / "port"
-    process = subprocess.Popen([BIN / "pixelserve", "serve", "--port", "0", "--port-file", port_file,
-                                "--allowed-root", folder], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not port_file.exists():
-        assert process.poll() is None, process.stderr.read()
-        assert time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    channel = grpc.insecure_channel(f"127.0.0.1:{int(port_file.read_text())}")
-    yield protocol.batch_grpc.BatchServiceStub(channel)
-    channel.close()
-    process.send_signal(signal.SIGTERM)
-    process.wait(30)
+    with serving(folder) as address:
+        channel = grpc.insecure_channel(address)
+        yield protocol.batch_grpc.BatchServiceStub(channel)
+        channel.close()
 
 
 def request(root: Path, **fields) -> object:

@@ -57,11 +57,12 @@ class BatchOutcome:
     def finished(self, index: int, outcome: LaneOutcome) -> None:
         self.outcomes[index] = outcome
         self.progress_bar.lane_finished(index)
-        for path in outcome.written:
-            self.wrote(path)
+        for line in [f"Wrote {path}" for path in outcome.written] + outcome.summary():
+            self.say(line)
 
-    def wrote(self, path: str) -> None:
-        self.progress_bar.print(f"Wrote {path}")
+    def say(self, line: str) -> None:
+        """A line for the log (files written, a lane's summary rows)."""
+        self.progress_bar.print(line)
 
     def writing(self, temp_paths: list[str]) -> None:
         """A lane is about to create these files (export_result's before_writing); raising
@@ -72,7 +73,7 @@ class BatchOutcome:
         self.run_tables = write_run_tables([self.outcomes[i] for i in sorted(self.outcomes)],
                                            before_writing=self.writing)
         for path in self.run_tables:
-            self.wrote(path)
+            self.say(f"Wrote {path}")
 
     def failed(self, index: int, reason: str, user_error: bool) -> None:
         self.failures[index] = Failure(self.lanes[index].label, reason, user_error)
@@ -86,6 +87,14 @@ class BatchOutcome:
         return EXIT_INTERNAL
 
     def print_summary(self) -> None:
+        by_table: dict[str, list[str]] = {}
+        for index in sorted(self.outcomes):
+            for table in self.outcomes[index].run_tables:
+                by_table.setdefault(table.name, []).extend(table.row_text(r) for r in range(table.rows))
+        for name, lines in by_table.items():
+            print(f"pixelserve: {name} of {len(self.outcomes)} files:", file=sys.stderr)
+            for line in lines:
+                print(f"  {line}", file=sys.stderr)
         if not self.failures:
             return
         print(f"pixelserve: {len(self.failures)} of {len(self.lanes)} files failed:", file=sys.stderr)

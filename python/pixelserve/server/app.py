@@ -61,7 +61,8 @@ class Server:
         self.limits = config.limits
         self.paths = PathPolicy(config.allowed_roots)
         self.urls = UrlPolicy(config.allowed_urls)
-        self.projects = ProjectCache(config.project_cache_bytes)
+        self.projects = ProjectCache(config.project_cache_bytes,
+                                     check_stored_file=lambda path: self.resolve_file(path, "file the project names"))
         self.jobs = JobRunner(config.workers, config.threads or default_threads())
         self.streams = Streams(config.limits)
         self.inflight = InflightMemory(config.limits.max_inflight_bytes)

@@ -147,8 +147,8 @@ class _StreamedOutcome(BatchOutcome):
         for folder in dict.fromkeys(os.path.dirname(path) for path in temp_paths):
             self.paths.check_inside(folder, folder, "output folder")
 
-    def wrote(self, path: str) -> None:
-        logger.debug("Wrote %s", path)
+    def say(self, line: str) -> None:
+        logger.debug("%s", line)
 
     def finished(self, index: int, outcome: LaneOutcome) -> None:
         super().finished(index, outcome)

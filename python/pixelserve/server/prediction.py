@@ -83,7 +83,8 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
         receive_arrays(requests, {index: item.receiver for index, item in enumerate(inputs) if item.receiver},
                        name_of=lambda index: f"input {index}",
                        order="send the array inputs one after another, in the order of PredictHeader.inputs")
-        volumes = {item.role: item.volume or Volume.from_array(item.receiver.result(), item.axes, name=f"{item.role} array")
+        volumes = {item.role: item.volume or Volume.from_array(item.receiver.result(), item.axes,
+                                                               name=_array_name(header, workflow, item.role))
                    for item in inputs}
 
         lane = workflow.open_lane(volumes, request, parallel_blocks=self.server.jobs.threads)
@@ -103,7 +104,9 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
                 image = export_to_array(lane.image, settings,
                                         progress=lambda done, total: progress.put(progress_of(done, total, "computing")),
                                         **options)
-            return image, [table for table in lane.tables() if header.tables or table.file is not None]
+            # per-run tables (one row per image) go back too: a headless run logs them
+            return image, [table for table in lane.tables()
+                           if header.tables or table.file is not None or table.per_run]
 
         try:
             image, tables = yield from self.server.jobs.follow(
@@ -149,6 +152,14 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
         region = region_of(given.dataset.subregion, dataset.shape, given.dataset.path) if given.dataset.HasField("subregion") else None
         # without axes: the workflow's rule, the same as the headless mode's without --input_axes
         return workflow.input_volume(dataset, given.axes.lower() or None, role, name=given.dataset.path, region=region)
+
+
+def _array_name(header, workflow, role: str) -> str:
+    """How messages and tables (e.g. counting's image column) name a streamed input: the raw
+    data by the client's PredictHeader.image_name (Fiji's image title), else by its role."""
+    if header.image_name and role == workflow.input_roles[0].name:
+        return header.image_name
+    return f"{role} array"
 
 
 def _result_messages(image, export_source: str, lane_wide: bool, tables, max_chunk_bytes: int):

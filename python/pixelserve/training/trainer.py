@@ -21,6 +21,7 @@ from ..features import FeatureSpec, feature_count
 from ..project.pixel_classification import StageModel
 from ..project.writer import LaneRecord, StageRecord, write_project
 from ..workflows.stages import Stage
+from .counting import CountingTrainingResult, train_counting_project, wants_counting
 from .plan import TrainingPlan, build_plan, output_path
 from .progress import Progress
 from .samples import LaneData, labelled_rows
@@ -98,8 +99,16 @@ def train_project(output, raw=None, labels=None, *, project=None, label_names=No
                   features=None, in_2d: bool | None = None, max_scale: float | None = None,
                   trees: int | None = None, seed: int | None = None,
                   workflow: str | None = None, stage_labels: str = "crossfit", axes=None,
-                  threads: int | None = None, progress: bool | None = None) -> TrainingResult:
+                  threads: int | None = None, progress: bool | None = None,
+                  sigma: float | None = None) -> TrainingResult | CountingTrainingResult:
     """Train and write a project; see `pixelserve.train` for the arguments."""
+    if wants_counting(workflow, project):
+        return train_counting_project(output, raw, labels, project=project, label_names=label_names,
+                                      features=features, max_scale=max_scale, sigma=sigma, trees=trees,
+                                      seed=seed, axes=axes, threads=threads)
+    if sigma is not None:
+        raise UserError("--sigma is the dots' smoothing of counting projects. Fix: drop it, or "
+                        "train with --workflow counting.")
     started = time.monotonic()
     output = output_path(output)
     plan = build_plan(raw, labels, project=project, label_names=label_names, features=features,
