@@ -4,7 +4,8 @@ Generates a 2048 x 2048 image with a few thousand blob-shaped objects (ellipses 
 size and orientation, some touching, over a smooth background), then computes on one thread:
 - pixelserve: every "Standard Object Features" feature ilastik offers for one channel,
   every `X in neighborhood` variant (margin 30, 30, also giving `X in object and
-  neighborhood`), the "2D Convex Hull Features" and the default features;
+  neighborhood`), the "2D Convex Hull Features", the "2D Skeleton Features" and the default
+  features;
 - scikit-image `regionprops_table` with the comparable properties (area, bounding box,
   centroid, intensity mean/min/max/std, inertia tensor and its eigenvalues, axis lengths,
   orientation, extent): a fraction of what pixelserve computes.
@@ -60,11 +61,9 @@ def synthetic_objects(size: int, count: int, seed: int) -> tuple[np.ndarray, np.
 def full_selection() -> dict:
     margin = (30, 30)
     standard = {name: margin if catalog.local_base(name) else () for name in catalog.standard_features(1)}
-    # SKELETON JOINS HERE: once objects/skeleton.py exists, add
-    #     catalog.SKELETON: {name: () for name in catalog.SKELETON_FEATURES},
-    # to this selection so that its time is part of pixelserve's figure.
     return {catalog.STANDARD: standard,
-            catalog.HULL_2D: {name: () for name in catalog.HULL_FEATURES}}
+            catalog.HULL_2D: {name: () for name in catalog.HULL_FEATURES},
+            catalog.SKELETON: {name: () for name in catalog.SKELETON_FEATURES}}
 
 
 def timed(function) -> tuple[float, float]:
