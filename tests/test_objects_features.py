@@ -18,6 +18,7 @@ from pixelserve.objects.segmentation import ThresholdSettings, threshold
 from pixelserve.objects.table import object_table
 from pixelserve.project.object_classification import read_region_features
 
+
 def relative_error(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
     ours, theirs = ours.astype(np.float64), theirs.astype(np.float64)
     with np.errstate(invalid="ignore"):
