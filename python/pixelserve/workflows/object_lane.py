@@ -1,0 +1,178 @@
+"""One lane of Object Classification: every frame's objects, computed once (`LaneObjects`),
+then read by the lane-wide images (Object Predictions, Object Probabilities, Object
+Identities) and the object table.
+
+Frames are computed one after another, each as a whole (objects need the whole frame: ilastik
+labels and measures them per frame). What stays in memory per frame is its object label image
+(in the smallest unsigned type that holds its ids) and per object its probabilities and,
+when a table is asked for, its features; the raw data, prediction maps and feature stacks of
+a frame are dropped before the next one is read.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..blocks import Cancelled
+from ..export.tables import Table
+from ..objects.catalog import FeatureSelection
+from ..objects.table import object_table
+from .base import canonical_region, default_output_axis_order, result_axes, to_result_axes
+from .lane import LaneState, LaneWideResult
+from .object_pipeline import FrameObjects, LaneSegmenter
+from .volume import Box
+
+TABLE_NAME = "objects"
+# ilastik's name of the object table: the HDF5 dataset, and the suffix of CSV file names
+# (`ilastik/utility/exportFile.py` `ExportFile.write_all`: "{base}_{table}.{ext}").
+ILASTIK_TABLE = "table"
+
+OBJECT_PREDICTIONS = "Object Predictions"
+OBJECT_PROBABILITIES = "Object Probabilities"
+OBJECT_IDENTITIES = "Object Identities"
+
+
+@dataclass
+class FrameResult:
+    labels: np.ndarray                      # (z, y, x), ids 1..N
+    features: dict | None                   # kept for the table only
+    probabilities: np.ndarray | None        # (N + 1, K) float32, row 0 zero
+    classes: np.ndarray | None              # (N + 1,)
+
+
+class LaneObjects(LaneState):
+    """The objects, features and predictions of every frame of one lane."""
+
+    def __init__(self, segmenter: LaneSegmenter, *, feature_selection: FeatureSelection | None,
+                 classify: bool, keep_features: bool):
+        super().__init__()
+        self.segmenter = segmenter
+        self.selection = feature_selection   # None: no features at all (object ids only)
+        self.classify = classify
+        self.keep_features = keep_features
+        self.frames: list[FrameResult] = []
+
+    @property
+    def pipeline(self):
+        return self.segmenter.pipeline
+
+    def compute(self, progress, *, threads: int, pool, cancel: threading.Event | None) -> None:
+        raw = self.segmenter.raw
+        # phases per frame: segmentation, object features (if any), classification (if any);
+        # classification needs the features
+        phases = 1 + (self.selection is not None) + self.classify
+        frames = raw.time_points
+        steps = frames * phases
+        whole = Box.whole(raw.spatial_shape)
+        for t in range(frames):
+            _check(cancel)
+            progress(t * phases, steps, f"frame {t + 1} of {frames}: segmentation")
+            objects = self.segmenter.objects(t, whole, threads=threads, pool=pool, cancel=cancel)
+            features = probabilities = classes = None
+            if self.selection is not None:
+                _check(cancel)
+                progress(t * phases + 1, steps, f"frame {t + 1} of {frames}: object features")
+                features = self.pipeline.features(raw.read(t, whole), objects, self.selection, threads=threads)
+            if self.classify:
+                _check(cancel)
+                progress(t * phases + 2, steps, f"frame {t + 1} of {frames}: classification")
+                probabilities, classes = self.pipeline.predict(features, threads=threads)
+            self.frames.append(FrameResult(_compact(objects), features if self.keep_features else None,
+                                           probabilities, classes))
+        progress(steps, steps, "objects done")
+
+    def table_columns(self, selection: FeatureSelection) -> dict[str, np.ndarray]:
+        """The object table (ilastik's columns); `selection`: the features it lists."""
+        self.require()
+        model = self.pipeline.model
+        return object_table([frame.features for frame in self.frames], selection,
+                            label_names=model.label_names,
+                            probabilities=[frame.probabilities for frame in self.frames] if self.classify else None)
+
+    def label_bytes(self) -> int:
+        raw = self.segmenter.raw
+        return 4 * math.prod(raw.shape[:4])
+
+
+def _compact(objects: FrameObjects) -> np.ndarray:
+    """The label image in the smallest unsigned type holding its ids."""
+    count = objects.count
+    dtype = np.uint8 if count < 1 << 8 else np.uint16 if count < 1 << 16 else np.uint32
+    return objects.labels.astype(dtype, copy=False)
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
+class ObjectImage(LaneWideResult):
+    """Object Predictions (class 1..K, uint8), Object Probabilities (K float32 channels) or
+    Object Identities (uint32): every object painted with its value, background 0."""
+
+    def __init__(self, state: LaneObjects, source: str):
+        super().__init__(state)
+        raw = state.segmenter.raw
+        model = state.pipeline.model
+        self.source = source
+        channels = model.n_classes if source == OBJECT_PROBABILITIES else 1
+        self.dtype = np.dtype({OBJECT_PREDICTIONS: np.uint8, OBJECT_PROBABILITIES: np.float32,
+                               OBJECT_IDENTITIES: np.uint32}[source])
+        self.axes = result_axes(raw)
+        self._shape5 = raw.shape[:4] + (channels,)
+        self.shape = tuple(self._shape5["tzyxc".index(a)] for a in self.axes)
+        preferred = {"t": 1, "z": 64, "y": 1024, "x": 1024}
+        self.block_shape = tuple(min(n, preferred.get(a, n)) for a, n in zip(self.axes, self.shape))
+        self.default_axis_order = default_output_axis_order(raw)
+        self.resolution = raw.resolution
+        self.channel_names = tuple(model.label_names) if source == OBJECT_PROBABILITIES else (source,)
+        if source == OBJECT_PROBABILITIES:
+            self.channel_colors = tuple(tuple(int(v) for v in color) for color in model.pmap_colors)
+            self.drange = (0.0, 1.0)
+        elif source == OBJECT_PREDICTIONS:
+            self.label_colors = tuple(tuple(int(v) for v in color) for color in model.label_colors)
+
+    def compute(self, start, stop) -> np.ndarray:
+        self.state.require()
+        region = canonical_region(self.axes, start, stop, self._shape5)
+        box = tuple(slice(*region[a]) for a in "zyx")
+        c0, c1 = region["c"]
+        planes = []
+        for t in range(*region["t"]):
+            frame = self.state.frames[t]
+            labels = frame.labels[box]
+            if self.source == OBJECT_IDENTITIES:
+                values = labels.astype(np.uint32)[..., None]
+            elif self.source == OBJECT_PREDICTIONS:
+                values = frame.classes.astype(np.uint8)[labels][..., None]
+            else:
+                values = frame.probabilities[:, c0:c1][labels]
+            planes.append(values)
+        return to_result_axes(np.stack(planes), self.axes)
+
+    def block_working_bytes(self) -> int:
+        return 3 * math.prod(self.block_shape) * self.dtype.itemsize
+
+    def lane_bytes(self) -> int:
+        return self.state.label_bytes()
+
+
+def table_file(template: str) -> str:
+    """Where ilastik writes the object table for `--table_filename=template`: CSV files get
+    `_table` before the extension (`exportFile.py` `write_all`), HDF5 files keep the name."""
+    folder, name = os.path.split(template)
+    stem, extension = os.path.splitext(name)
+    if extension.lower() == ".csv":
+        return os.path.join(folder, f"{stem}_{ILASTIK_TABLE}{extension}")
+    return template
+
+
+def object_tables(state: LaneObjects, selection: FeatureSelection, template: str | None) -> list[Table]:
+    """The lane's object table, written to `template` (ilastik's file name rule) if given."""
+    return [Table(TABLE_NAME, state.table_columns(selection), file=table_file(template) if template else None,
+                  internal_path=ILASTIK_TABLE)]
