@@ -72,9 +72,11 @@ def plain_value(data: bytes):
                 items = since_mark()
                 stack[-1].update(zip(items[::2], items[1::2]))
             elif name == "APPEND":
-                stack[-1].append(stack.pop())
+                value = stack.pop()
+                stack[-1].append(value)
             elif name == "APPENDS":
-                stack[-1].extend(since_mark())
+                items = since_mark()
+                stack[-1].extend(items)
             elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
                 memo[argument] = stack[-1]
             elif name == "MEMOIZE":
