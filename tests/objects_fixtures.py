@@ -58,3 +58,12 @@ def open_project(test_projects: Path, name: str) -> OpenProject:
         return Volume.from_dataset(open_dataset(info.file_path, base_dir=str(fixtures_dir())), info.axes)
 
     return OpenProject(file, model, volume("Raw Data"), volume(model.segmentation_role))
+
+
+def with_inputs(folder: Path) -> Path:
+    """`folder` (the extracted test_projects.zip) with the projects' stored relative input
+    paths (inputdata/...) resolving."""
+    link = folder / "inputdata"
+    if not link.exists():
+        link.symlink_to(fixtures_dir() / "inputdata", target_is_directory=True)
+    return folder

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import fixtures_dir
-from objects_fixtures import PREDICTION_PROJECTS, SEGMENTATION_PROJECTS, STALE_LABEL_IMAGES
+from objects_fixtures import PREDICTION_PROJECTS, SEGMENTATION_PROJECTS, STALE_LABEL_IMAGES, with_inputs
 from pixelserve import open_project
 from pixelserve.errors import UserError
 from pixelserve.io import open_dataset
@@ -40,11 +39,7 @@ FLAGS = {"Prediction Maps": "--prediction_maps", "Segmentation Image": "--segmen
 
 @pytest.fixture(scope="module")
 def projects(test_projects) -> Path:
-    """The extracted projects, with their stored (relative) input paths resolving."""
-    link = test_projects / "inputdata"
-    if not link.exists():
-        link.symlink_to(fixtures_dir() / "inputdata", target_is_directory=True)
-    return test_projects
+    return with_inputs(test_projects)
 
 
 def read_model(path: Path):
