@@ -6,10 +6,8 @@ reference table, blockwise blocks, the pixel-classification variant, and the ser
 from __future__ import annotations
 
 import csv
-import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 import tifffile
 from scipy import ndimage
 
-from conftest import fixtures_dir, require_fixtures, train_project
+from conftest import fixtures_dir, require_fixtures, running_server, train_project
 from objects_fixtures import with_inputs
 from pixelserve import open_project, train
 from pixelserve.client import Client, Dataset
@@ -319,17 +317,8 @@ def test_training_refuses_bad_input_in_one_sentence(shapes, tmp_path):
 
 @pytest.fixture(scope="module")
 def served(shapes):
-    port_file = shapes / "port"
-    process = subprocess.Popen([BIN / "pixelserve", "serve", "--port", "0", "--port-file", port_file,
-                                "--allowed-root", shapes], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not port_file.exists():
-        assert process.poll() is None, process.stderr.read()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"127.0.0.1:{int(port_file.read_text())}"
-    process.send_signal(signal.SIGTERM)
-    process.wait(30)
+    with running_server(shapes) as address:
+        yield address
 
 
 def test_the_server_predicts_and_retrains(served, shapes, trained):
