@@ -10,6 +10,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import h5py
@@ -19,6 +20,7 @@ import tifffile
 
 from objects_fixtures import PREDICTION_PROJECTS, SEGMENTATION_PROJECTS, STALE_LABEL_IMAGES, with_inputs
 from pixelserve import open_project
+from pixelserve.blocks import Cancelled
 from pixelserve.errors import UserError
 from pixelserve.io import open_dataset
 from pixelserve.objects import catalog
@@ -32,6 +34,7 @@ from pixelserve.project.object_classification import (
     read_stored_label_image,
 )
 from pixelserve.project.plain_pickle import NotPlain, plain_value
+from pixelserve.workflows import LaneRequest, Volume
 
 BIN = Path(sys.executable).parent
 FLAGS = {"Prediction Maps": "--prediction_maps", "Segmentation Image": "--segmentation_image"}
@@ -147,6 +150,32 @@ def test_the_images_paint_each_object_with_its_values(projects):
         assert (probabilities.array[t][inside][:, 1] == table["Probability of Label 2"][row]).all()
     background = ids.array[..., 0] == 0
     assert not predictions.array[..., 0][background].any() and not probabilities.array[background].any()
+
+
+def test_the_lane_reports_each_frame_and_phase_and_stops_when_cancelled(projects):
+    path = projects / "ObjectClassification5t2d1c_wPred.ilp"
+    model = read_model(path)
+    inputs, (raw, axes) = lane_arrays(model, projects)
+    volumes = {"Raw Data": Volume.from_array(raw, axes),
+               "Prediction Maps": Volume.from_array(*inputs["Prediction Maps"])}
+    workflow = open_project(path).workflow
+    seen = []
+    lane = workflow.open_lane(volumes, LaneRequest("Object Predictions", tables=True))
+    lane.prepare(lambda done, total, phase: seen.append((done, total, phase)))
+    assert seen[:4] == [(0, 15, "frame 1 of 5: segmentation"), (1, 15, "frame 1 of 5: object features"),
+                        (2, 15, "frame 1 of 5: classification"), (3, 15, "frame 2 of 5: segmentation")]
+    assert seen[-1][:2] == (15, 15) and lane.tables()[0].rows == 24
+    cancel = threading.Event()
+    stopped = []
+
+    def stop_after_two_frames(done, total, phase):
+        stopped.append(phase)
+        if done >= 6:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        workflow.open_lane(volumes, LaneRequest("Object Predictions")).prepare(stop_after_two_frames, cancel=cancel)
+    assert stopped[-1] == "frame 3 of 5: segmentation"
 
 
 def copy_with_blocks(source: Path, target: Path, block: int, halo: int) -> Path:
