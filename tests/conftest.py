@@ -86,6 +86,12 @@ def test_projects(tmp_path_factory) -> Path:
     return _unpacked(tmp_path_factory, "test_projects.zip")
 
 
+@pytest.fixture(scope="session")
+def multicut_reference(tmp_path_factory) -> Path:
+    """ilastik's multicut GUI-test references (superpixels, segmentations)."""
+    return _unpacked(tmp_path_factory, "testEdgeTrainingWithMulticutReference.zip")
+
+
 def assert_matches_ilastik(result: np.ndarray, reference: np.ndarray) -> None:
     """ilastik's own cross-platform criterion: < 0.1 % of pixels off by >= 0.015, none by >= 0.15."""
     assert result.shape == reference.shape, (result.shape, reference.shape)
@@ -110,8 +116,9 @@ def train_project(path: Path, image: np.ndarray, labels: np.ndarray, axes: str, 
                   label_names=("background", "cell")) -> Path:
     """A small one-image project of our own, trained through the trainer's parts."""
     from pixelserve.features import all_features
+    from pixelserve.project.pixel_classification import default_label_colors
     from pixelserve.project.writer import LaneRecord, StageRecord, write_project
-    from pixelserve.training.trainer import DEFAULT_COLORS, fit_forest
+    from pixelserve.training.trainer import fit_forest
     from pixelserve.workflows.volume import Volume
 
     specs = all_features(scales, in_2d=in_2d)
@@ -123,7 +130,7 @@ def train_project(path: Path, image: np.ndarray, labels: np.ndarray, axes: str, 
                       axes=axes if "c" in axes else axes + "c",
                       shape=image.shape if "c" in axes else image.shape + (1,))
     stage = StageRecord(specs=specs, forest=forest, label_names=list(label_names),
-                        label_colors=DEFAULT_COLORS[:len(label_names)], input_channels=lane.channels)
+                        label_colors=default_label_colors(len(label_names)), input_channels=lane.channels)
     return write_project(path, lanes=[lane], stages=[stage])
 
 

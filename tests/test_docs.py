@@ -16,6 +16,7 @@ from PIL import Image
 
 from conftest import EXPECTED_FAILURE, doc_blocks, run_shell, write_ome_zarr
 from pixelserve.io import open_dataset
+from pixelserve.io.axes import vigra_axistags_json
 from pixelserve.synthetic import cells_image, scribbles
 
 
@@ -48,6 +49,9 @@ def example_folder(tmp_path_factory) -> Path:
     with h5py.File(folder / "volume.h5", "w") as file:
         file["raw/cells"] = image
         file["raw/other"] = image[:64, :64]
+    with h5py.File(folder / "volume_cyx.h5", "w") as file:
+        file["data"] = cells_1[None]
+        file["data"].attrs["axistags"] = vigra_axistags_json("cyx")
     for index in range(10):
         frame, _ = cells_image((96, 96), seed=20 + index, n_cells=6)
         Image.fromarray(frame).save(folder / "frames" / f"frame_{index}.png")
@@ -110,6 +114,13 @@ def test_headless_examples_wrote_what_the_text_says(example_folder, doc_runs):
             h5py.File(example_folder / "images" / "cells_1_Probabilities.h5", "r") as from_tiff:
         np.testing.assert_array_equal(full["exported_data"][...], from_tiff["exported_data"][...])
         assert lowest["exported_data"].shape == (128, 128, 2)
+        with h5py.File(results / "zarr_scale_0.h5", "r") as scale_0:
+            np.testing.assert_array_equal(scale_0["exported_data"][...], full["exported_data"][...])
+        # a channel-first file is read with its own axes, with or without --ignore_training_axistags
+        for name in ("volume_cyx_as_stored.h5", "volume_cyx_ignoring_training_axes.h5"):
+            with h5py.File(results / name, "r") as cyx:
+                np.testing.assert_array_equal(cyx["exported_data"][...],
+                                              from_tiff["exported_data"][...].transpose(2, 0, 1))
 
 
 def test_export_examples_wrote_what_the_text_says(example_folder, doc_runs):
@@ -138,6 +149,9 @@ def test_export_examples_wrote_what_the_text_says(example_folder, doc_runs):
     assert box.shape == (1, 1, 1, 100, 200) and set(np.unique(box.read())) <= {1, 2}
     multiscale = json.loads((out / "cells_2_box.zarr" / ".zattrs").read_text())["multiscales"][0]
     assert multiscale["coordinateTransformations"][1] == {"type": "translation", "translation": [0, 0, 0, 50, 20]}
+    pyramid = json.loads((out / "cells_1_pyramid.zarr" / ".zattrs").read_text())["multiscales"][0]
+    assert [dataset["path"] for dataset in pyramid["datasets"]] == ["s0", "s1"]  # the input's scales
+    assert open_dataset(str(out / "cells_1_pyramid.zarr" / "s1")).shape == (1, 2, 1, 128, 128)
 
 
 def test_batch_examples_did_what_the_text_says(example_folder, doc_runs):

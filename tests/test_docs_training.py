@@ -12,8 +12,8 @@ import pytest
 import tifffile
 
 from conftest import EXPECTED_FAILURE, doc_blocks, run_shell
+from pixelserve.project.pixel_classification import read_stored_project
 from pixelserve.synthetic import cells_image, scribbles
-from pixelserve.training.stored_project import read_stored_project
 
 SHELL_BLOCKS = doc_blocks("training.md", "bash")
 PYTHON_BLOCKS = doc_blocks("training.md", "python")

@@ -13,10 +13,10 @@ from pixelserve.classifiers import read_vigra_forest
 from pixelserve.features import compute_features
 from pixelserve.headless.cli import main
 from pixelserve.project.label_sets import SparseLabels
+from pixelserve.project.pixel_classification import read_stored_project
 from pixelserve.synthetic import cells_image, scribbles
 from pixelserve.training.feature_choice import choose_features
 from pixelserve.training.stage_labels import distribute, strokes
-from pixelserve.training.stored_project import read_stored_project
 from pixelserve.training.trainer import train_project
 from pixelserve.workflows.stages import _to_dtype
 

@@ -13,7 +13,7 @@ from PIL import Image
 import pixelserve
 from conftest import fixtures_dir
 from pixelserve.headless.cli import main
-from pixelserve.training.stored_project import read_stored_project
+from pixelserve.project.pixel_classification import read_stored_project
 
 # (project, input, axes as in tests/test_ilastik_fixtures.py, export source, ilastik's result,
 #  least agreement of the winning class)

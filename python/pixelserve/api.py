@@ -1,4 +1,5 @@
-"""The Python API every front door uses: open a project, predict on numpy arrays, train."""
+"""The Python API: open a project, predict on numpy arrays (the same workflow objects the
+command line, the server and the Fiji plugin run), train."""
 
 from __future__ import annotations
 
@@ -46,6 +47,11 @@ class Project:
     def options(self):
         """The workflow's own options (names and meaning), given to `run` as `options`."""
         return self.workflow.options
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The names of the tables `run` can give."""
+        return self.workflow.table_names
 
     def predict(self, image: np.ndarray | None = None, axes: str | None = None, *,
                 export_source: str | None = None, inputs: dict | None = None, options: dict | None = None,

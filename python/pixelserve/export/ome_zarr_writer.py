@@ -19,9 +19,13 @@ format names and the .zarr extension from lazyflow/operators/ioOperators/opExpor
 
 Units are written as NGFF names ('micrometer', not 'um', which NGFF readers refuse); ilastik
 writes them as the input gave them. An existing OME-Zarr image at the output path is replaced
-(ilastik refuses to overwrite one). ilastik also matches the scales of an OME-Zarr input
-(their paths and shapes) and carries its translations over; pixelserve does not yet, see the
-module of pixelserve.io.ome_zarr.
+(ilastik refuses to overwrite one).
+
+For an OME-Zarr input, as in ilastik (OpExportSlot._get_target_scales, write_ome_zarr.py): the
+single scale is named after the scale read; the multi-scale levels are the input's scales from
+the one read on, with the input's names and shapes (scaled down from the export's shape when a
+cutout changed it); the input's translation is added to the offset; and an axis along which
+the input's scales differ counts as scaled even in a single-scale export.
 
 Written by pixelserve itself (format 2 is a few JSON files and one compressed file per chunk),
 blockwise through chunk_assembly; each pyramid level is computed chunk by chunk when the full
@@ -40,13 +44,13 @@ from pixelserve import __version__
 from pixelserve.errors import UserError
 from pixelserve.io.axes import vigra_axistags_json
 from pixelserve.io.chunk_stores import LocalStore
-from pixelserve.io.ome_zarr import ome_attributes
+from pixelserve.io.ome_zarr import Scales, ome_attributes
 from pixelserve.io.zarr_arrays import open_zarr_array
 
 from .chunk_assembly import ChunkAssembler
 from .downscale import LINEAR, NEAREST, downscale_block, pyramid_shapes
 from .hdf5_writer import ilastik_chunk_shape
-from .writer_base import FormatWriter
+from .writer_base import ExportMetadata, FormatWriter
 
 OME_AXES = "tczyx"
 NGFF_VERSION = "0.4"
@@ -91,12 +95,23 @@ class SingleScaleOmeZarrWriter(FormatWriter):
         os.mkdir(temp_path)
         self._shape5 = tuple(self.shape[axes.index(a)] if a in axes else 1 for a in OME_AXES)
         self._chunks = ilastik_chunk_shape(self._shape5, OME_AXES, self.dtype.itemsize, CHUNK_BYTES)
-        self._levels = pyramid_shapes(self._shape5, OME_AXES, self._chunks) if self.multiscale else [self._shape5]
+        self._names, self._levels = self._target_scales(metadata.input_scales)
         self._codec = numcodecs.get_codec(dict(_COMPRESSOR))
         self._write_array_metadata(0)
-        self._full = open_zarr_array(LocalStore(temp_path), "s0")
+        self._full = open_zarr_array(LocalStore(temp_path), self._names[0])
         self._assembler = ChunkAssembler(self._shape5, self._chunks, self.dtype,
                                          lambda index, data: self._store_chunk(0, index, data), self._load_chunk)
+
+    def _target_scales(self, input_scales: Scales | None) -> tuple[list[str], list[tuple[int, ...]]]:
+        """(names, shapes) of the scales written: the input's own (ilastik's OpExportSlot
+        _get_target_scales) for an OME-Zarr input, else s0, s1, ... halving until one chunk."""
+        if input_scales is None:
+            levels = pyramid_shapes(self._shape5, OME_AXES, self._chunks) if self.multiscale else [self._shape5]
+            return [f"s{level}" for level in range(len(levels))], levels
+        if not self.multiscale:
+            return [input_scales.read], [self._shape5]
+        matched = scales_matching_input(self._shape5, input_scales)
+        return list(matched), list(matched.values())
 
     def write(self, start, block):
         # from the output axes to t, c, z, y, x with the missing axes as singletons
@@ -105,6 +120,9 @@ class SingleScaleOmeZarrWriter(FormatWriter):
                                                       for a in OME_AXES))
         start5 = tuple(start[self.axes.index(a)] if a in self.axes else 0 for a in OME_AXES)
         self._assembler.write(start5, block5)
+
+    def finishing_elements(self) -> int:
+        return sum(int(np.prod(shape)) for shape in self._levels[1:])
 
     def finish(self):
         self._assembler.finish()
@@ -119,7 +137,7 @@ class SingleScaleOmeZarrWriter(FormatWriter):
     # chunks -------------------------------------------------------------------------------
 
     def _chunk_file(self, level: int, index) -> str:
-        return os.path.join(self.temp_path, f"s{level}", *(str(i) for i in index))
+        return os.path.join(self.temp_path, self._names[level], *(str(i) for i in index))
 
     def _store_chunk(self, level: int, index, data: np.ndarray) -> None:
         # zarr format 2 stores whole chunks: edge chunks are padded with the fill value
@@ -136,7 +154,7 @@ class SingleScaleOmeZarrWriter(FormatWriter):
     def _write_level(self, level: int, order: int) -> None:
         """Level `level` from level - 1, one chunk at a time (ilastik's block grid)."""
         self._write_array_metadata(level)
-        source = open_zarr_array(LocalStore(self.temp_path), f"s{level - 1}")
+        source = open_zarr_array(LocalStore(self.temp_path), self._names[level - 1])
         shape = self._levels[level]
         ranges = [range(0, n, c) for n, c in zip(shape, self._chunks)]
         for start in np.array(np.meshgrid(*ranges, indexing="ij")).reshape(len(shape), -1).T:
@@ -144,11 +162,13 @@ class SingleScaleOmeZarrWriter(FormatWriter):
             block = np.empty(tuple(stop - start), dtype=self.dtype)
             downscale_block(source.read, source.shape, shape, start, stop, order, OME_AXES.index("c"), block)
             self._store_chunk(level, tuple(start // self._chunks), block)
+            if self.finish_progress is not None:
+                self.finish_progress(block.size)
 
     # metadata -----------------------------------------------------------------------------
 
     def _write_array_metadata(self, level: int) -> None:
-        folder = os.path.join(self.temp_path, f"s{level}")
+        folder = os.path.join(self.temp_path, self._names[level])
         os.makedirs(folder, exist_ok=True)
         _write_json(os.path.join(folder, ".zarray"), {
             "chunks": list(self._chunks), "compressor": _COMPRESSOR, "dimension_separator": "/",
@@ -173,8 +193,7 @@ class SingleScaleOmeZarrWriter(FormatWriter):
         _write_json(os.path.join(self.temp_path, ".zgroup"), {"zarr_format": 2})
         _write_json(os.path.join(self.temp_path, ".zattrs"), {
             "_creator": {"name": "pixelserve", "version": __version__},
-            "multiscales": [multiscale_metadata(self._levels, self.metadata.resolution, self.metadata.axis_units,
-                                                self.metadata.origin, order)],
+            "multiscales": [multiscale_metadata(self._names, self._levels, self.metadata, order)],
         })
 
 
@@ -183,29 +202,61 @@ class MultiScaleOmeZarrWriter(SingleScaleOmeZarrWriter):
     multiscale = True
 
 
-def multiscale_metadata(levels: list[tuple[int, ...]], resolution, axis_units, origin, order: int) -> dict:
+def scales_matching_input(shape5: tuple[int, ...], scales: Scales) -> dict[str, tuple[int, ...]]:
+    """ilastik's match_target_scales_to_input_excluding_upscales (write_ome_zarr.py): the
+    input's scales from the one read on (no upscaling), by name; the input's own shapes when
+    the export has the read scale's shape, else the export's shape divided by each scale's
+    factor (floor, at least 1), stopping before a scale thinner than 2D. Channels: the export's."""
+    export = dict(zip(OME_AXES, shape5))
+    source = dict(zip(scales.axes, scales.shapes[scales.read]))
+    names = list(scales.shapes)[list(scales.shapes).index(scales.read):]
+    if all(a not in source or a == "c" or export[a] == source[a] for a in OME_AXES):
+        tagged = {name: dict(zip(scales.axes, scales.shapes[name])) for name in names}
+    else:
+        tagged = {}
+        for name in names:
+            shape = dict(zip(scales.axes, scales.shapes[name]))
+            factors = {a: source[a] / shape[a] if a in shape and a != "c" else 1.0 for a in OME_AXES}
+            scaled = {a: max(int(n / factors[a]), 1) for a, n in export.items()}
+            if sum(scaled[a] > 1 for a in "zyx") < 2 and name != scales.read:
+                break
+            tagged[name] = scaled
+    return {name: tuple(export["c"] if a == "c" else shape.get(a, 1) for a in OME_AXES)
+            for name, shape in tagged.items()}
+
+
+def multiscale_metadata(names: list[str], levels: list[tuple[int, ...]], metadata: ExportMetadata, order: int) -> dict:
     """The NGFF multiscales entry of an export, with ilastik's split of the pixel size between
-    the scales and the whole (write_ome_zarr._get_resolution_as_split_scaling)."""
+    the scales and the whole (write_ome_zarr._get_resolution_as_split_scaling): an axis along
+    which the levels, or an OME-Zarr input's scales, differ in size gets its pixel size per
+    level; the others, and the offset (the cutout's plus an OME-Zarr input's), the whole."""
+    resolution, axis_units, origin = metadata.resolution, metadata.axis_units, metadata.origin
     factors = [[full / n for full, n in zip(levels[0], shape)] for shape in levels]
-    scaled = {a for i, a in enumerate(OME_AXES) if a != "c" and any(f[i] != 1 for f in factors)}
+    downscaled = {a for i, a in enumerate(OME_AXES) if a != "c" and any(f[i] != 1 for f in factors)}
+    scaled = set(downscaled)
+    inputs = metadata.input_scales
+    if inputs is not None:
+        shapes = list(inputs.shapes.values())
+        scaled |= {a for i, a in enumerate(inputs.axes) if a != "c" and any(s[i] != shapes[0][i] for s in shapes)}
     # vigra's "unknown" resolution 0 counts as 1, as in ilastik's _get_tagged_resolution
     pixel = {a: float(resolution.get(a) or 1.0) if a != "c" else 1.0 for a in OME_AXES}
     axes = [{"name": a, "type": _AXIS_TYPES[a], **({"unit": ngff_unit(axis_units[a])} if axis_units.get(a) else {})}
             for a in OME_AXES]
-    datasets = [{"path": f"s{level}", "coordinateTransformations": [
+    datasets = [{"path": name, "coordinateTransformations": [
         {"type": "scale", "scale": [f * (pixel[a] if a in scaled else 1.0) for a, f in zip(OME_AXES, level_factors)]}]}
-        for level, level_factors in enumerate(factors)]
+        for name, level_factors in zip(names, factors)]
     entry: dict = {"axes": axes, "datasets": datasets, "version": NGFF_VERSION}
     transformations = []
     unscaled = [pixel[a] if a not in scaled else 1.0 for a in OME_AXES]
-    translation = [origin.get(a, 0) * pixel[a] for a in OME_AXES]
+    offset = inputs.translation if inputs is not None else {}
+    translation = [origin.get(a, 0) * pixel[a] + offset.get(a, 0.0) for a in OME_AXES]
     if any(v != 1 for v in unscaled) or any(translation):
         transformations.append({"type": "scale", "scale": unscaled})
     if any(translation):
         transformations.append({"type": "translation", "translation": translation})
     if transformations:
         entry["coordinateTransformations"] = transformations
-    if scaled:
+    if downscaled:
         entry["metadata"] = {
             "description": "Computed as ilastik's OME-Zarr export does (lazyflow OpResize, a blockwise "
                            "skimage.transform.resize): Gaussian smoothing with sigma = factor / 4 (none for labels), "

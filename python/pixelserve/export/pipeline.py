@@ -143,7 +143,7 @@ def export_result(
         if before_writing is not None:
             before_writing(temp_paths)
         writer = writer_cls(temp_path, path, plan.output_shape, plan.output_axes, plan.export_dtype, metadata)
-        _stream_blocks(source, plan, writer, threads, progress)
+        _stream_blocks(source, plan, writer, threads, _counting_finish(progress, writer, plan))
         writer.finish()
         writer = None
         for temp, final in zip(temp_paths, paths):
@@ -203,6 +203,7 @@ def _metadata(source, plan: ExportPlan, internal: str, resolution, axis_units) -
         channel_names=_exported_channels(plan, source.channel_names),
         channel_colors=_exported_channels(plan, source.channel_colors),
         label_colors=tuple(tuple(int(v) for v in rgb) for rgb in source.label_colors),
+        input_scales=source.input_scales,
     )
 
 
@@ -239,6 +240,24 @@ def _move_into_place(temp: str, final: str, tag: str) -> None:
         os.replace(old, final)
         raise
     remove_path(old)
+
+
+def _counting_finish(progress, writer, plan: ExportPlan):
+    """The blocks' progress callback, with the writer's own work at `finish` (a pyramid's
+    smaller levels) added to the total and reported through writer.finish_progress."""
+    extra = writer.finishing_elements()
+    if progress is None or not extra:
+        return progress
+    blocks = int(np.prod(plan.region_shape, dtype=np.int64))
+    finished = 0
+
+    def finishing(count: int) -> None:
+        nonlocal finished
+        finished += count
+        progress(blocks + finished, blocks + extra)
+
+    writer.finish_progress = finishing
+    return lambda done, total: progress(done, total + extra)
 
 
 def _stream_blocks(source, plan: ExportPlan, writer, threads: int, progress, *, pool=None, cancel=None) -> None:

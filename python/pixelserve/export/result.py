@@ -19,6 +19,7 @@ from enum import Enum
 import numpy as np
 
 from pixelserve.errors import UserError
+from pixelserve.io.ome_zarr import Scales
 
 from .conversion import check_axes
 
@@ -41,7 +42,9 @@ class ResultSource(ABC):
     - `drange` (value range, e.g. (0.0, 1.0) for probabilities) and `display_mode` (ilastik's
       viewer hint), both in HDF5 metadata;
     - `channel_names`, `channel_colors` (per channel) and `label_colors` (a label image: value
-      v drawn in label_colors[v - 1]), which become ImageJ's slice labels, LUTs and ranges.
+      v drawn in label_colors[v - 1]), which become ImageJ's slice labels, LUTs and ranges;
+    - `input_scales`: the scales of an OME-Zarr input (pixelserve.io.ome_zarr.Scales), whose
+      names, shapes and offset an OME-Zarr export follows.
     """
 
     kind: ResultKind = ResultKind.BLOCK_LOCAL
@@ -56,6 +59,7 @@ class ResultSource(ABC):
     channel_names: tuple[str, ...] = ()
     channel_colors: tuple[tuple[int, int, int], ...] = ()
     label_colors: tuple[tuple[int, int, int], ...] = ()
+    input_scales: Scales | None = None
 
     def prepare(self, progress: PhaseProgress | None = None, *, threads: int = 1, pool: Executor | None = None,
                 cancel: threading.Event | None = None) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping
+from typing import Callable, ClassVar, Mapping
 
 import numpy as np
+
+from pixelserve.io.ome_zarr import Scales
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,7 @@ class ExportMetadata:
     channel_names: tuple[str, ...] = ()  # one per exported channel, e.g. the class of each probability
     channel_colors: tuple[tuple[int, int, int], ...] = ()  # RGB per exported channel, for display
     label_colors: tuple[tuple[int, int, int], ...] = ()  # label image: value v is shown as label_colors[v - 1]
+    input_scales: Scales | None = None  # an OME-Zarr input's scales, which OME-Zarr output follows
 
 
 class FormatMismatch(Exception):
@@ -68,6 +71,9 @@ class FormatWriter(ABC):
     # the pipeline makes no folders, temporary file or rename, and the writer itself decides
     # what a failed export leaves behind (see its docstring).
     remote: ClassVar[bool] = False
+    #: Set by the pipeline when it shows progress: `finish` calls it with each count of
+    #: elements it computed (see finishing_elements).
+    finish_progress: Callable[[int], None] | None = None
 
     @classmethod
     def check(cls, shape: tuple[int, ...], axes: str, dtype: np.dtype) -> None:
@@ -89,6 +95,11 @@ class FormatWriter(ABC):
     @abstractmethod
     def write(self, start: tuple[int, ...], block: np.ndarray) -> None:
         """Store `block` (output axes) at offset `start` of the output."""
+
+    def finishing_elements(self) -> int:
+        """Elements `finish` computes itself (a pyramid's smaller levels), which the progress
+        counts after the blocks; `finish` reports them to `finish_progress` as it goes."""
+        return 0
 
     def finish(self) -> None:
         """Complete and close the file."""

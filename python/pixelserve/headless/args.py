@@ -73,6 +73,15 @@ def base_parser(add_help: bool = True) -> _Parser:
     general.add_argument("--version", action="store_true", help="Print the version and exit.")
     inputs = parser.add_argument_group("input data")
     inputs.add_argument("--input_axes", help="Axes of the input, e.g. yxc; comma-separated per role.")
+    inputs.add_argument("--ignore_training_axistags", action="store_true",
+                        help="Take each input's axes from the file (or ilastik's guess from its shape), never "
+                             "from the project's training data (see docs/headless.md for how this differs "
+                             "from ilastik).")
+    # pixelserve only: ilastik's headless mode has no way to choose a scale.
+    inputs.add_argument("--input_scale", metavar="SCALE",
+                        help="Which scale of OME-Zarr inputs to read: its path (e.g. s0) or index (0: highest "
+                             "resolution, -1: lowest); comma-separated per role. Default: the scale the address "
+                             "names, else the lowest resolution (as ilastik). pixelserve only.")
     inputs.add_argument("--stack_along", default="z", help="Axis along which globbed files stack (default z).")
     inputs.add_argument("--preconvert_stacks", action="store_true", help="Accepted and ignored.")
     export = parser.add_argument_group("export")
@@ -198,21 +207,30 @@ NOT_SUPPORTED = {
                      "pixelserve already uses every core of this machine",
     "--distributed_block_roi": "distributed (MPI) runs are not supported yet; drop the flag",
     "--retrain": "pixelserve never changes a project; create a new one with 'pixelserve train'",
-    "--new_project": "pixelserve never creates projects from the headless command; use "
-                     "'pixelserve train'",
-    "--workflow": "pixelserve never creates projects from the headless command; use "
-                  "'pixelserve train'",
+    "--new_project": "pixelserve never creates projects from the headless command (a new, empty "
+                     "project has no classifier to run). Fix: create a trained one with 'pixelserve train "
+                     "--raw_data IMAGE --labels LABELS --output P.ilp' (docs/training.md) or in ilastik",
+    "--workflow": "pixelserve never creates projects from the headless command (a new, empty "
+                  "project has no classifier to run). Fix: create a trained one with 'pixelserve train "
+                  "--raw_data IMAGE --labels LABELS --output P.ilp' (docs/training.md) or in ilastik",
 }
+
+
+def refuse_unsupported_flags(tokens: list[str]) -> None:
+    """Stop at the first ilastik flag pixelserve knows but does not take, before anything
+    else is checked (--new_project comes without --project, which would hide the reason)."""
+    for token in tokens:
+        name = token.split("=", 1)[0]
+        if name in NOT_SUPPORTED:
+            raise UserError(f"{name} is an ilastik flag that pixelserve does not take: {NOT_SUPPORTED[name]}.")
 
 
 def _refuse_unknown_flags(rest: list[str], parser: argparse.ArgumentParser) -> None:
     known = [option for action in parser._actions for option in action.option_strings]
     for token in rest:
         if token.startswith("-") and len(token) > 1 and not _is_number(token):
+            refuse_unsupported_flags([token])
             name = token.split("=", 1)[0]
-            if name in NOT_SUPPORTED:
-                raise UserError(f"{name} is an ilastik flag that pixelserve does not take: "
-                                f"{NOT_SUPPORTED[name]}.")
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
             hint = f" Did you mean {close[0]}?" if close else ""
             raise UserError(f"Unknown flag {name}.{hint} Run 'pixelserve --help' for every flag.")

@@ -9,7 +9,7 @@ import traceback
 
 from .. import __version__
 from ..errors import UserError
-from .args import base_parser, normalize_flags, parse_global
+from .args import base_parser, normalize_flags, parse_global, refuse_unsupported_flags
 
 SUBCOMMANDS = {
     "train": "pixelserve.training.cli",
@@ -57,6 +57,7 @@ def _headless(argv: list[str]) -> int:
     if "-h" in argv or "--help" in argv:
         from .run import print_project_help
         return print_project_help(argv, options)
+    refuse_unsupported_flags(rest)
     if not options.headless:
         raise UserError("pixelserve has no GUI. Fix: add --headless (as with ilastik's "
                         "run_ilastik.sh --headless), or use a subcommand such as 'pixelserve train'.")

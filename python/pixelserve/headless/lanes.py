@@ -4,12 +4,13 @@ and the remote run all use these."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..export import ExportSettings, ResultKind, export_result
 from ..export.tables import Table, write_table
 from ..io import open_dataset
+from ..io.chunk_stores import is_http_url
 from ..workflows import LaneRequest, LaneResult, Workflow
 
 
@@ -22,6 +23,7 @@ class HeadlessJob:
     export_source: str
     settings: ExportSettings
     stack_along: str
+    ignore_training_axistags: bool = False
     options: tuple[tuple[str, object], ...] = ()  # the workflow's own options, parsed
     table_only: bool = False
     debug: bool = False
@@ -33,9 +35,10 @@ class HeadlessJob:
 
 @dataclass(frozen=True)
 class LaneSpec:
-    """One lane as given on the command line: (role, file spec, --input_axes) per role."""
+    """One lane as given on the command line: (role, file spec, --input_axes, --input_scale)
+    per role."""
 
-    inputs: tuple[tuple[str, str, str | None], ...]
+    inputs: tuple[tuple[str, str, str | None, str | None], ...]
 
     @property
     def label(self) -> str:
@@ -61,18 +64,28 @@ class LaneOutcome:
 def open_lane(workflow: Workflow, job: HeadlessJob, lane: LaneSpec, *, threads: int = 1) -> OpenLane:
     """The lane's results (blocks sized for `threads` threads) and output-name placeholders;
     reads only file headers."""
-    datasets = {role: (open_dataset(spec, stack_along=job.stack_along), axes)
-                for role, spec, axes in lane.inputs}
-    volumes = {role: workflow.input_volume(dataset, axes, role) for role, (dataset, axes) in datasets.items()}
+    datasets = {role: (open_dataset(spec, stack_along=job.stack_along, scale=scale), axes)
+                for role, spec, axes, scale in lane.inputs}
+    volumes = {role: workflow.input_volume(dataset, axes, role, training_axes=not job.ignore_training_axistags)
+               for role, (dataset, axes) in datasets.items()}
     result = workflow.open_lane(volumes, job.request, parallel_blocks=threads)
     raw = datasets[workflow.input_roles[0].name][0]
     placeholders = {
-        "dataset_dir": str(Path(raw.paths[0]).parent),
+        "dataset_dir": dataset_dir(raw, job.project),
         "nickname": raw.nickname,
         "result_type": job.export_source.replace(" ", "_"),
         "input_paths": [path for dataset, _ in datasets.values() for path in dataset.paths],
     }
     return OpenLane(result, placeholders)
+
+
+def dataset_dir(dataset, project: str) -> str:
+    """ilastik's {dataset_dir} (DatasetInfo.default_output_dir): the folder of the (first)
+    input file; for an OME-Zarr image the folder holding it (the image folder for a file://
+    address); for an http(s) address, which has no folder to write to, the project's folder."""
+    if is_http_url(dataset.paths[0]):
+        return os.path.dirname(project)
+    return os.path.dirname(dataset.paths[0])
 
 
 def process_lane(workflow: Workflow, job: HeadlessJob, lane: LaneSpec, *, threads: int,

@@ -6,12 +6,9 @@ off when stderr is not a TTY or the CI variable is set.
 
 from __future__ import annotations
 
-import os
 import sys
 
-
-def progress_wanted() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
+from ..terminal import progress_wanted
 
 
 class BatchProgress:

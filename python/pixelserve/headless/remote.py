@@ -121,6 +121,7 @@ class RemoteCall:
         self.request = request
         self.datasets = {role: _dataset_ref(volume, workflow.stack_along) for role, volume in inputs.items()}
         self.raw_role = workflow.input_roles[0].name
+        self.input_scales = inputs[self.raw_role].scales  # read here: OME-Zarr exports follow them
         self.options = {name: value for name, value in request.options.items() if value is not None}
         try:
             self.described = self.client.describe(self.project, self.datasets[self.raw_role], inputs=self._others(),
@@ -141,14 +142,16 @@ class RemoteCall:
                             f"{self.request.export_source}: {error}") from None
 
 
-def _describe_image(source: ResultSource, described) -> None:
-    """Set a remote image's attributes from the server's description."""
+def _describe_image(source: ResultSource, call: RemoteCall) -> None:
+    """Set a remote image's attributes from the server's description (and the input read here)."""
+    described = call.described
     source.axes, source.shape, source.dtype = described.axes, described.shape, described.dtype
     source.default_axis_order = described.default_axis_order
     source.drange = described.drange
     source.channel_names = described.channel_names
     source.channel_colors = described.channel_colors
     source.label_colors = described.label_colors
+    source.input_scales = call.input_scales
 
 
 class RemoteBlocks(ResultSource):
@@ -156,7 +159,7 @@ class RemoteBlocks(ResultSource):
 
     def __init__(self, call: RemoteCall):
         self.call = call
-        _describe_image(self, call.described)
+        _describe_image(self, call)
         self.resolution = {}
         self.block_shape = tuple(min(n, _BLOCK.get(axis, n)) for axis, n in zip(self.axes, self.shape))
 
@@ -186,7 +189,7 @@ class RemoteLane(LaneState):
 class RemoteLaneImage(LaneWideResult):
     def __init__(self, state: RemoteLane):
         super().__init__(state)
-        _describe_image(self, state.call.described)
+        _describe_image(self, state.call)
         self.resolution = {}
         self.block_shape = self.shape
 
@@ -199,10 +202,14 @@ class RemoteLaneImage(LaneWideResult):
 
 
 def _dataset_ref(volume: Volume, stack_along: str) -> Dataset:
-    """How the server opens the file behind `volume`: its (expanded, absolute) paths and axes."""
+    """How the server opens the file behind `volume`: its (expanded, absolute) paths and axes;
+    an OME-Zarr image by the address of the scale read here (the server's default could
+    differ: --input_scale), a file:// address as the folder it names."""
     dataset = volume.dataset
     if dataset is None:
         raise UserError("The input is not a file: with --server, give files the server can read")
+    if dataset.scale is not None:
+        return Dataset(f"{dataset.paths[0]}/{dataset.internal_path}", axes=volume.own_axes)
     members = dataset.expanded_paths or dataset.paths
     path = os.pathsep.join(os.path.abspath(member) for member in members)
     return Dataset(path, axes=volume.own_axes, stack_along=stack_along)

@@ -29,6 +29,7 @@ def run_headless(argv: list[str], options) -> int:
         export_source=workflow.resolve_export_source(args.options.export_source),
         settings=export_settings(workflow, args),
         stack_along=args.options.stack_along,
+        ignore_training_axistags=args.options.ignore_training_axistags,
         options=tuple(parse_options(workflow.options, given_options(args.options)).items()),
         table_only=args.options.table_only,
         debug=args.debug,
@@ -85,21 +86,23 @@ def lane_specs(workflow: Workflow, args: HeadlessArgs) -> list[LaneSpec]:
         if count not in (0, len(raw_files)):
             raise UserError(f"{len(raw_files)} raw data file(s) but {count} for {role.name}. "
                             f"Fix: give one {role.flag} file per raw data file, in the same order.")
-    axes = _input_axes(args.options.input_axes, len(roles))
-    return [LaneSpec(tuple((role.name, files[role.name][index], axes[role_index])
+    axes = [None if value is None else value.lower()
+            for value in per_role_values(args.options.input_axes, len(roles), "--input_axes", "axes string")]
+    scales = per_role_values(args.options.input_scale, len(roles), "--input_scale", "scale")
+    return [LaneSpec(tuple((role.name, files[role.name][index], axes[role_index], scales[role_index])
                            for role_index, role in enumerate(roles) if role.name in files))
             for index in range(len(raw_files))]
 
 
-def _input_axes(text: str | None, role_count: int) -> list[str | None]:
-    """ilastik's --input_axes: comma-separated per role; one value applies to every role."""
+def per_role_values(text: str | None, role_count: int, flag: str, what: str) -> list[str | None]:
+    """A flag with one value per role, like ilastik's --input_axes: comma-separated per role,
+    one value for every role, empty or 'none' for a role's default."""
     if not text:
         return [None] * role_count
-    values = [None if v.strip().lower() in ("", "none") else v.strip().lower()
-              for v in text.split(",")]
+    values = [None if v.strip().lower() in ("", "none") else v.strip() for v in text.split(",")]
     if len(values) > role_count:
-        raise UserError(f"--input_axes names {len(values)} roles but the project has "
-                        f"{role_count}. Fix: one axes string per role, comma-separated.")
+        raise UserError(f"{flag} names {len(values)} roles but the project has "
+                        f"{role_count}. Fix: one {what} per role, comma-separated.")
     if len(values) == 1:
         return values * role_count
     return values + [None] * (role_count - len(values))
@@ -113,6 +116,8 @@ def print_project_help(argv: list[str], options) -> int:
     parser.print_help()
     if workflow is not None:
         print(f"\n{Path(options.project).name}: {workflow.title} ('{workflow.workflow_name}')")
-        print("  input roles: " + ", ".join(f"{r.flag} ({r.name})" for r in workflow.input_roles))
+        print("  input roles: " + ", ".join(
+            f"{r.flag} ({r.name}{f', trained on axes {r.training_axes}' if r.training_axes else ''})"
+            for r in workflow.input_roles))
         print("  export sources: " + ", ".join(workflow.export_sources))
     return 0

@@ -11,7 +11,7 @@ import numpy as np
 from pixelserve.errors import UserError
 from pixelserve.io.axes import AXES, check_explicit_axes, is_valid_file_axes
 from pixelserve.io.formats import CONTAINER_KINDS, glob_internal, kind_of, open_source
-from pixelserve.io.ome_zarr import file_uri_to_path, open_ome_zarr
+from pixelserve.io.ome_zarr import OmeZarrSource, Scales, file_uri_to_path, open_ome_zarr
 from pixelserve.io.paths import (
     create_nickname,
     describe_missing,
@@ -62,7 +62,14 @@ class Dataset:
     resolution: dict[str, tuple[float, str]]  # axis -> (pixel size, unit) when the file tells
     # ilastik's expanded paths: one per stacked member, with the internal path when one was given.
     expanded_paths: list[str] = field(default_factory=list)
+    # an OME-Zarr image's scales: the one read, every scale's shape, the offset; None for other inputs
+    scales: Scales | None = None
     _source: ArraySource | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def scale(self) -> str | None:
+        """The path of the OME-Zarr scale read (None for inputs without scales)."""
+        return self.scales.read if self.scales is not None else None
 
     @property
     def ndim(self) -> int:
@@ -164,6 +171,7 @@ def open_dataset(spec: str, *, axes: str | None = None, stack_along: str = "z", 
         nickname=nickname,
         resolution=resolution,
         expanded_paths=expanded,
+        scales=source.scales if isinstance(source, OmeZarrSource) else None,
         _source=source,
     )
 

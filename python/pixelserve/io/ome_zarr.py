@@ -28,6 +28,7 @@ import logging
 import os
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 
 from pixelserve.errors import UserError
 from pixelserve.io.axes import axes_from_names, is_valid_file_axes
@@ -40,12 +41,23 @@ logger = logging.getLogger(__name__)
 _OLD_DEFAULT_AXES = ["t", "c", "z", "y", "x"]  # NGFF 0.1 and 0.2 had fixed axes
 
 
+@dataclass(frozen=True)
+class Scales:
+    """What an OME-Zarr export of a result of this image follows, as ilastik's does
+    (write_ome_zarr.py: the input's scale names and shapes, its translation)."""
+
+    read: str                               # the path of the scale read
+    axes: str                               # the image's axes (those of `shapes`)
+    shapes: dict[str, tuple[int, ...]]      # every scale's shape by path, highest resolution first
+    translation: dict[str, float]           # axis -> the read scale's translation plus the image's, physical
+
+
 class OmeZarrSource(ArraySource):
     """One scale of an OME-Zarr image, read chunk by chunk."""
 
-    def __init__(self, array: ZarrArray, axes: str, resolution: dict, root: str, scale_path: str,
+    def __init__(self, array: ZarrArray, axes: str, resolution: dict, root: str, scales: Scales,
                  internal_path: str | None):
-        self.array, self.root, self.scale_path = array, root, scale_path
+        self.array, self.root, self.scales = array, root, scales
         self.shape, self.dtype = array.shape, array.dtype
         self.axes, self.axes_from_file, self.resolution = axes, True, resolution
         self.internal_path = internal_path
@@ -118,7 +130,10 @@ def open_ome_zarr(location: str, scale: str | None = None, container: str | None
     if container is not None:
         relative = os.path.relpath(root, container).replace(os.sep, "/")
         internal = scale_path if relative == "." else f"{relative}/{scale_path}"
-    return OmeZarrSource(array, axes, _resolution(entry, scale_path, axes), root, scale_path, internal)
+    shapes = {str(d["path"]): array.shape if str(d["path"]) == scale_path else open_zarr_array(store, str(d["path"])).shape
+              for d in entry["datasets"]}
+    scales = Scales(scale_path, axes, shapes, _translation(entry, scale_path, axes))
+    return OmeZarrSource(array, axes, _resolution(entry, scale_path, axes), root, scales, internal)
 
 
 def _choose_scale(root: str, multiscales: list, wanted: str | None) -> tuple[dict, str]:
@@ -155,23 +170,38 @@ def _axis_names(entry: dict) -> list[str]:
     return [a.get("name") if isinstance(a, dict) else a for a in axes]
 
 
-def _first_scale(transformations) -> list[float] | None:
+def _first_transformation(transformations, kind: str) -> list[float] | None:
+    """The values of the first inline transformation of `kind` ("scale", "translation")."""
     for transformation in transformations or []:
-        if isinstance(transformation, dict) and transformation.get("type") == "scale" and "path" not in transformation:
-            values = transformation.get("scale")
+        if isinstance(transformation, dict) and transformation.get("type") == kind and "path" not in transformation:
+            values = transformation.get(kind)
             if isinstance(values, list):
                 return [float(v) for v in values]
     return None
+
+
+def _translation(entry: dict, scale_path: str, axes: str) -> dict[str, float]:
+    """The offset ilastik carries into an export (OMEZarrTranslations): the read scale's
+    translation plus the multiscale's own, each in physical units, per axis but c."""
+    dataset = next(d for d in entry["datasets"] if str(d["path"]) == scale_path)
+    total = dict.fromkeys(axes.replace("c", ""), 0.0)
+    for values in (_first_transformation(dataset.get("coordinateTransformations"), "translation"),
+                   _first_transformation(entry.get("coordinateTransformations"), "translation")):
+        if values is not None and len(values) == len(axes):
+            for axis, value in zip(axes, values):
+                if axis != "c":
+                    total[axis] += value
+    return {axis: value for axis, value in total.items() if value}
 
 
 def _resolution(entry: dict, scale_path: str, axes: str) -> dict[str, tuple[float, str]]:
     """Pixel size and unit per axis (not c); ilastik's rule: dataset scale times multiscale scale."""
     units = [a.get("unit", "") if isinstance(a, dict) else "" for a in entry.get("axes") or []] or [""] * len(axes)
     dataset = next(d for d in entry["datasets"] if str(d["path"]) == scale_path)
-    sizes = _first_scale(dataset.get("coordinateTransformations"))
+    sizes = _first_transformation(dataset.get("coordinateTransformations"), "scale")
     if sizes is None or len(sizes) != len(axes):
         return {}
-    overall = _first_scale(entry.get("coordinateTransformations"))
+    overall = _first_transformation(entry.get("coordinateTransformations"), "scale")
     if overall is not None and len(overall) == len(axes):
         sizes = [a * b for a, b in zip(sizes, overall)]
     return {a: (v, str(u or "")) for a, v, u in zip(axes, sizes, units) if a != "c" and v > 0}

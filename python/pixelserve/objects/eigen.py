@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numba
+import numpy as np
 
 from .components import JIT
 
@@ -190,3 +191,16 @@ def eigensystem_from_flat(flat, matrix, values, scratch):
             k += 1
     _tridiagonalise(matrix, values, scratch)
     return _diagonalise(values, scratch, matrix)
+
+
+@numba.njit(**JIT)
+def symmetric_eigensystem(matrix):
+    """(eigenvalues descending, eigenvectors as columns) of a small symmetric matrix, as vigra
+    computes them; `matrix` is left as it is."""
+    n = matrix.shape[0]
+    vectors = matrix.astype(np.float64)
+    values = np.zeros(n)
+    scratch = np.zeros(n)
+    _tridiagonalise(vectors, values, scratch)
+    _diagonalise(values, scratch, vectors)
+    return values, vectors

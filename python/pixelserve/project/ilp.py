@@ -38,6 +38,9 @@ class DatasetInfo:
     axes: str
     shape: tuple[int, ...] | None
     resolution: dict[str, tuple[float, str]] = field(default_factory=dict)
+    # the OME-Zarr scale (its path) the lane was trained on; "" for ilastik's default (the scale
+    # the address names, else the lowest resolution) and for data without scales
+    working_scale: str = ""
 
     def size(self, axis: str) -> int | None:
         """Extent along `axis`: 1 when the axis is absent, None when the shape is unknown."""
@@ -158,7 +161,26 @@ def _dataset_info(group: h5py.Group) -> DatasetInfo | None:
         axes=axes,
         shape=tuple(int(s) for s in shape) if shape is not None else None,
         resolution=resolution,
+        working_scale=_working_scale(group),
     )
+
+
+def _working_scale(group: h5py.Group) -> str:
+    """DatasetInfo.working_scale (ilastik 1.4.1, opDataSelection.py from_h5_group): a string;
+    ilastik 1.4.1b13 stored an integer, 0 meaning the default, others only for Neuroglancer
+    Precomputed data (which pixelserve does not read), so every integer counts as the default."""
+    if "working_scale" not in group:
+        return ""
+    value = group["working_scale"][()]
+    if _is_text(value):
+        return as_text(value)
+    return ""
+
+
+def _is_text(value) -> bool:
+    """Whether a stored value is a string (ilastik writes strings as bytes, numpy bytes or
+    object arrays) rather than a number or an array of numbers."""
+    return isinstance(value, (bytes, str, np.bytes_)) or getattr(value, "dtype", None) == np.object_
 
 
 #: The export settings ilastik stores in an export applet's group (dataExportSerializer.py).
@@ -178,7 +200,7 @@ def read_export_group(file: h5py.File) -> dict[str, object]:
         if key not in group:
             continue
         value = group[key][()]
-        if isinstance(value, (bytes, str, np.bytes_)) or getattr(value, "dtype", None) == np.object_:
+        if _is_text(value):
             settings[key] = as_text(value)
         else:
             settings[key] = np.asarray(value)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -26,7 +27,7 @@ from ..io.axes import parse_axistags
 from ..objects.catalog import FeatureSelection
 from ..objects.segmentation import ThresholdSettings
 from .h5values import as_text_list, read_array, read_scalar
-from .ilp import ProjectFile
+from .ilp import ProjectFile, open_h5, read_export_group, read_project_file
 from .label_sets import parse_block_slice
 from .pixel_classification import StageModel, _colors, _refuse_pickled_classifier, read_stage
 from .plain_pickle import NotPlain, plain_value
@@ -86,6 +87,7 @@ class ObjectClassificationProject:
     known_labels: np.ndarray             # the class of each forest output column
     blockwise: BlockwiseSettings
     export_group: str | None
+    export_settings: dict                # the stored export settings, as ilastik keys them
     table_settings: TableSettings | None  # configured in ilastik's GUI (None: never)
     table_settings_ignored: bool         # configured, but stored as more than plain values
     coord_maximum_exclusive: bool        # Coord<Maximum> is +1 (ilastik >= 1.3.3post2)
@@ -134,11 +136,26 @@ def read_object_classification(file: h5py.File, project: ProjectFile) -> ObjectC
         known_labels=known_labels,
         blockwise=_blockwise(file.get("Blockwise Object Classification")),
         export_group=EXPORT_GROUP if EXPORT_GROUP in file else None,
+        export_settings=read_export_group(file),
         table_settings=table_settings,
         table_settings_ignored=table_settings_ignored,
         coord_maximum_exclusive=coord_maximum_exclusive(project.ilastik_version),
         pixel_stage=read_stage(file, 1, project) if name == FROM_PIXELS else None,
     )
+
+
+def read_object_project(path) -> ObjectClassificationProject:
+    """An Object Classification project file, read (and closed)."""
+    path = Path(path)
+    with open_h5(path) as file:
+        return read_object_classification(file, read_project_file(file, path))
+
+
+def is_object_project(path) -> bool:
+    """Whether the project file at `path` is an Object Classification project."""
+    path = Path(path)
+    with open_h5(path) as file:
+        return read_project_file(file, path).workflow_name in SEGMENTATION_ROLE
 
 
 def coord_maximum_exclusive(ilastik_version: str) -> bool:

@@ -48,6 +48,7 @@ class LaneRecord:
     axes: str                  # with c
     shape: tuple[int, ...]     # in `axes`
     dataset_id: str | None = None
+    working_scale: str = ""    # the OME-Zarr scale read ("" for data without scales)
 
     @property
     def depth(self) -> int:
@@ -125,7 +126,10 @@ def write_root(file: h5py.File, workflow: str, current_applet: int) -> None:
 
 
 def _stored_path(lane: LaneRecord, project_dir: Path) -> tuple[str, str]:
-    """(filePath, __class__): relative to the project when possible, as ilastik prefers."""
+    """(filePath, __class__): relative to the project when possible, as ilastik prefers; an
+    address (file://, http(s)://) as given, as ilastik stores it (MultiscaleUrlDatasetInfo)."""
+    if "://" in lane.file_path:
+        return lane.file_path, "MultiscaleUrlDatasetInfo"
     parts = lane.file_path.split(os.pathsep)
     try:
         relative = [os.path.relpath(os.path.abspath(p), project_dir.resolve()) for p in parts]
@@ -160,9 +164,10 @@ def _write_dataset_info(group: h5py.Group, lane: LaneRecord, project_dir: Path) 
     write_text(group, "location", "FileSystem")
     write_text(group, "nickname", lane.nickname)
     group["normalizeDisplay"] = False
-    group["scale_locked"] = False
+    # ilastik locks the scale of a multiscale lane once training starts (scale_locked)
+    group["scale_locked"] = bool(lane.working_scale)
     group["shape"] = np.asarray(lane.shape, dtype=np.int64)
-    write_text(group, "working_scale", "")
+    write_text(group, "working_scale", lane.working_scale)
 
 
 def _write_feature_selection(group: h5py.Group, specs: list[FeatureSpec],

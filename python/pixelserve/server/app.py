@@ -18,10 +18,13 @@ from .. import protocol
 from ..blocks import Cancelled, default_threads
 from ..errors import ProjectError, UserError
 from ..io import open_dataset, split_internal_path
+from ..io.chunk_stores import is_http_url
+from ..io.ome_zarr import file_uri_to_path
+from ..io.paths import split_path_list
 from ..protocol import DEFAULT_CHUNK_BYTES, RequestTooLarge
 from .jobs import JobRunner
 from .projects import ProjectCache
-from .security import PathDenied, PathPolicy, TokenInterceptor, is_loopback
+from .security import PathDenied, PathPolicy, TokenInterceptor, UrlPolicy, is_loopback
 
 logger = logging.getLogger("pixelserve.server")
 
@@ -47,6 +50,7 @@ class ServerConfig:
     threads: int = 0  # block threads shared by all jobs; 0: all cores (LAZYFLOW_THREADS)
     project_cache_bytes: int = 2 << 30
     grace_seconds: float = 3.0  # on stop: running calls may finish this long, then are cancelled
+    allowed_urls: tuple[str, ...] = ()  # http(s) address prefixes requests may read (OME-Zarr); none by default
 
 
 class Server:
@@ -59,6 +63,7 @@ class Server:
         self.config = config
         self.limits = config.limits
         self.paths = PathPolicy(config.allowed_roots)
+        self.urls = UrlPolicy(config.allowed_urls)
         self.projects = ProjectCache(config.project_cache_bytes)
         self.jobs = JobRunner(config.workers, config.threads or default_threads())
         self._grpc: grpc.Server | None = None
@@ -79,12 +84,24 @@ class Server:
         return self.projects.get(self.resolve_file(path, "project"))
 
     def open_dataset(self, path: str, axes: str | None = None, stack_along: str = "z"):
-        members = path.split(os.pathsep) if os.pathsep in path else [path]
-        resolved = os.pathsep.join(self.resolve_file(member, "dataset path") for member in members)
+        members = split_path_list(path)  # keeps http://host:port/... whole
+        resolved = os.pathsep.join(self._resolve_dataset_member(member) for member in members)
         dataset = open_dataset(resolved, axes=axes, stack_along=stack_along or "z")
-        for member in dataset.paths:  # a glob may match a symlink that leads out
-            self.paths.check_inside(member, path, "dataset path")
+        for member in dataset.paths:  # a glob may match a symlink that leads out; an image search may climb up
+            if is_http_url(member):
+                self.urls.check(member)
+            else:
+                self.paths.check_inside(member, path, "dataset path")
         return dataset
+
+    def _resolve_dataset_member(self, member: str) -> str:
+        """A file path inside the roots, or an admitted web address; a file:// URI is a file path."""
+        if member.lower().startswith("file://"):
+            return self.resolve_file(file_uri_to_path(member), "dataset path")
+        if is_http_url(member):
+            self.urls.check(member)
+            return member
+        return self.resolve_file(member, "dataset path")
 
     # -- life cycle ----------------------------------------------------------------------------
     def start(self) -> int:

@@ -22,6 +22,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port-file", "--port_file", help="also write the port into this file once listening")
     p.add_argument("--allowed-root", "--allowed_root", action="append", default=[], metavar="DIR",
                    help="requests may name files only inside this folder (repeatable; default: the working directory)")
+    p.add_argument("--allowed-url", "--allowed_url", action="append", default=[], metavar="PREFIX",
+                   help="requests may name OME-Zarr images at http(s) addresses under this prefix, e.g. "
+                        "https://data.example.org/zarr/ (repeatable; default: none, the server reads no web addresses)")
     p.add_argument("--token-file", "--token_file", help="a file holding the token clients must send (authorization: Bearer TOKEN)")
     p.add_argument("--max-request-bytes", "--max_request_bytes", type=_size, default=8 << 30,
                    help="largest image a request may send or ask for, e.g. 2G or 500M (default 8G)")
@@ -76,6 +79,7 @@ def main(argv: list[str]) -> int:
 
     config = ServerConfig(
         allowed_roots=tuple(options.allowed_root or [os.getcwd()]),
+        allowed_urls=tuple(options.allowed_url),
         host=options.host, port=options.port,
         token=_read_token(options.token_file) if options.token_file else None,
         limits=Limits(max_chunk_bytes=DEFAULT_CHUNK_BYTES, max_request_bytes=options.max_request_bytes),
@@ -86,8 +90,9 @@ def main(argv: list[str]) -> int:
     port = server.start()
     if options.port_file:
         _write_port_file(options.port_file, port)
-    print(f"pixelserve server listening on {options.host}:{port} (allowed roots: {', '.join(server.paths.roots)})",
-          flush=True)
+    urls = f"; allowed web addresses: {', '.join(options.allowed_url)}" if options.allowed_url else ""
+    print(f"pixelserve server listening on {options.host}:{port} (allowed roots: {', '.join(server.paths.roots)}"
+          f"{urls})", flush=True)
     server.wait_for_signal(stop)
     print("pixelserve server stopped", flush=True)
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import urllib.parse
 
 import grpc
 
@@ -48,6 +49,46 @@ class PathPolicy:
             roots = ", ".join(self.roots)
             raise PathDenied(f"The {what} {path!r} resolves to {real}, outside the server's allowed roots ({roots}): "
                              "use a file inside them, or start the server with --allowed-root for its folder")
+
+
+class UrlPolicy:
+    """Which web addresses requests may make the server read (OME-Zarr over http/https).
+
+    None by default: a server that fetches any address a client names lets clients reach
+    whatever the server's network reaches (internal services, cloud metadata endpoints).
+    `pixelserve serve --allowed-url PREFIX` admits addresses under PREFIX: same scheme, host
+    and port, and a path below PREFIX's path, with no '..' and no user name or password."""
+
+    def __init__(self, prefixes=()):
+        self.prefixes = [self._parts(prefix, "--allowed-url", str(prefix)) for prefix in prefixes]
+
+    @staticmethod
+    def _parts(url: str, what: str, shown: str) -> tuple[str, str, tuple[str, ...]]:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise UserError(f"The {what} {shown!r} is not an http:// or https:// address: give one such as "
+                            "https://example.org/data/")
+        if parts.username is not None or parts.password is not None:
+            raise PathDenied(f"The {what} {shown!r} holds a user name or password, which pixelserve never sends: "
+                             "give the address without them")
+        segments = tuple(urllib.parse.unquote(part) for part in parts.path.split("/") if part)
+        if ".." in segments or any("/" in part or "\\" in part for part in segments):
+            raise PathDenied(f"The {what} {shown!r} has '..' or an encoded slash in its path: name the data directly")
+        host = parts.hostname.lower() + (f":{parts.port}" if parts.port is not None else "")
+        return parts.scheme.lower(), host, segments
+
+    def check(self, url: str, what: str = "dataset address") -> None:
+        """Refuse `url` unless it lies under an allowed prefix."""
+        if not self.prefixes:
+            raise PathDenied(f"The {what} {url!r} is a web address, and this server reads none: start it with "
+                             "--allowed-url PREFIX to admit addresses under PREFIX, or copy the data into an "
+                             "allowed root")
+        scheme, host, segments = self._parts(url, what, url)
+        if not any(scheme == allowed[0] and host == allowed[1] and segments[:len(allowed[2])] == allowed[2]
+                   for allowed in self.prefixes):
+            shown = ", ".join(urllib.parse.urlunsplit((s, h, "/" + "/".join(p), "", "")) for s, h, p in self.prefixes)
+            raise PathDenied(f"The {what} {url!r} is outside the addresses this server may read ({shown}): use one "
+                             "under them, or start the server with --allowed-url for it")
 
 
 def is_loopback(host: str) -> bool:

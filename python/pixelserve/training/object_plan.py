@@ -21,20 +21,20 @@ from ..io import open_dataset
 from ..objects import catalog
 from ..objects.catalog import FeatureSelection
 from ..objects.segmentation import ThresholdSettings
-from ..project.ilp import ProjectFile, open_h5, read_export_group, read_project_file
+from ..project.ilp import ProjectFile
 from ..project.label_sets import SparseLabels
 from ..project.object_classification import (
     FROM_PREDICTION,
     SEGMENTATION_ROLE,
     BlockwiseSettings,
     ObjectClassificationProject,
-    read_object_classification,
+    read_object_project,
 )
+from ..project.pixel_classification import default_label_colors
 from ..project.writer import LAYOUT_VERSION, LaneRecord
 from ..workflows.object_classification import check_object_inputs
 from ..workflows.volume import Volume
 from .label_images import label_volume, read_sparse_labels
-from .plan import DEFAULT_COLORS
 
 RAW = "Raw Data"
 #: The workflow of each segmentation source, by role.
@@ -78,7 +78,7 @@ class ObjectTrainingSettings:
 
 def build_object_plan(output, raw, labels, object_labels, inputs: dict[str, list], *, project=None,
                       settings: ObjectTrainingSettings, axes=None) -> ObjectTrainingPlan:
-    stored = _read_stored(project) if project is not None else None
+    stored = read_object_project(project) if project is not None else None
     role = _segmentation_role(inputs, stored)
     raw = list(raw or [])
     sources = list(inputs.get(role) or [])
@@ -114,23 +114,12 @@ def build_object_plan(output, raw, labels, object_labels, inputs: dict[str, list
     trees = settings.trees or (sum(f.tree_count for f in stored.forests) if stored and stored.forests else DEFAULT_TREES)
     if int(trees) < 1:
         raise UserError(f"--trees {trees}: a forest needs at least one tree. Fix: use e.g. 100.")
-    return ObjectTrainingPlan(model, lanes, int(trees), _export_group(stored) if stored else {})
+    return ObjectTrainingPlan(model, lanes, int(trees), stored.export_settings if stored else {})
 
 
 def _item(values: list, index: int):
     value = values[index] if index < len(values) else None
     return None if isinstance(value, str) and value.strip().lower() in ("", "-", "none") else value
-
-
-def _read_stored(path) -> ObjectClassificationProject:
-    path = Path(path)
-    with open_h5(path) as file:
-        return read_object_classification(file, read_project_file(file, path))
-
-
-def _export_group(stored: ObjectClassificationProject) -> dict:
-    with open_h5(stored.project.path) as file:
-        return read_export_group(file)
 
 
 def _segmentation_role(inputs: dict[str, list], stored: ObjectClassificationProject | None) -> str:
@@ -222,7 +211,7 @@ def _model(output, role: str, lanes: list[ObjectLane], stored: ObjectClassificat
         project=project, segmentation_role=role, threshold=threshold, features=features,
         selected_features=features, label_names=tuple(names), label_colors=colors, pmap_colors=colors,
         label_inputs=(), forests=(), known_labels=np.zeros(0, dtype=np.int64),
-        blockwise=stored.blockwise if stored else BlockwiseSettings(), export_group=None,
+        blockwise=stored.blockwise if stored else BlockwiseSettings(), export_group=None, export_settings={},
         table_settings=None, table_settings_ignored=False, coord_maximum_exclusive=True, pixel_stage=None)
 
 
@@ -244,7 +233,7 @@ def with_names(model: ObjectClassificationProject, highest: int, *, names_given:
         raise UserError(f"The labels use class {highest} but only {len(names)} class names are known "
                         f"({', '.join(names)}). Fix: give one name per class in --label_names.")
     names += [f"Label {k}" for k in range(len(names) + 1, highest + 1)]
-    colors = DEFAULT_COLORS[np.arange(len(names)) % len(DEFAULT_COLORS)].copy()
+    colors = default_label_colors(len(names))
     colors[:min(len(names), len(model.label_colors))] = np.asarray(model.label_colors)[:len(names)]
     return replace(model, label_names=tuple(names), label_colors=colors, pmap_colors=colors)
 

@@ -20,8 +20,7 @@ from ..blocks import default_threads
 from ..classifiers import VigraForest
 from ..errors import UserError
 from ..objects.classify import feature_matrix
-from ..project.ilp import open_h5, read_project_file
-from ..project.object_classification import SEGMENTATION_ROLE
+from ..project.object_classification import is_object_project
 from ..project.object_writer import ObjectProjectRecord, write_object_project
 from ..workflows.object_pipeline import LaneSegmenter, ObjectPipeline
 from ..workflows.volume import Box
@@ -51,10 +50,7 @@ def is_object_training(workflow: str | None, project) -> bool:
     --project naming an Object Classification project."""
     if workflow is not None:
         return workflow == OBJECT
-    if project is None:
-        return False
-    with open_h5(project) as file:
-        return read_project_file(file, Path(project)).workflow_name in SEGMENTATION_ROLE
+    return project is not None and is_object_project(project)
 
 
 def train_object_project(output, raw=None, labels=None, *, inputs: dict[str, list] | None = None,

@@ -19,19 +19,17 @@ from ..features import FeatureSpec, check_image_size
 from ..io import open_dataset
 from ..project.ilp import AUTOCONTEXT, PIXEL_CLASSIFICATION
 from ..project.label_sets import SparseLabels
+from ..project.pixel_classification import StoredProject, default_label_colors, read_stored_project
 from ..project.writer import LaneRecord
 from ..workflows.volume import Volume
 from .feature_choice import choose_features, ordered
 from .label_images import label_volume, read_sparse_labels
 from .stage_labels import distribute
-from .stored_project import StoredProject, read_stored_project
 
 WORKFLOWS = {"pixel": PIXEL_CLASSIFICATION, "autocontext": AUTOCONTEXT}
 STAGES = {PIXEL_CLASSIFICATION: 1, AUTOCONTEXT: 2}
 DEFAULT_TREES = 100   # ilastik's default forest size
 # ilastik's default label colours, in order (PixelClassification's LabelColors of new projects).
-DEFAULT_COLORS = np.array([[255, 225, 25], [0, 130, 200], [230, 25, 75], [70, 240, 240],
-                           [60, 180, 75], [245, 130, 48], [145, 30, 180], [240, 50, 230]])
 
 
 @dataclass
@@ -155,7 +153,8 @@ def _open_lane(index, given, old, axes, stored) -> PlannedLane:
         name = os.fspath(given)
     else:
         try:
-            dataset = open_dataset(old.info.file_path, base_dir=str(stored.project_dir))
+            dataset = open_dataset(old.info.file_path, base_dir=str(stored.project_dir),
+                                   scale=old.info.working_scale or None)
         except UserError as error:
             raise UserError(
                 f"Lane {index} of {stored.path.name} reads its raw data from "
@@ -174,7 +173,8 @@ def _open_lane(index, given, old, axes, stored) -> PlannedLane:
         nickname=(old.info.nickname if old is not None and given is None and old.info.nickname
                   else dataset.nickname),
         axes=record_axes, shape=record_shape,
-        dataset_id=old.dataset_id if old is not None else None)
+        dataset_id=old.dataset_id if old is not None else None,
+        working_scale=dataset.scale or "")
     return PlannedLane(raw=raw, record=record)
 
 
@@ -258,7 +258,7 @@ def _names(given, old, highest: int) -> list[str]:
 
 
 def _colors(stored, count: int) -> np.ndarray:
-    colors = DEFAULT_COLORS[np.arange(count) % len(DEFAULT_COLORS)].copy()
+    colors = default_label_colors(count)
     if stored is not None:
         stored = np.asarray(stored, dtype=np.int64).reshape(-1, 3)[:count]
         colors[:len(stored)] = stored

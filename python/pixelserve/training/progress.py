@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
-
-def progress_wanted() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
+from ..terminal import progress_wanted
 
 
 class Progress:

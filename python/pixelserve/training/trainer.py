@@ -21,7 +21,7 @@ from ..features import FeatureSpec, feature_count
 from ..project.pixel_classification import StageModel
 from ..project.writer import LaneRecord, StageRecord, write_project
 from ..workflows.stages import Stage
-from .plan import DEFAULT_COLORS, TrainingPlan, build_plan, output_path
+from .plan import TrainingPlan, build_plan, output_path
 from .progress import Progress
 from .samples import LaneData, labelled_rows
 from .stage_labels import FOLDS, fold_of_strokes
@@ -29,7 +29,7 @@ from .stage_labels import FOLDS, fold_of_strokes
 # The structure-tensor convention of the ilastik version written into the project (1.4.1).
 STRUCTURE_TENSOR_ORDER = "fastfilters"
 
-__all__ = ["DEFAULT_COLORS", "TrainedStage", "TrainingResult", "fit_forest",
+__all__ = ["TrainedStage", "TrainingResult", "fit_forest",
            "train_project"]
 
 

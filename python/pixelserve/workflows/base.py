@@ -107,13 +107,14 @@ class Workflow(ABC):
         canonical name of one of `export_sources`."""
 
     def input_volume(self, dataset, axes: str | None, role: str, *, name: str | None = None,
-                     region: tuple[tuple[int, int], ...] | None = None) -> Volume:
+                     region: tuple[tuple[int, int], ...] | None = None, training_axes: bool = True) -> Volume:
         """A pixelserve.io Dataset given for `role` as a Volume. Its axes: `axes` when given,
-        else the file's own, else the training data's when they have as many dimensions,
-        else ilastik's guess from the shape (the same rule for every front door)."""
+        else the file's own, else the training data's when they have as many dimensions
+        (unless `training_axes` is False: ilastik's --ignore_training_axistags), else
+        ilastik's guess from the shape (the same rule for every front door)."""
         if axes is None:
             axes = dataset.axes
-            if not dataset.axes_from_file:
+            if training_axes and not dataset.axes_from_file:
                 training = next((r.training_axes for r in self.input_roles if r.name == role), "")
                 if training and len(training) == len(dataset.shape):
                     axes = training

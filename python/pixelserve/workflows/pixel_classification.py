@@ -183,6 +183,7 @@ class PixelResultSource(ResultSource):
         self.drange = (0.0, 1.0) if kind in (SourceKind.PROBABILITIES, SourceKind.UNCERTAINTY,
                                              SourceKind.ALL_PROBABILITIES) else None
         self.resolution = raw.resolution
+        self.input_scales = raw.scales
 
     def _set_display(self, chain: StageChain, kind: SourceKind, stage: Stage) -> None:
         """Channel names and colours, and label colours for label images (ImageJ metadata)."""

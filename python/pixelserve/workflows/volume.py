@@ -48,6 +48,7 @@ class Volume:
             )
         self._reader = reader
         self.dataset = None  # the pixelserve.io Dataset read, if any (see from_dataset)
+        self.scales = None  # an OME-Zarr input's scales (pixelserve.io.ome_zarr.Scales), for OME-Zarr exports
         self.own_axes = axes
         self.own_shape = tuple(int(s) for s in shape)
         self.dtype = np.dtype(dtype)
@@ -78,6 +79,7 @@ class Volume:
                 slice(o + (s.start or 0), o + (n if s.stop is None else s.stop)) for o, s, n in zip(offsets, box, shape)))
         volume = cls(reader, shape, dataset.dtype, axes, name=name or dataset.nickname, resolution=resolution)
         volume.dataset = dataset if region is None else None  # where it came from (a server reads it again)
+        volume.scales = dataset.scales if axes == dataset.axes else None  # shapes in the file's own axes
         return volume
 
     @property
