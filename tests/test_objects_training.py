@@ -6,6 +6,7 @@ reference table, blockwise blocks, the pixel-classification variant, and the ser
 from __future__ import annotations
 
 import csv
+import pickle
 import subprocess
 import sys
 import zipfile
@@ -249,6 +250,24 @@ def test_the_gui_reference_table(tmp_path):
     labelled = {1: "Label 1", 2: "Label 2", 14: "Label 2", 21: "Label 2"}
     predicted = {int(row[2]): row[4] for row in ours[1:]}
     assert all(predicted[oid] == name for oid, name in labelled.items())
+    # the HDF5 variant, with the crops of the GUI's table export (margin 3, as the reference)
+    with h5py.File(tmp_path / "gui.ilp", "a") as file:
+        del file["ObjectClassification/ExportSettings"]
+        file["ObjectClassification/ExportSettings"] = np.void(pickle.dumps(
+            ({"file type": "h5", "file path": str(tmp_path / "gui.h5"), "margin": 3, "include raw": False,
+              "normalize": True, "compression": {}}, None), 0))
+    answer = run(["--headless", f"--project={tmp_path / 'gui.ilp'}", f"--raw_data={inputs / '3d.h5/data'}",
+                  f"--prediction_maps={inputs / '3d_Probabilities.h5/exported_data'}", "--table_only"], tmp_path)
+    assert answer.returncode == 0, answer.stderr
+    with h5py.File(tmp_path / "gui.h5") as ours, \
+            h5py.File(tmp_path / "testObjectClassificationGuiReference" / "table-test_data.h5") as theirs:
+        assert ours["table"].shape == theirs["table"].shape == (22,)
+        assert sorted(ours["images"]) == sorted(theirs["images"])
+        for row in theirs["images"]:
+            for kind in ("labeling", "raw"):
+                mine, reference = ours[f"images/{row}/{kind}"], theirs[f"images/{row}/{kind}"]
+                assert mine.dtype == reference.dtype and dict(mine.attrs) == dict(reference.attrs), (row, kind)
+                np.testing.assert_array_equal(mine[()], reference[()])
 
 
 def test_the_pixel_classification_variant(shapes, tmp_path):

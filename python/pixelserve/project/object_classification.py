@@ -292,8 +292,9 @@ def _table_settings(group: h5py.Group | None, project_name: str) -> tuple[TableS
             features=tuple(str(name) for name in features) if features is not None else None,
         ), False
     except (NotPlain, TypeError, ValueError, AttributeError) as error:
-        logger.info("%s: ignoring the table export settings configured in ilastik's GUI (%s); the default "
-                    "table is written", project_name, error)
+        logger.info("%s: ignoring the table export settings configured in ilastik's GUI: they are not plain "
+                    "values (%s), and pixelserve never unpickles project content; the default table is written",
+                    project_name, error)
         return None, True
 
 

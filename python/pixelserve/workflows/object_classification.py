@@ -166,7 +166,9 @@ class ObjectClassificationWorkflow(Workflow):
         def tables():
             if not wants_table:
                 return []
-            return object_tables(state, self.table_selection(), table_file)
+            return object_tables(state, self.table_selection(), table_file,
+                                 margin=stored.margin if stored is not None else 0,
+                                 include_raw=stored is not None and stored.include_raw)
 
         return LaneResult(image, state, tables)
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..blocks import Cancelled
 from ..export.tables import Table
-from ..objects.catalog import FeatureSelection
+from ..io.axes import vigra_axistags_json
+from ..objects.catalog import DEFAULT, FeatureSelection
 from ..objects.table import object_table
 from .base import canonical_region, default_output_axis_order, result_axes, to_result_axes
 from .lane import LaneState, LaneWideResult
@@ -172,7 +173,51 @@ def table_file(template: str) -> str:
     return template
 
 
-def object_tables(state: LaneObjects, selection: FeatureSelection, template: str | None) -> list[Table]:
-    """The lane's object table, written to `template` (ilastik's file name rule) if given."""
-    return [Table(TABLE_NAME, state.table_columns(selection), file=table_file(template) if template else None,
-                  internal_path=ILASTIK_TABLE)]
+def object_tables(state: LaneObjects, selection: FeatureSelection, template: str | None, *,
+                  margin: int = 0, include_raw: bool = False) -> list[Table]:
+    """The lane's object table, written to `template` (ilastik's file name rule) if given; an
+    HDF5 file also gets each object's crops (`object_crops`)."""
+    file = table_file(template) if template else None
+    datasets = {}
+    if file is not None and os.path.splitext(file)[1].lower() in (".h5", ".hdf5"):
+        datasets = object_crops(state, margin, include_raw)
+    return [Table(TABLE_NAME, state.table_columns(selection), file=file, internal_path=ILASTIK_TABLE,
+                  datasets=datasets)]
+
+
+def object_crops(state: LaneObjects, margin: int, include_raw: bool) -> dict[str, tuple[np.ndarray, dict]]:
+    """What ilastik's HDF5 object table holds beside the table (`exportFile.py` `add_rois`,
+    `create_slicing`): per table row i, `images/<i>/labeling` (1 on the object, 0 elsewhere,
+    uint8) and `images/<i>/raw`, both the object's bounding box widened by `margin` and
+    clipped to the image, in x, y, z(, c) order without axes of size 1, their axes in the
+    attribute `axistags`; with `include_raw`, the whole raw image as `images/raw` instead of
+    the raw crops."""
+    state.require()
+    raw = state.segmenter.raw
+    depth, height, width = raw.spatial_shape
+    exclusive = state.pipeline.model.coord_maximum_exclusive
+    datasets = {}
+    if include_raw:
+        whole = np.concatenate([raw.read(t, Box.whole(raw.spatial_shape))[None] for t in range(raw.time_points)])
+        datasets["images/raw"] = _squeezed(whole.transpose(0, 3, 2, 1, 4), "txyzc", "image")
+    row = 0
+    for t, frame in enumerate(state.frames):
+        lows = frame.features[DEFAULT]["Coord<Minimum>"].astype(np.int64)
+        highs = frame.features[DEFAULT]["Coord<Maximum>"].astype(np.int64) + (0 if exclusive else 1)
+        for oid in range(1, lows.shape[0]):
+            low, high = lows[oid], highs[oid]
+            z = (max(0, low[2] - margin), min(high[2] + margin, depth)) if low.size == 3 else (0, 1)
+            box = Box(z, (max(0, low[1] - margin), min(high[1] + margin, height)),
+                      (max(0, low[0] - margin), min(high[0] + margin, width)))
+            labels = (frame.labels[tuple(slice(*r) for r in box.ranges)] == oid).astype(np.uint8)
+            datasets[f"images/{row}/labeling"] = _squeezed(labels.transpose(2, 1, 0), "xyz", "labeling")
+            if not include_raw:
+                datasets[f"images/{row}/raw"] = _squeezed(raw.read(t, box).transpose(2, 1, 0, 3), "xyzc", "image")
+            row += 1
+    return datasets
+
+
+def _squeezed(array: np.ndarray, axes: str, kind: str) -> tuple[np.ndarray, dict]:
+    """The array without its axes of size 1, and ilastik's attributes naming the rest."""
+    kept = "".join(a for a, n in zip(axes, array.shape) if n > 1)
+    return array.squeeze(), {"type": kind, "axistags": vigra_axistags_json(kept)}
