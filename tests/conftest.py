@@ -37,6 +37,19 @@ def run_shell(command: str, cwd: Path, timeout: float = 300) -> subprocess.Compl
                           timeout=timeout)
 
 
+def check_doc_run(block: str, result: subprocess.CompletedProcess) -> None:
+    """A documented command did what its block says: exit 0, or the documented code with the
+    one-line error every bad input gets."""
+    expected = EXPECTED_FAILURE.search(block)
+    if expected:
+        assert result.returncode == int(expected.group(1)), result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert lines[0].startswith("pixelserve: error: ") and "Fix" in lines[0], lines[0]
+    else:
+        assert result.returncode == 0, result.stderr
+
+
 @contextlib.contextmanager
 def running_server(folder: Path, env: dict | None = None):
     """`pixelserve serve` on a free port with `folder` as its allowed root; yields its address."""

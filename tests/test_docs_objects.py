@@ -17,9 +17,9 @@ import pytest
 import tifffile
 from scipy import ndimage
 
-from conftest import EXPECTED_FAILURE, doc_blocks, run_shell, running_server
+from conftest import check_doc_run, doc_blocks, run_shell, running_server
+from objects_fixtures import object_probabilities, write_shapes
 from pixelserve.objects.segmentation import ThresholdSettings, threshold
-from pixelserve.synthetic import shapes_image
 
 DOC = "object-classification.md"
 DOC_ADDRESS = "127.0.0.1:50051"
@@ -27,21 +27,10 @@ SHELL_BLOCKS = doc_blocks(DOC, "bash")
 PYTHON_BLOCKS = doc_blocks(DOC, "python")
 
 
-def probabilities(truth: np.ndarray) -> np.ndarray:
-    objects = ndimage.gaussian_filter((truth > 0).astype(np.float32), 1.5)
-    return np.stack([1 - objects, objects], axis=-1)
-
-
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("object_docs")
-    for name, seed in (("cells", 1), ("new", 2)):
-        image, truth = shapes_image((320, 320), seed=seed)
-        tifffile.imwrite(folder / f"{name}.tif", image)
-        tifffile.imwrite(folder / f"{name}_seg.tif", (truth > 0).astype(np.uint8))
-        with h5py.File(folder / f"{name}_maps.h5", "w") as file:
-            file["probabilities"] = probabilities(truth)
-        np.save(folder / f"{name}_truth.npy", truth)
+    write_shapes(folder, {"cells": 1, "new": 2}, maps=True)
     truth = np.load(folder / "cells_truth.npy")
     objects, count = ndimage.label(truth > 0)
     centres = [tuple(np.argwhere(objects == i)[0]) for i in range(1, count + 1)]
@@ -50,7 +39,7 @@ def folder(tmp_path_factory) -> Path:
         for y, x in chosen:
             labels[y, x] = truth[y, x]
         tifffile.imwrite(folder / f"{name}.tif", labels)
-    thresholded = threshold(probabilities(truth)[None], ThresholdSettings(channel=1, min_size=10))[0]
+    thresholded = threshold(object_probabilities(truth)[None], ThresholdSettings(channel=1, min_size=10))[0]
     rows = [(i, int(np.bincount(truth[thresholded == i]).argmax())) for i in range(1, thresholded.max() + 1, 3)]
     (folder / "objects.csv").write_text("timestep,labelimage_oid,class\n" + "".join(f"0,{i},{c}\n" for i, c in rows))
     return folder
@@ -67,15 +56,7 @@ def test_the_doc_has_examples():
 
 @pytest.mark.parametrize("block", SHELL_BLOCKS)
 def test_shell_examples_run(doc_runs, block):
-    result = doc_runs[block]
-    expected = EXPECTED_FAILURE.search(block)
-    if expected:
-        assert result.returncode == int(expected.group(1)), result.stderr
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-        assert lines[0].startswith("pixelserve: error: ") and "Fix" in lines[0], lines[0]
-    else:
-        assert result.returncode == 0, result.stderr
+    check_doc_run(block, doc_runs[block])
 
 
 def object_classes(image: np.ndarray, truth: np.ndarray) -> float:

@@ -19,7 +19,7 @@ import tifffile
 from scipy import ndimage
 
 from conftest import fixtures_dir, require_fixtures, running_server, train_project
-from objects_fixtures import with_inputs
+from objects_fixtures import object_probabilities, with_inputs, write_shapes
 from pixelserve import open_project, train
 from pixelserve.client import Client, Dataset
 from pixelserve.errors import UserError
@@ -35,7 +35,7 @@ from pixelserve.project.object_classification import (
 )
 from pixelserve.project.object_writer import ObjectProjectRecord, write_object_project
 from pixelserve.project.writer import LaneRecord
-from pixelserve.synthetic import scribbles, shapes_image
+from pixelserve.synthetic import scribbles
 from pixelserve.training.trainer import fit_forest
 
 BIN = Path(sys.executable).parent
@@ -67,11 +67,7 @@ def object_accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
 def shapes(tmp_path_factory) -> Path:
     """A training image with one labelled pixel in 30 of its objects, and a test image."""
     folder = tmp_path_factory.mktemp("shapes")
-    for name, seed in (("train", 1), ("test", 2)):
-        image, truth = shapes_image((320, 320), seed=seed)
-        tifffile.imwrite(folder / f"{name}.tif", image)
-        tifffile.imwrite(folder / f"{name}_seg.tif", (truth > 0).astype(np.uint8))
-        np.save(folder / f"{name}_truth.npy", truth)
+    write_shapes(folder, {"train": 1, "test": 2})
     truth = np.load(folder / "train_truth.npy")
     objects, count = ndimage.label(truth > 0)
     labels = np.zeros_like(truth)
@@ -111,11 +107,11 @@ def test_a_cli_trained_project_classifies_held_out_objects(shapes, trained):
 def test_prediction_maps_and_a_csv_of_object_labels(shapes, tmp_path):
     """Objects thresholded from probabilities, labelled by a table of (frame, id, class name)."""
     truth = np.load(shapes / "train_truth.npy")
-    maps = ndimage.gaussian_filter((truth > 0).astype(np.float32), 1.0)
+    maps = object_probabilities(truth)
     with h5py.File(tmp_path / "maps.h5", "w") as file:
-        file["maps"] = np.stack([1 - maps, maps], axis=-1)
+        file["maps"] = maps
     settings = ThresholdSettings(channel=1, low_threshold=0.5, min_size=5, sigma_zyx=(0.0, 0.0, 0.0))
-    objects = threshold(np.stack([1 - maps, maps], axis=-1)[None], settings)[0]
+    objects = threshold(maps[None], settings)[0]
     ids = np.arange(1, objects.max() + 1)[::3]
     classes = [NAMES[np.bincount(truth[objects == i]).argmax()] for i in ids]
     with open(tmp_path / "objects.csv", "w") as file:
@@ -128,9 +124,8 @@ def test_prediction_maps_and_a_csv_of_object_labels(shapes, tmp_path):
     assert model.threshold == settings and set(model.label_names) == {"round", "elongated"}
     assert model.features[catalog.STANDARD]["Mean in neighborhood"] == (5, 5)
     test = np.load(shapes / "test_truth.npy")
-    test_maps = ndimage.gaussian_filter((test > 0).astype(np.float32), 1.0)
     result = project.run(tifffile.imread(shapes / "test.tif"), "yx",
-                         inputs={"Prediction Maps": (np.stack([1 - test_maps, test_maps], axis=-1), "yxc")})
+                         inputs={"Prediction Maps": (object_probabilities(test), "yxc")})
     # the classes are numbered in the order the table names them first
     as_truth = np.array([0] + [list(NAMES).index(name) for name in model.label_names])
     assert object_accuracy(as_truth[result.array[..., 0]], test) >= 0.95
