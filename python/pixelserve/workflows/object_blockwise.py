@@ -93,13 +93,8 @@ class BlockwiseObjects(ResultSource):
         return classes.astype(np.uint8)[labels][..., None]
 
     def block_working_bytes(self) -> int:
-        """One halo box: the raw data as read and as float32, the segmentation source, the
-        object labels and the feature code's per-pixel index (int64)."""
+        """One halo box being computed, and the block's result."""
         halo_pixels = math.prod(min(n, b + 2 * h) for n, b, h in
                                 zip(self.segmenter.raw.spatial_shape, self.block_zyx, self.halo_zyx))
-        raw = self.segmenter.raw
-        source = self.segmenter.source
-        per_pixel = raw.channels * (raw.dtype.itemsize + 8) + 4 + 8 + 4
-        per_pixel += 8 * source.channels if source is not None else 8 * self.segmenter.pipeline.model.n_classes
         block_pixels = math.prod(self.block_zyx)
-        return halo_pixels * per_pixel + block_pixels * self._shape5[4] * self.dtype.itemsize
+        return halo_pixels * self.segmenter.bytes_per_pixel() + block_pixels * self._shape5[4] * self.dtype.itemsize

@@ -95,9 +95,12 @@ class LaneObjects(LaneState):
                             label_names=model.label_names,
                             probabilities=[frame.probabilities for frame in self.frames] if self.classify else None)
 
-    def label_bytes(self) -> int:
+    def lane_bytes(self) -> int:
+        """The object label images of every frame (at most 4 bytes a pixel), and what one
+        frame needs while it is computed."""
         raw = self.segmenter.raw
-        return 4 * math.prod(raw.shape[:4])
+        frame = math.prod(raw.shape[1:4])
+        return 4 * raw.time_points * frame + self.segmenter.bytes_per_pixel() * frame
 
 
 def _compact(objects: FrameObjects) -> np.ndarray:
@@ -160,7 +163,7 @@ class ObjectImage(LaneWideResult):
         return 3 * math.prod(self.block_shape) * self.dtype.itemsize
 
     def lane_bytes(self) -> int:
-        return self.state.label_bytes()
+        return self.state.lane_bytes()
 
 
 def table_file(template: str) -> str:

@@ -92,6 +92,14 @@ class LaneSegmenter:
             depth = max(1, (64 << 20) // (4 * n_features * edge * edge))
             self.tile_zyx = (depth if raw.shape[1] > 1 else 1, edge, edge)
 
+    def bytes_per_pixel(self) -> int:
+        """Memory one pixel of a box costs while its objects are found and measured: the raw
+        data as read and as float32 (the feature code copies it), the segmentation source (or
+        the pixel stage's probabilities) as float32 and smoothed, the labels (uint32, and the
+        labelling's scratch) and the feature code's pixel index (int64)."""
+        source_channels = self.source.channels if self.source is not None else self.pipeline.model.n_classes
+        return self.raw.channels * (self.raw.dtype.itemsize + 8) + 8 * source_channels + 8 + 8
+
     def objects(self, t: int, box: Box, *, threads: int = 1, pool: Executor | None = None,
                 cancel: threading.Event | None = None) -> FrameObjects:
         model = self.pipeline.model
