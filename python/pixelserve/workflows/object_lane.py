@@ -130,7 +130,7 @@ class ObjectImage(LaneWideResult):
         self.axes = result_axes(raw)
         self._shape5 = raw.shape[:4] + (channels,)
         self.shape = tuple(self._shape5["tzyxc".index(a)] for a in self.axes)
-        preferred = {"t": 1, "z": 64, "y": 1024, "x": 1024}
+        preferred = {"t": 1, "z": 32, "y": 512, "x": 512}   # lookups: small blocks cost nothing
         self.block_shape = tuple(min(n, preferred.get(a, n)) for a, n in zip(self.axes, self.shape))
         self.default_axis_order = default_output_axis_order(raw)
         self.resolution = raw.resolution
