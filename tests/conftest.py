@@ -26,6 +26,19 @@ def doc_blocks(name: str, language: str = "bash") -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", (DOCS / name).read_text(), flags=re.S)
 
 
+def check_documented_run(result: subprocess.CompletedProcess, block: str) -> None:
+    """A documented command did what its block says: exit code 0, or the code its comment
+    names ("# exits with code N") with a single 'pixelserve: error: ... Fix ...' line."""
+    expected = EXPECTED_FAILURE.search(block)
+    if not expected:
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == int(expected.group(1)), result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("pixelserve: error: ") and "Fix" in lines[0], lines[0]
+
+
 def shell_env() -> dict:
     """The environment in which documented commands find this venv's pixelserve first."""
     return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -37,31 +50,19 @@ def run_shell(command: str, cwd: Path, timeout: float = 300) -> subprocess.Compl
                           timeout=timeout)
 
 
-def check_doc_run(block: str, result: subprocess.CompletedProcess) -> None:
-    """A documented command did what its block says: exit 0, or the documented code with the
-    one-line error every bad input gets."""
-    expected = EXPECTED_FAILURE.search(block)
-    if expected:
-        assert result.returncode == int(expected.group(1)), result.stderr
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-        assert lines[0].startswith("pixelserve: error: ") and "Fix" in lines[0], lines[0]
-    else:
-        assert result.returncode == 0, result.stderr
-
-
 @contextlib.contextmanager
-def running_server(folder: Path, env: dict | None = None):
-    """`pixelserve serve` on a free port with `folder` as its allowed root; yields its address."""
+def serving(folder: Path, env: dict | None = None):
+    """A pixelserve server (this venv's) that may read `folder`: yields its address, stops it
+    afterwards."""
     port_file = folder / "port"
     process = subprocess.Popen([Path(sys.executable).parent / "pixelserve", "serve", "--port", "0", "--port-file",
                                 port_file, "--allowed-root", folder], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while not port_file.exists() or not port_file.read_text().strip():
+        while not port_file.exists():
             assert process.poll() is None, process.stderr.read()
-            assert time.monotonic() < deadline
+            assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.05)
         yield f"127.0.0.1:{int(port_file.read_text())}"
     finally:

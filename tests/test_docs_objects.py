@@ -17,7 +17,7 @@ import pytest
 import tifffile
 from scipy import ndimage
 
-from conftest import check_doc_run, doc_blocks, run_shell, running_server
+from conftest import check_documented_run, doc_blocks, run_shell, serving
 from objects_fixtures import object_probabilities, write_shapes
 from pixelserve.objects.segmentation import ThresholdSettings, threshold
 
@@ -56,7 +56,7 @@ def test_the_doc_has_examples():
 
 @pytest.mark.parametrize("block", SHELL_BLOCKS)
 def test_shell_examples_run(doc_runs, block):
-    check_doc_run(block, doc_runs[block])
+    check_documented_run(doc_runs[block], block)
 
 
 def object_classes(image: np.ndarray, truth: np.ndarray) -> float:
@@ -84,7 +84,7 @@ def test_the_shell_examples_wrote_what_the_text_says(folder, doc_runs):
 
 def test_python_examples_run(folder, monkeypatch):
     monkeypatch.chdir(folder)
-    with running_server(folder) as address:
+    with serving(folder) as address:
         for block in PYTHON_BLOCKS:
             output = io.StringIO()
             with contextlib.redirect_stdout(output):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import check_doc_run, doc_blocks, run_shell
+from conftest import check_documented_run, doc_blocks, run_shell
 from pixelserve.project.pixel_classification import read_stored_project
 from pixelserve.synthetic import cells_image, scribbles
 
@@ -60,7 +60,7 @@ def test_the_doc_has_examples():
 
 @pytest.mark.parametrize("block", SHELL_BLOCKS)
 def test_shell_examples_run(doc_runs, block):
-    check_doc_run(block, doc_runs[block])
+    check_documented_run(doc_runs[block], block)
 
 
 def test_shell_examples_wrote_what_the_text_says(example_folder, doc_runs):

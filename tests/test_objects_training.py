@@ -18,7 +18,7 @@ import pytest
 import tifffile
 from scipy import ndimage
 
-from conftest import fixtures_dir, require_fixtures, running_server, train_project
+from conftest import fixtures_dir, require_fixtures, serving, train_project
 from objects_fixtures import object_probabilities, with_inputs, write_shapes
 from pixelserve import open_project, train
 from pixelserve.client import Client, Dataset
@@ -331,7 +331,7 @@ def test_training_refuses_bad_input_in_one_sentence(shapes, tmp_path):
 
 @pytest.fixture(scope="module")
 def served(shapes):
-    with running_server(shapes) as address:
+    with serving(shapes) as address:
         yield address
 
 

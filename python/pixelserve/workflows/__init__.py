@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 from ..features import STRUCTURE_TENSOR_ORDERS
-from . import object_classification, pixel_classification  # noqa: F401  (register their workflows)
+from . import pixel_classification  # noqa: F401  (registers Pixel Classification and Autocontext)
+
+# isort: split
+from . import multicut, object_classification  # noqa: F401  (register Multicut, Object Classification)
 from .base import InputRole, Workflow
 from .lane import LaneRequest, LaneResult, LaneState, LaneWideResult
 from .options import WorkflowOption, parse_options

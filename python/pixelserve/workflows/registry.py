@@ -125,9 +125,11 @@ def _load_plugins() -> None:
 
 
 def workflow_types() -> list[WorkflowType]:
-    """Every workflow pixelserve runs, built-in ones first."""
+    """Every workflow pixelserve runs: ilastik's in the order of ILASTIK_WORKFLOWS, then
+    the plugins' in the order they registered."""
     _load_plugins()
-    return list(_registered.values())
+    order = list(ILASTIK_WORKFLOWS)
+    return sorted(_registered.values(), key=lambda kind: order.index(kind.title) if kind.title in order else len(order))
 
 
 def find_workflow_type(workflow_name: str) -> WorkflowType | None:
