@@ -302,29 +302,32 @@ def test_the_pixel_classification_variant(shapes, tmp_path):
     assert object_accuracy(ours.array[..., 0], np.load(shapes / "test_truth.npy")) >= 0.8
 
 
-def test_training_refuses_bad_input_in_one_sentence(shapes, tmp_path):
-    cases = [
-        (["--raw_data", "train.tif", "--labels", "train_labels.tif", "--threshold", "0.4"], "Object Classification option"),
-        (["--workflow", "object", "--raw_data", "train.tif", "--labels", "train_labels.tif"], "No objects given"),
-        (["--workflow", "object", "--raw_data", "train.tif", "--segmentation_image", "train_seg.tif"], "No object is labelled"),
-        (["--workflow", "object", "--raw_data", "train.tif", "--segmentation_image", "train_seg.tif",
-          "--object_labels", tmp_path / "bad.csv"], "labelimage_oid"),
-        (["--workflow", "object", "--raw_data", "train.tif", "--segmentation_image", "train_seg.tif",
-          "--object_labels", tmp_path / "far.csv"], "labels name object 999"),
-        (["--workflow", "object", "--raw_data", "train.tif", "--segmentation_image", "train_seg.tif",
-          "--labels", "train_labels.tif", "--features", "Count,Roundness"], "'Roundness' is not an object feature"),
-    ]
-    (tmp_path / "bad.csv").write_text("timestep,object_id,class\n0,1,1\n")
-    (tmp_path / "far.csv").write_text("0,999,1\n0,1,2\n")
-    for args, expected in cases:
+def test_training_refuses_bad_input_in_one_sentence(shapes, tmp_path, monkeypatch):
+    for args, expected in (
+            (["--raw_data", "train.tif", "--labels", "train_labels.tif", "--threshold", "0.4"],
+             "Object Classification option"),
+            (["--workflow", "object", "--raw_data", "train.tif", "--segmentation_image", "train_seg.tif"],
+             "No object is labelled")):
         answer = run(["train", *args, "--output", tmp_path / "x.ilp"], shapes)
         lines = [line for line in answer.stderr.splitlines() if line.strip()]
         assert answer.returncode == 2 and len(lines) == 1, answer.stderr
         assert expected in lines[0] and "Fix" in lines[0], lines[0]
+    (tmp_path / "bad.csv").write_text("timestep,object_id,class\n0,1,1\n")
+    (tmp_path / "far.csv").write_text("0,999,1\n0,1,2\n")
+    monkeypatch.chdir(shapes)
+    segmentation = {"Segmentation Image": ["train_seg.tif"]}
+    for given, expected in (
+            (dict(labels=["train_labels.tif"]), "No objects given"),
+            (dict(inputs=segmentation, object_labels=[tmp_path / "bad.csv"]), "labelimage_oid"),
+            (dict(inputs=segmentation, object_labels=[tmp_path / "far.csv"]), "labels name object 999"),
+            (dict(inputs=segmentation, labels=["train_labels.tif"], features="Count,Roundness"),
+             "'Roundness' is not an object feature"),
+            (dict(inputs={"Prediction Maps": ["a.h5"], "Segmentation Image": ["b.tif"]}),
+             "Both Prediction Maps and Segmentation Image")):
+        with pytest.raises(UserError, match=expected) as error:
+            train(["train.tif"], output=tmp_path / "x.ilp", workflow="object", **given)
+        assert "Fix" in str(error.value)
     assert not (tmp_path / "x.ilp").exists()
-    with pytest.raises(UserError, match="Both Prediction Maps and Segmentation Image"):
-        train(["train.tif"], output=tmp_path / "y.ilp", workflow="object",
-              inputs={"Prediction Maps": ["a.h5"], "Segmentation Image": ["b.tif"]})
 
 
 # --- the server ------------------------------------------------------------------------------
