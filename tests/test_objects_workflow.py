@@ -139,6 +139,20 @@ def test_the_label_image_variant(projects):
     assert np.abs(table["Probability of Label 1"] - cached[:, 0]).max() <= 0.061
 
 
+def test_projects_storing_ilastiks_class_name_run(projects, tmp_path):
+    """`ilastik --new_project --workflow=ObjectClassificationWorkflowPrediction` stores the class name."""
+    path = tmp_path / "class_name.ilp"
+    shutil.copy(projects / "ObjectClassification2d3c_wPred.ilp", path)
+    with h5py.File(path, "a") as file:
+        del file["workflowName"]
+        file["workflowName"] = b"ObjectClassificationWorkflowPrediction"
+    model = read_model(projects / "ObjectClassification2d3c_wPred.ilp")
+    inputs, (raw, axes) = lane_arrays(model, projects)
+    ours = open_project(path).run(raw, axes, inputs=inputs, tables=False)
+    expected = open_project(projects / "ObjectClassification2d3c_wPred.ilp").run(raw, axes, inputs=inputs, tables=False)
+    np.testing.assert_array_equal(ours.array, expected.array)
+
+
 def test_label_less_projects_export_ids_and_say_how_to_train(projects, tmp_path):
     name = "ObjectClassification2d_wSeg.ilp"
     model = read_model(projects / name)

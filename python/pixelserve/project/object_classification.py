@@ -42,6 +42,13 @@ FROM_PIXELS = "Object Classification (from pixel classification)"
 SEGMENTATION_ROLE = {FROM_PREDICTION: "Prediction Maps", FROM_BINARY: "Segmentation Image",
                      FROM_LABELS: "Label Image", FROM_PIXELS: None}
 
+# Projects made with `ilastik --new_project --workflow=<class>` store the class name
+# (ilastik/shell/projectManager.py:155).
+VARIANT_OF_CLASS = {"ObjectClassificationWorkflowPrediction": FROM_PREDICTION,
+                    "ObjectClassificationWorkflowBinary": FROM_BINARY,
+                    "ObjectClassificationWorkflowLabels": FROM_LABELS,
+                    "ObjectClassificationWorkflowPixel": FROM_PIXELS}
+
 EXPORT_GROUP = "Object Information Export"
 # pickle.dumps((None, None), protocol=0) with its memo index: what every fixture stores.
 _NO_TABLE_SETTINGS = re.compile(rb"\(NNtp\d+\n\.")
@@ -98,6 +105,11 @@ class ObjectClassificationProject:
         return self.project.workflow_name
 
     @property
+    def variant(self) -> str:
+        """The variant's workflowName (FROM_PREDICTION, ...), also for projects storing the class name."""
+        return VARIANT_OF_CLASS.get(self.workflow_name, self.workflow_name)
+
+    @property
     def n_classes(self) -> int:
         return len(self.label_names)
 
@@ -107,7 +119,7 @@ class ObjectClassificationProject:
 
 
 def read_object_classification(file: h5py.File, project: ProjectFile) -> ObjectClassificationProject:
-    name = project.workflow_name
+    name = VARIANT_OF_CLASS.get(project.workflow_name, project.workflow_name)
     if name not in SEGMENTATION_ROLE:
         raise ProjectError(f"{project.path.name} is a '{name}' project, not an Object Classification "
                            "project. Fix: pass a project made with one of ilastik's Object "
@@ -155,7 +167,8 @@ def is_object_project(path) -> bool:
     """Whether the project file at `path` is an Object Classification project."""
     path = Path(path)
     with open_h5(path) as file:
-        return read_project_file(file, path).workflow_name in SEGMENTATION_ROLE
+        name = read_project_file(file, path).workflow_name
+        return name in SEGMENTATION_ROLE or name in VARIANT_OF_CLASS
 
 
 def coord_maximum_exclusive(ilastik_version: str) -> bool:

@@ -211,7 +211,7 @@ def _time_points_differ(raw: Volume, source: Volume, role: str) -> UserError:
 def load_object_classification(file: h5py.File, project: ProjectFile, settings: LoadSettings) -> ObjectClassificationWorkflow:
     model = read_object_classification(file, project)
     pixel_stage = None
-    if model.workflow_name == FROM_PIXELS:
+    if model.variant == FROM_PIXELS:
         order = settings.structure_tensor_order or structure_tensor_order_for(project)
         raw = project.training_raw
         pixel_stage = Stage(model.pixel_stage, raw.size("c") or 1, raw.depth, order, project.path.name)
