@@ -156,6 +156,25 @@ def apply_export(array, axes: str, settings, *, default_axis_order: str):
     return result, output_axes
 
 
+def all_features_batch(folder: Path, count: int, *, tiles: int, seed: int) -> tuple[Path, list[Path]]:
+    """A project with every feature (slow per pixel, so that runs take a while) and `count`
+    images of tiles x tiles cell images of 256 x 256, cells_<k>.tif."""
+    import tifffile
+
+    from pixelserve.features import DEFAULT_SCALES
+    from pixelserve.synthetic import cells_image, scribbles
+
+    image, truth = cells_image((160, 160), seed=5)
+    project = train_project(folder / "all_features.ilp", image, scribbles(truth, seed=5), "yx",
+                            scales=DEFAULT_SCALES, trees=20)
+    images = []
+    for index in range(count):
+        tile, _ = cells_image((256, 256), seed=seed + index)
+        images.append(folder / f"cells_{index}.tif")
+        tifffile.imwrite(images[-1], np.tile(tile, (tiles, tiles)))
+    return project, images
+
+
 @pytest.fixture(scope="session")
 def project_2d(tmp_path_factory) -> Path:
     from pixelserve.synthetic import cells_image, scribbles
