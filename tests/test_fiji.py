@@ -546,14 +546,14 @@ run("Pixel Classification", "project=[{data}/MyProject.ilp]");
     assert time.perf_counter() - started < 30
 
 
-@pytest.mark.parametrize("command", ["Object Classification", "Tracking"])
+@pytest.mark.parametrize("command", ["Tracking"])
 def test_workflows_the_server_does_not_run_say_so(plugin, imagej_home, data, server, command):
     port, _ = server
     message = failing(run_macro(plugin, imagej_home, settings(port) + f"""
 open("{data}/images/cells_1.tif");
 run("{command}", "project=[{data}/MyProject.ilp]");
 """))
-    assert f"does not run {command} projects yet (it runs Pixel Classification, Autocontext, Counting, Multicut projects)" in message
+    assert f"does not run {command} projects yet (it runs Pixel Classification, Autocontext, Object Classification, Counting, Multicut projects)" in message
 
 
 def test_a_project_of_another_workflow_points_to_its_command(plugin, imagej_home, data, server, cc_server, tmp_path):
@@ -744,7 +744,7 @@ def test_dialogs_recorder_and_cancel_button_in_the_gui(plugin, imagej_home, data
     assert run.returncode == 0 and report.endswith("done\n"), report + run.stdout + run.stderr
     print(run.stdout)  # each step with its time, for pytest -s
     assert "export sources: Probabilities, Simple Segmentation, Uncertainty, Features, Labels" in report
-    assert "does not run Object Classification projects yet" in report
+    assert "does not run Tracking projects yet" in report
     stopped = re.search(r"cancel: stopped ([\d.]+) s after pressing Cancel \(Macro canceled\); result shown: false", report)
     assert stopped and float(stopped.group(1)) < 5, report
     assert cancelled_on_the_server(log.read_text(), "big.tif")

@@ -156,10 +156,10 @@ public final class GuiDriver {
         }
 
         // A workflow the server does not run yet: one error dialog, before any options.
-        IJ.doCommand("Object Classification");
-        Dialog error = waitForDialog("pixelserve Object Classification");
-        report.println("object classification: " + allText(error).replace('\n', ' '));
-        shoot(error, "object-classification-error.png");
+        IJ.doCommand("Tracking");
+        Dialog error = waitForDialog("pixelserve Tracking");
+        report.println("tracking: " + allText(error).replace('\n', ' '));
+        shoot(error, "not-supported-error.png");
         press(error, "OK");
 
         // The Cancel button of a running job stops it.
