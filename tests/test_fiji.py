@@ -26,11 +26,13 @@ import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from scipy import ndimage
 
 import cc_workflow
 from conftest import fixtures_dir
 from multicut_helpers import WATERSHED_2D, voronoi_2d, write_multicut_project
-from pixelserve.synthetic import cells_image, scribbles
+from objects_fixtures import write_shapes
+from pixelserve.synthetic import blobs_image, cells_image, dot_labels, scribbles
 
 ROOT = Path(__file__).resolve().parents[1]
 JAVA_PROJECT = ROOT / "java-plugin"
@@ -406,8 +408,6 @@ print("table only: new images=" + (nImages - images) + " rows=" + nResults);
 
 def test_counting_gives_the_density_and_the_count(plugin, imagej_home, data, server, tmp_path):
     """A workflow with a menu entry and a table: the density image and the `counts` table."""
-    from pixelserve.synthetic import blobs_image, dot_labels
-
     image, centres = blobs_image((96, 96), n_blobs=8, seed=2)
     tifffile.imwrite(tmp_path / "train.tif", image)
     tifffile.imwrite(tmp_path / "dots.tif", dot_labels(centres, image.shape, background=200, seed=2))
@@ -426,6 +426,41 @@ saveAs("Tiff", "{tmp_path}/density.tif");
     density = cli_result(data / "Counting.ilp", data / "images" / "blobs.tif", tmp_path / "cli.tif")
     np.testing.assert_allclose(tifffile.imread(tmp_path / "density.tif"), density.squeeze(), rtol=1e-6)
     assert count == pytest.approx(float(density.astype(np.float64).sum()), rel=1e-5)
+
+
+def test_object_classification_gives_the_classes_and_the_object_table(plugin, imagej_home, data, server, tmp_path):
+    """A workflow of two input roles with a table: the class image and one row per object."""
+    folder = data / "shapes"
+    folder.mkdir()
+    write_shapes(folder, {"train": 1, "test": 2})
+    truth = np.load(folder / "train_truth.npy")
+    objects, _ = ndimage.label(truth > 0)
+    labels = np.zeros_like(truth)
+    for index, box in enumerate(ndimage.find_objects(objects)[:30], start=1):  # one pixel of each of 30 objects
+        ys, xs = np.nonzero(objects[box] == index)
+        labels[box][ys[0], xs[0]] = truth[box][ys[0], xs[0]]
+    tifffile.imwrite(folder / "train_labels.tif", labels)
+    cli("train", "--workflow", "object", "--raw_data", "train.tif", "--segmentation_image", "train_seg.tif", "--labels",
+        "train_labels.tif", "--label_names", "round,elongated", "--trees", "20", "--seed", "0", "--output", "shapes.ilp",
+        cwd=folder)
+    port, _ = server
+    printed = ok(run_macro(plugin, imagej_home, settings(port) + f"""
+open("{folder}/test.tif");
+open("{folder}/test_seg.tif");
+run("Object Classification", "project=[{folder}/shapes.ilp] raw_data=test.tif segmentation_image=test_seg.tif");
+print("title=" + getTitle() + " rows=" + nResults);
+for (i = 0; i < nResults; i++)
+    print("class " + getResultString("Predicted Class", i));
+saveAs("Tiff", "{tmp_path}/classes.tif");
+"""))
+    assert "title=test-Object Predictions" in printed
+    cli("--headless", f"--project={folder / 'shapes.ilp'}", "--raw_data=test.tif", "--segmentation_image=test_seg.tif",
+        "--output_format=tif", f"--output_filename_format={tmp_path}/cli", f"--table_filename={tmp_path}/cli.csv", cwd=folder)
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "classes.tif"), tifffile.imread(tmp_path / "cli.tif").reshape(320, 320))
+    with open(tmp_path / "cli_table.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert f"rows={len(rows)}" in printed
+    assert [line[6:] for line in printed.splitlines() if line.startswith("class ")] == [row["Predicted Class"] for row in rows]
 
 
 def test_a_key_of_neither_the_command_nor_the_project_is_refused(plugin, imagej_home, data, cc_server):
