@@ -29,13 +29,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ...objects.catalog import DEFAULT, STANDARD
 from ..detections import Detections
 from ..energies import energy_features
 from ..graph import CandidateGraph, single_tracklets
 from .context import TrackingExport
 
-DEFAULT_FEATURES = "Default features"
-STANDARD_FEATURES = "Standard Object Features"
 _INTEGER_MARKS = ("Number_of", "Center_of", "Bounding_Box")
 _SETTINGS = {"statesShareWeights": True, "allowPartialMergerAppearance": False,
              "requireSeparateChildrenOfDivision": True, "optimizerEpGap": 0.01, "optimizerVerbose": True,
@@ -80,12 +79,12 @@ def write_csv_table(path: Path, export: TrackingExport) -> list[Path]:
 
 def _feature_columns(features, export: TrackingExport) -> list[tuple[str, tuple[str, int], str]]:
     """(plugin, (feature, column), header) of every feature column ilastik writes."""
-    blocked = set(features.get(DEFAULT_FEATURES, {})) if DEFAULT_FEATURES in features and \
-        STANDARD_FEATURES in features else set()
+    blocked = set(features.get(DEFAULT, {})) if DEFAULT in features and \
+        STANDARD in features else set()
     columns = []
     for plugin, table in features.items():
         for name in sorted(table):
-            if name == "Histogram" or (plugin == STANDARD_FEATURES and name in blocked):
+            if name == "Histogram" or (plugin == STANDARD and name in blocked):
                 continue
             label = export.display_name(plugin, name).replace(" ", "_")
             values = np.asarray(table[name])
