@@ -112,6 +112,8 @@ def export_lane(opened: OpenLane, job: HeadlessJob, *, threads: int, progress=No
             outcome.run_tables.append(table)
         else:
             outcome.written.append(write_table(table, opened.placeholders))
+    if result.write_files is not None:
+        outcome.written += result.write_files(job.settings.output_filename_format, opened.placeholders)
     return outcome
 
 
