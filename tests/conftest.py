@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -32,6 +35,25 @@ def run_shell(command: str, cwd: Path, timeout: float = 300) -> subprocess.Compl
     """A documented shell command, run as a reader would run it."""
     return subprocess.run(["bash", "-c", command], cwd=cwd, env=shell_env(), capture_output=True, text=True,
                           timeout=timeout)
+
+
+@contextlib.contextmanager
+def running_server(folder: Path, env: dict | None = None):
+    """`pixelserve serve` on a free port with `folder` as its allowed root; yields its address."""
+    port_file = folder / "port"
+    process = subprocess.Popen([Path(sys.executable).parent / "pixelserve", "serve", "--port", "0", "--port-file",
+                                port_file, "--allowed-root", folder], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not port_file.exists() or not port_file.read_text().strip():
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        yield f"127.0.0.1:{int(port_file.read_text())}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
 
 
 def fixtures_dir() -> Path:

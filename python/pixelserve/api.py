@@ -87,7 +87,7 @@ class Project:
                               options=parse_options(self.workflow.options, dict(options or {})))
         lane = self.workflow.open_lane(volumes, request, parallel_blocks=threads)
         result = Result(array=None, export_source=self.workflow.resolve_export_source(export_source))
-        lane.check_gives_results(result.export_source, tables)
+        lane.check_gives_results(result.export_source)
         lane.prepare(threads=threads)
         if lane.image is not None:
             source = lane.image

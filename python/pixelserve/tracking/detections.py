@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..classifiers import ForestEnsemble
+from ..errors import ProjectError
 from ..objects.catalog import DEFAULT
 from ..objects.classify import feature_matrix
 from ..project.tracking import ObjectClassifier, TrackingParameters
@@ -62,8 +63,10 @@ def classifier_probabilities(ensemble: ForestEnsemble, classifier: ObjectClassif
     """(objects + 1, classes) float32 probabilities of one frame's objects, row 0 zero."""
     matrix = feature_matrix(features, classifier.selected_features)
     if matrix.shape[1] != ensemble.n_features:
-        raise ValueError(f"the {classifier.group} classifier takes {ensemble.n_features} features, "
-                         f"the selected features give {matrix.shape[1]}")
+        raise ProjectError(f"The {classifier.group} classifier reads {ensemble.n_features} object features, but "
+                           f"the features it selects give {matrix.shape[1]}: the raw data has another channel "
+                           "count than the project's, or the project is inconsistent. Fix: pass raw data like "
+                           "the project's, or retrain the classifier in ilastik and save.")
     probabilities = ensemble.predict_proba(matrix)
     probabilities[0] = 0
     return probabilities

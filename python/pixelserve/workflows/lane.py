@@ -106,13 +106,13 @@ class LaneResult:
             return self.image.kind
         return ResultKind.LANE_WIDE if self.state is not None else ResultKind.BLOCK_LOCAL
 
-    def check_gives_results(self, export_source: str, tables: bool) -> None:
+    def check_gives_results(self, export_source: str) -> None:
         """For front doors that return results rather than write files (the server, the Python
-        API): refuse a lane that would only write files of its own, when no tables are asked for."""
-        if self.image is None and self.write_files is not None and not tables:
+        API): refuse a lane that writes files of its own instead of an image."""
+        if self.write_files is not None:
             raise UserError(f"'{export_source}' writes files of formats of its own, which only a headless run on "
-                            "this machine writes, and no image. Fix: run 'pixelserve --headless' without --server, "
-                            "or ask for an image source or the tables.")
+                            "this machine writes. Fix: run 'pixelserve --headless' without --server, or ask for "
+                            "an image source, or for the tables only.")
 
     def tables(self) -> list[Table]:
         """The lane's tables (after prepare, and after the image's export where a table sums
