@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -344,3 +346,34 @@ def test_a_remote_run_writes_what_a_local_run_writes(served, test_projects, tmp_
         assert np.unique(local["exported_data"][()]).size > 1     # the resolved mergers' lineages
     assert main(["--headless", *flags, f"--server={served}", "--export_source=Plugin", "--export_plugin=CSV-Table",
                  f"--output_filename_format={tmp_path}/{{result_type}}"]) == 2
+
+
+# -- progress and cancel ---------------------------------------------------------------------------
+
+def test_progress_per_stage_and_cancel_between_frames(test_projects):
+    from pixelserve.blocks import Cancelled
+    from pixelserve.io import open_dataset
+    from pixelserve.workflows import LaneRequest, load_workflow, parse_options
+
+    workflow = load_workflow(test_projects / MERGERS)
+    raw, flag, source = INPUTS[MERGERS]
+    folder = fixtures_dir() / "inputdata"
+    volumes = {role.name: workflow.input_volume(open_dataset(str(folder / path)), None, role.name)
+               for role, path in zip(workflow.input_roles, (raw, source))}
+    request = LaneRequest("Tracking-Result", options=parse_options(workflow.options, {}))
+    phases = []
+    workflow.open_lane(volumes, request).prepare(lambda done, total, phase: phases.append((done, total, phase)))
+    assert [phase for _, _, phase in phases] == [f"objects: frame {t} of 5" for t in range(1, 6)] + [
+        "graph", "energies", "solve", "lineage", "tracks done"]
+    assert [done for done, _, _ in phases] == list(range(10)) and {total for _, total, _ in phases} == {9}
+    cancel = threading.Event()
+    stopped = []
+
+    def progress(done, total, phase):
+        if phase.startswith("objects: frame 3"):
+            cancel.set()
+            stopped.append(time.perf_counter())
+
+    with pytest.raises(Cancelled):
+        workflow.open_lane(volumes, request).prepare(progress, cancel=cancel)
+    assert time.perf_counter() - stopped[0] < 1.0

@@ -102,8 +102,12 @@ class TrackingLane(LaneState):
             pending = (t, features)
         parts.append(self._detections(*pending, following=None, labels_following=None))
 
+        started: list[str] = []
+
         def stage_progress(stage: str, done: int, stage_total: int) -> None:
-            progress(self.n_frames + TRACKING_STAGES.index(stage), total, stage)
+            if stage not in started:        # once per stage, when it starts
+                started.append(stage)
+                progress(self.n_frames + TRACKING_STAGES.index(stage), total, stage)
 
         self.result = track_detections(Detections.concatenate(parts), self.parameters, self.label_frame,
                                        method=self.solver, progress=stage_progress, cancel=cancel)
