@@ -316,6 +316,33 @@ saveAs("Tiff", "{tmp_path}/result.tif");
     np.testing.assert_allclose(tifffile.imread(tmp_path / "result.tif"), expected, atol=1e-6)
 
 
+def test_tracking_a_time_lapse_matches_the_command_line(plugin, imagej_home, data, server, test_projects, tmp_path):
+    """Plugins > pixelserve > Tracking on a 5-frame hyperstack and its segmentation (a Tracking
+    with Learning fixture) gives the command line's Tracking-Result, frame by frame."""
+    port, _ = server
+    shutil.copy(test_projects / "TrackingwLearning5t2d1c_wBin.ilp", data / "CellTracking.ilp")
+    inputs = fixtures_dir() / "inputdata"
+    with h5py.File(inputs / "5t2d1c.h5", "r") as raw, h5py.File(inputs / "5t2d1c_Binary_Segmentation.h5", "r") as seg:
+        tifffile.imwrite(tmp_path / "movie.tif", raw["data"][..., 0], imagej=True, metadata={"axes": "TYX"})
+        tifffile.imwrite(tmp_path / "segmentation.tif", seg["exported_data"][..., 0], imagej=True,
+                         metadata={"axes": "TYX"})
+    printed = ok(run_macro(plugin, imagej_home, settings(port) + f"""
+open("{tmp_path}/segmentation.tif");
+open("{tmp_path}/movie.tif");
+run("Tracking", "project=[{data}/CellTracking.ilp] raw_data=movie.tif binary_image=segmentation.tif");
+Stack.getDimensions(width, height, channels, slices, frames);
+print("title=" + getTitle() + " frames=" + frames);
+saveAs("Tiff", "{tmp_path}/result.tif");
+"""))
+    assert "title=movie-Tracking-Result frames=5" in printed
+    cli("--headless", f"--project={data / 'CellTracking.ilp'}", f"--raw_data={tmp_path / 'movie.tif'}",
+        f"--binary_image={tmp_path / 'segmentation.tif'}", "--output_format=tif", "--output_axis_order=tyx",
+        f"--output_filename_format={tmp_path / 'cli.tif'}", cwd=tmp_path)
+    expected = tifffile.imread(tmp_path / "cli.tif").reshape(5, 33, 77)     # an ImageJ TZCYX hyperstack
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "result.tif"), expected)
+    assert len(np.unique(expected)) > 3       # lineages, not just background and false detections
+
+
 # --- checks and failures: one clear message, a non-zero exit, never a hang --------------------
 
 def failing(result: subprocess.CompletedProcess) -> str:
@@ -394,14 +421,15 @@ run("Pixel Classification", "project=[{data}/MyProject.ilp]");
     assert time.perf_counter() - started < 30
 
 
-@pytest.mark.parametrize("command", ["Object Classification", "Multicut", "Counting", "Tracking"])
+@pytest.mark.parametrize("command", ["Object Classification", "Multicut", "Counting"])
 def test_workflows_the_server_does_not_run_say_so(plugin, imagej_home, data, server, command):
     port, _ = server
     message = failing(run_macro(plugin, imagej_home, settings(port) + f"""
 open("{data}/images/cells_1.tif");
 run("{command}", "project=[{data}/MyProject.ilp]");
 """))
-    assert f"does not run {command} projects yet (it runs Pixel Classification, Autocontext projects)" in message
+    assert f"does not run {command} projects yet (it runs Pixel Classification, Autocontext, Tracking projects)" \
+        in message
 
 
 def test_a_project_of_another_workflow_points_to_its_command(plugin, imagej_home, data, server, tmp_path):
