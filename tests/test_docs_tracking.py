@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import EXPECTED_FAILURE, doc_blocks, fixtures_dir, run_shell, running_server
+from conftest import EXPECTED_FAILURE, doc_blocks, fixtures_dir, run_shell, serving
 
 DOC = "tracking.md"
 
@@ -60,6 +60,6 @@ def test_python_examples_run(folder, monkeypatch):
     exec(api_example, namespace)
     assert namespace["lineages"].shape == (5, 33, 77, 1)
     assert namespace["identities"].array.max() >= namespace["tracks"]["labelimageId"].max()
-    with running_server(folder) as address:
+    with serving(folder) as address:
         exec(client_example, {**namespace, "ADDRESS": address})
     np.testing.assert_array_equal(namespace["lineages"], namespace["result"].array)

@@ -27,6 +27,7 @@ import tifffile
 from PIL import Image
 
 from conftest import fixtures_dir
+from multicut_helpers import WATERSHED_2D, voronoi_2d, write_multicut_project
 from pixelserve.synthetic import cells_image, scribbles
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,6 +104,15 @@ def data(tmp_path_factory) -> Path:
         file["raw/other"] = image[:64, :64]
     cli("train", "--raw_data", "train.tif", "--labels", "train_labels.tif", "--label_names", "background,cell",
         "--trees", "10", "--seed", "0", "--output", "MyProject.ilp", cwd=folder)
+    # Multicut: membranes, their boundary probabilities (channels background, boundary) and a
+    # project without an edge classifier.
+    membranes, boundaries = voronoi_2d((160, 200), cells=60, seed=4)
+    tifffile.imwrite(folder / "images" / "membranes.tif", membranes)
+    tifffile.imwrite(folder / "images" / "membranes_boundaries.tif", boundaries.transpose(2, 0, 1), imagej=True,
+                     metadata={"axes": "CYX"})
+    write_multicut_project(folder / "Multicut.ilp", watershed=WATERSHED_2D, lanes=[{
+        "Raw Data": ("images/membranes.tif", "yxc", membranes.shape + (1,)),
+        "Probabilities": ("images/membranes_boundaries.tif", "yxc", boundaries.shape)}])
     return folder
 
 
@@ -260,6 +270,25 @@ saveAs("Tiff", "{tmp_path}/masked.tif");
     expected = tifffile.imread(tmp_path / "cli.tif")
     np.testing.assert_allclose(result, expected, atol=1e-6)
     assert np.all(result[:, :, 128:] == 0) and result[:, :, :128].max() > 0.5
+
+
+def test_multicut_of_two_open_images_matches_the_command_line(plugin, imagej_home, data, server, tmp_path):
+    port, _ = server
+    printed = ok(run_macro(plugin, imagej_home, settings(port) + f"""
+open("{data}/images/membranes.tif");
+open("{data}/images/membranes_boundaries.tif");
+run("Multicut", "project=[{data}/Multicut.ilp] raw_data=membranes.tif probabilities=membranes_boundaries.tif");
+print("title=" + getTitle());
+getMinAndMax(low, high); print("display=" + low + "-" + high);
+saveAs("Tiff", "{tmp_path}/result.tif");
+"""))
+    assert "title=membranes-Multicut Segmentation" in printed and "display=0-255" in printed  # the label LUT's range
+    cli("--headless", f"--project={data / 'Multicut.ilp'}", "--output_format=tif", f"--output_filename_format={tmp_path / 'cli.tif'}",
+        f"--raw_data={data / 'images/membranes.tif'}", f"--probabilities={data / 'images/membranes_boundaries.tif'}",
+        cwd=tmp_path)
+    expected = tifffile.imread(tmp_path / "cli.tif").squeeze()
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "result.tif"), expected)
+    assert 40 <= np.unique(expected).size <= 80   # about the 60 cells
 
 
 @pytest.fixture(scope="module")
@@ -421,15 +450,15 @@ run("Pixel Classification", "project=[{data}/MyProject.ilp]");
     assert time.perf_counter() - started < 30
 
 
-@pytest.mark.parametrize("command", ["Object Classification", "Multicut", "Counting"])
+@pytest.mark.parametrize("command", ["Object Classification"])
 def test_workflows_the_server_does_not_run_say_so(plugin, imagej_home, data, server, command):
     port, _ = server
     message = failing(run_macro(plugin, imagej_home, settings(port) + f"""
 open("{data}/images/cells_1.tif");
 run("{command}", "project=[{data}/MyProject.ilp]");
 """))
-    assert f"does not run {command} projects yet (it runs Pixel Classification, Autocontext, Tracking projects)" \
-        in message
+    assert (f"does not run {command} projects yet (it runs Pixel Classification, Autocontext, Counting, Multicut, "
+            "Tracking projects)") in message
 
 
 def test_a_project_of_another_workflow_points_to_its_command(plugin, imagej_home, data, server, tmp_path):

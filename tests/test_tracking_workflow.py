@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import fixtures_dir, running_server
+from conftest import fixtures_dir, serving
 from pixelserve.client import Client, ServerError
 from pixelserve.headless.cli import main
 from pixelserve.project.ilp import read_project_file
@@ -297,7 +297,7 @@ def test_a_single_frame_is_refused(test_projects, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def served(test_projects):
-    with running_server(test_projects) as address:
+    with serving(test_projects) as address:
         yield address
 
 

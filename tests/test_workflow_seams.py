@@ -19,7 +19,7 @@ import tifffile
 from scipy import ndimage
 
 import cc_workflow
-from conftest import ROOT, running_server
+from conftest import ROOT, serving
 from pixelserve import open_project
 from pixelserve.client import Client
 from pixelserve.errors import ProjectError
@@ -129,7 +129,7 @@ def test_the_python_api_returns_the_image_and_the_table(folder):
 
 @pytest.fixture(scope="module")
 def served(folder, plugin_env):
-    with running_server(folder, plugin_env) as address:
+    with serving(folder, plugin_env) as address:
         yield address
 
 

@@ -17,10 +17,10 @@ from .workflows import LaneRequest, Volume, Workflow, load_workflow, parse_optio
 class Project:
     """A loaded project: what it expects and what it can export, and `predict`."""
 
-    def __init__(self, path, *, structure_tensor_order: str | None = None):
+    def __init__(self, path, *, structure_tensor_order: str | None = None, check_stored_file=None):
         self.path = Path(path)
-        self.workflow: Workflow = load_workflow(self.path,
-                                                structure_tensor_order=structure_tensor_order)
+        self.workflow: Workflow = load_workflow(self.path, structure_tensor_order=structure_tensor_order,
+                                                check_stored_file=check_stored_file)
 
     @property
     def workflow_name(self) -> str:
@@ -101,18 +101,22 @@ class Project:
         return result
 
 
-def open_project(path, *, structure_tensor_order: str | None = None) -> Project:
-    """Load an ilastik (or pixelserve) project file for prediction."""
-    return Project(path, structure_tensor_order=structure_tensor_order)
+def open_project(path, *, structure_tensor_order: str | None = None, check_stored_file=None) -> Project:
+    """Load an ilastik (or pixelserve) project file for prediction. `check_stored_file(path)
+    -> path` passes every other file the project names before it is opened (e.g. training
+    images a workflow retrains from) and may refuse it by raising."""
+    return Project(path, structure_tensor_order=structure_tensor_order, check_stored_file=check_stored_file)
 
 
 def train(raw=None, labels=None, output=None, *, project=None, label_names=None,
           features=None, trees: int | None = None, seed: int | None = None,
           workflow: str | None = None, stage_labels: str = "crossfit", axes=None,
           in_2d: bool | None = None, max_scale: float | None = None,
-          threads: int | None = None, progress: bool | None = None) -> Project:
-    """Train a Pixel Classification or Autocontext classifier and write it as an ilastik
-    project to `output` (a path ending in .ilp); returns it, opened for prediction.
+          threads: int | None = None, progress: bool | None = None,
+          sigma: float | None = None) -> Project:
+    """Train a Pixel Classification, Autocontext or Cell Density Counting project and write
+    it as an ilastik project to `output` (a path ending in .ilp); returns it, opened for
+    prediction.
 
     raw: path(s) of the training image(s), one per lane, any format `open_dataset` reads
         (e.g. "cells.tif", "volume.h5/raw"); with `project`, replaces the stored path of the
@@ -129,7 +133,10 @@ def train(raw=None, labels=None, output=None, *, project=None, label_names=None,
         selection, else "default". `in_2d` computes 3D data per slice; `max_scale` drops
         larger scales.
     trees: forest size (default: the project's, else 100). seed: for a repeatable result.
-    workflow: "pixel" (default) or "autocontext" (two stages). `stage_labels` says how new
+    workflow: "pixel" (default), "autocontext" (two stages) or "counting" (labels 1 = a dot on
+        each object, 2 = background; `sigma` smooths the dots, default 2.5; trained regressors
+        are stored in the project; with `project` a counting project's regressors are trained
+        from its stored labels and stored in `output`, see docs/counting.md). `stage_labels` says how new
         labels reach the stages: "crossfit" (default: every stage gets every label, stage 2
         learns from out-of-fold stage-1 probabilities), "copy" (every label, in-sample) or
         "partition" (each stage gets a share of the strokes); see docs/training.md.
@@ -145,5 +152,5 @@ def train(raw=None, labels=None, output=None, *, project=None, label_names=None,
     result = train_project(output, raw, labels, project=project, label_names=label_names,
                            features=features, in_2d=in_2d, max_scale=max_scale, trees=trees,
                            seed=seed, workflow=workflow, stage_labels=stage_labels, axes=axes,
-                           threads=threads, progress=progress)
+                           threads=threads, progress=progress, sigma=sigma)
     return open_project(result.path)

@@ -67,6 +67,25 @@ def _output_paths(settings, writer, plan, placeholders) -> tuple[str, str]:
     return path, internal
 
 
+def output_paths(source: ResultSource, settings: ExportSettings, placeholders: dict, *,
+                 default_axis_order: str | None = None) -> tuple[list[str], str]:
+    """(the files, the dataset inside them) that export_result would write; computes nothing."""
+    settings, plan = _plan(source.axes, source.shape, source.dtype, settings,
+                           default_axis_order or source.default_axis_order, source.drange)
+    _, internal, paths = _planned_paths(settings, writer_class(settings.output_format), plan, placeholders)
+    return paths, internal
+
+
+def _planned_paths(settings, writer_cls, plan, placeholders) -> tuple[str, str, list[str]]:
+    """(the output path, the internal dataset path, every file written: one per slice for a
+    sequence format)."""
+    path, internal = _output_paths(settings, writer_cls, plan, placeholders)
+    if writer_cls.remote:
+        return path, internal, [path]
+    origin = {a: int(plan.region_start[plan.source_axes.index(a)]) for a in plan.output_axes if a in plan.source_axes}
+    return path, internal, writer_cls.output_paths(path, plan.output_shape, plan.output_axes, origin)
+
+
 def _make_folders(folder: str) -> list[str]:
     """Create `folder` and missing parents; return the ones created here, deepest first.
 
@@ -85,7 +104,11 @@ def _make_folders(folder: str) -> list[str]:
             os.mkdir(path)
         except FileExistsError:
             if not os.path.isdir(path):
-                raise
+                raise UserError(f"Cannot create the output folder {path}: a file of that name is in the way. Fix: "
+                                "choose another --output_filename_format, or move that file") from None
+        except OSError as error:
+            raise UserError(f"Cannot create the output folder {path}: {error.strerror}. Fix: choose a folder you "
+                            "may write to with --output_filename_format") from None
         else:
             created.insert(0, path)
     return created
@@ -120,10 +143,8 @@ def export_result(
         axis_units = {axis: unit for axis, (_, unit) in source.resolution.items() if unit}
     writer_cls = writer_class(settings.output_format)
     check_fits(writer_cls, plan.output_shape, plan.output_axes, plan.export_dtype)
-    path, internal = _output_paths(settings, writer_cls, plan, placeholders)
-    origin = {a: int(plan.region_start[plan.source_axes.index(a)]) for a in plan.output_axes if a in plan.source_axes}
+    path, internal, paths = _planned_paths(settings, writer_cls, plan, placeholders)
     remote = writer_cls.remote
-    paths = [path] if remote else writer_cls.output_paths(path, plan.output_shape, plan.output_axes, origin)
     for final in [] if remote else paths:
         refuse_input_as_output(final, internal, placeholders.get("input_paths"))
         if os.path.isdir(final) and not writer_cls.folder:

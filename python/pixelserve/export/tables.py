@@ -64,6 +64,14 @@ class Table:
             out[name] = values
         return out
 
+    def row_text(self, index: int) -> str:
+        """One row for a log line: its text values, then each number with its column's name,
+        e.g. '2d3c: count 29.87363624572754' (numbers as the CSV file prints them)."""
+        names = [str(v[index]) for v in self.columns.values() if v.dtype.kind == "O"]
+        values = [f"{name} {_float_text(v[index]) if v.dtype.kind == 'f' else v[index]}"
+                  for name, v in self.columns.items() if v.dtype.kind != "O"]
+        return ": ".join(part for part in (" ".join(names), ", ".join(values)) if part)
+
     @classmethod
     def concatenated(cls, tables: list["Table"]) -> "Table":
         """The rows of `tables` (same name and columns) one after another."""

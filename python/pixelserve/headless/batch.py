@@ -10,51 +10,27 @@ with its reason, and the exit code says what kind of failures there were:
 A single file keeps the one-line error of docs/headless.md and the same exit codes.
 
 Ctrl-C and SIGTERM stop everything and leave no partial output: exports write under
-temporary names and rename when complete, and delete those files when interrupted.
+temporary names and rename when complete, and delete those files when interrupted. The
+signals are acted on at safe points (interrupts.py), which the caller sets up.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
 
+from . import interrupts
 from .batch_plan import LaneCost, lane_cost, plan_batch
 from .lanes import HeadlessJob, LaneOutcome, LaneSpec, export_lane, open_lane, process_lane, write_run_tables
+from .output_names import lane_outputs, refuse_shared_outputs
 from .progress import BatchProgress
 from .worker_pool import describe_failure, run_in_workers
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C; the exit code a shell reports for it."""
-
-    exit_code = 128 + signal.SIGTERM
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated
-
-
-@contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM (a scheduler cancelling the job, `kill`) unwinds like Ctrl-C, so the export's
-    cleanup runs; by default it would end the process on the spot, leaving temporary files."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread: only the main thread can take signals
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -79,8 +55,8 @@ class BatchOutcome:
     def finished(self, index: int, outcome: LaneOutcome) -> None:
         self.outcomes[index] = outcome
         self.progress_bar.lane_finished(index)
-        for path in outcome.written:
-            self.progress_bar.print(f"Wrote {path}")
+        for line in [f"Wrote {path}" for path in outcome.written] + outcome.summary():
+            self.progress_bar.print(line)
 
     def write_run_tables(self) -> None:
         """The tables with one file for the whole run (rows of every lane, in lane order)."""
@@ -99,6 +75,14 @@ class BatchOutcome:
         return EXIT_INTERNAL
 
     def print_summary(self) -> None:
+        by_table: dict[str, list[str]] = {}
+        for index in sorted(self.outcomes):
+            for table in self.outcomes[index].run_tables:
+                by_table.setdefault(table.name, []).extend(table.row_text(r) for r in range(table.rows))
+        for name, lines in by_table.items():
+            print(f"pixelserve: {name} of {len(self.outcomes)} files:", file=sys.stderr)
+            for line in lines:
+                print(f"  {line}", file=sys.stderr)
         if not self.failures:
             return
         print(f"pixelserve: {len(self.failures)} of {len(self.lanes)} files failed:", file=sys.stderr)
@@ -110,10 +94,10 @@ class BatchOutcome:
 def run_batch(workflow, job: HeadlessJob, lanes: list[LaneSpec], *, threads: int,
               parallel_files: int) -> int:
     """Export every lane; returns the exit code (see the module docstring)."""
-    with sigterm_as_interrupt():
-        if len(lanes) == 1:
-            return _run_single(workflow, job, lanes[0], threads)
-        return _run_several(workflow, job, lanes, threads, parallel_files)
+    interrupts.check()  # a signal while the project loaded
+    if len(lanes) == 1:
+        return _run_single(workflow, job, lanes[0], threads)
+    return _run_several(workflow, job, lanes, threads, parallel_files)
 
 
 def _run_single(workflow, job: HeadlessJob, lane: LaneSpec, threads: int) -> int:
@@ -121,7 +105,8 @@ def _run_single(workflow, job: HeadlessJob, lane: LaneSpec, threads: int) -> int
     opened = open_lane(workflow, job, lane, threads=threads)
     with BatchProgress([lane_cost(opened.result.image).pixels]) as progress:
         outcome = BatchOutcome([lane], progress)
-        outcome.finished(0, export_lane(opened, job, threads=threads, progress=progress.lane_callback(0)))
+        outcome.finished(0, export_lane(opened, job, threads=threads,
+                                        progress=interrupts.checking(progress.lane_callback(0))))
         outcome.write_run_tables()
     return EXIT_OK
 
@@ -132,13 +117,19 @@ def _run_several(workflow, job: HeadlessJob, lanes: list[LaneSpec], threads: int
     # and gives each file's size for the plan and the progress bar.
     costs: dict[int, LaneCost] = {}
     early_failures: dict[int, tuple[str, bool]] = {}
+    outputs = {}
     for index, lane in enumerate(lanes):
+        interrupts.check()
         try:
-            costs[index] = lane_cost(open_lane(workflow, job, lane).result.image)
+            opened = open_lane(workflow, job, lane)
+            costs[index] = lane_cost(opened.result.image)
+            outputs[index] = (lane, lane_outputs(job, opened), opened.placeholders)
         except Exception as error:
             if job.debug:
                 traceback.print_exc()
             early_failures[index] = describe_failure(error)
+            costs.pop(index, None)
+    refuse_shared_outputs(outputs)
     plan = plan_batch(list(costs.values()), threads, parallel_files)
     print(f"pixelserve: processing {len(lanes)} files, {plan.workers} at a time "
           f"({plan.threads_per_worker} thread{'s' if plan.threads_per_worker > 1 else ''} each)",
@@ -164,7 +155,7 @@ def _run_serially(workflow, job: HeadlessJob, lanes: list[LaneSpec], indices: li
     for index in indices:
         try:
             finished = process_lane(workflow, job, lanes[index], threads=threads,
-                                    progress=outcome.progress_bar.lane_callback(index))
+                                    progress=interrupts.checking(outcome.progress_bar.lane_callback(index)))
         except Exception as error:  # KeyboardInterrupt is no Exception: it stops the run
             if job.debug:
                 traceback.print_exc()

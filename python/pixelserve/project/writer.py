@@ -1,4 +1,5 @@
-"""Writing Pixel Classification and Autocontext projects in ilastik's .ilp layout.
+"""Writing Pixel Classification, Autocontext and Cell Density Counting projects in ilastik's
+.ilp layout.
 
 Only plain datasets are written (no pickles), in the groups and dtypes ilastik itself uses,
 so that pixelserve's reader and ilastik read the same file. The groups ilastik keeps as
@@ -13,6 +14,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +25,8 @@ from .. import __version__
 from ..classifiers import VigraForest, write_vigra_forest
 from ..features import DEFAULT_SCALES, FEATURE_IDS, FeatureSpec, feature_names
 from ..io.axes import vigra_axistags_json
-from .ilp import AUTOCONTEXT, EXPORT_KEYS, PIXEL_CLASSIFICATION
+from .counting import COUNTING, COUNTING_GROUP, DEFAULT_SIGMA, internal_axis_order
+from .ilp import AUTOCONTEXT, EXPORT_KEYS, PIXEL_CLASSIFICATION, DatasetInfo
 from .label_sets import SparseLabels, write_label_sets
 from .pixel_classification import stage_group_names
 
@@ -34,7 +37,10 @@ STRING = h5py.string_dtype()
 DEFAULT_EXPORT = {"OutputFilenameFormat": "{dataset_dir}/{nickname}_{result_type}",
                   "OutputFormat": "hdf5", "OutputInternalPath": "exported_data"}
 # The applet ilastik shows first when it opens the project (its Training page).
-_CURRENT_APPLET = {PIXEL_CLASSIFICATION: 2, AUTOCONTEXT: 4}
+_CURRENT_APPLET = {PIXEL_CLASSIFICATION: 2, AUTOCONTEXT: 4, COUNTING: 2}
+# ilastik's counting label colours (red dots, green background) and names.
+COUNTING_COLORS = np.array([[255, 0, 0], [0, 255, 0]])
+COUNTING_NAMES = ("Foreground", "Background")
 
 
 @dataclass
@@ -74,23 +80,66 @@ def write_project(path, *, lanes: list[LaneRecord], stages: list[StageRecord],
                   export_settings: dict | None = None) -> Path:
     """Write a Pixel Classification (one stage) or Autocontext (two stages) project to `path`
     atomically (temporary name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     workflow = PIXEL_CLASSIFICATION if len(stages) == 1 else AUTOCONTEXT
+
+    def fill(file: h5py.File) -> None:
+        depth = lanes[-1].depth   # ilastik's training lane is the last one
+        lane_axes = [lane.axes for lane in lanes]
+        for index, stage in enumerate(stages, start=1):
+            features_name, classifier_name = stage_group_names(index)
+            _write_feature_selection(file.create_group(features_name), stage.specs,
+                                     in_2d_default=depth == 1)
+            _write_classifier(file.create_group(classifier_name), stage, depth, lane_axes)
+        _write_export(file.create_group("Prediction Export"), export_settings or {})
+
+    return _write_atomically(Path(path), workflow, lanes, ("Raw Data", "Prediction Mask"), fill)
+
+
+def write_counting_project(path, *, lanes: list[LaneRecord], specs: list[FeatureSpec],
+                           labels: list[SparseLabels], sigma: float = DEFAULT_SIGMA,
+                           label_names=COUNTING_NAMES, export_settings: dict | None = None) -> Path:
+    """Write a Cell Density Counting project of 2D lanes with dot (1) and background (2)
+    labels, as ilastik's serializer lays it out (`countingSerializer.py`): labels in the
+    lane's internal x-y order, empty box-constraint lists, no regressors (ilastik trains its
+    own on opening it; pixelserve's go in with `write_counting_regressors`)."""
+
+    def fill(file: h5py.File) -> None:
+        _write_feature_selection(file.create_group("FeatureSelections"), specs, in_2d_default=True)
+        group = file.create_group(COUNTING_GROUP)
+        _write_list(group, "LabelNames", [n.encode() for n in label_names], STRING)
+        _write_list(group, "LabelColors", COUNTING_COLORS)
+        _write_list(group, "PmapColors", COUNTING_COLORS)
+        internal = [internal_axis_order(DatasetInfo(lane.file_path, lane.nickname, lane.axes,
+                                                    lane.shape), f"lane {index}")
+                    for index, lane in enumerate(lanes)]
+        write_label_sets(group, labels, internal)
+        for name, entry, placeholder in (("Rois", "rois", "BoxConstraintRois"),
+                                         ("Values", "values", "BoxConstraintValues"),
+                                         ("ViewRois", "viewrois", "rois")):
+            for index in range(len(lanes)):
+                # SerialListSlot's empty list: one unused number marked isEmpty
+                empty = group.create_dataset(f"{name}/{entry}{index:04d}/{placeholder}", data=np.zeros(1))
+                empty.attrs["isEmpty"] = True
+        if sigma != DEFAULT_SIGMA:
+            group["Sigma"] = np.float64(sigma)
+        _text(group, "StorageVersion", "0.1")
+        _write_export(file.create_group("Density Export"), export_settings or {})
+
+    return _write_atomically(Path(path), COUNTING, lanes, ("Raw Data",), fill)
+
+
+def _write_atomically(path: Path, workflow: str, lanes: list[LaneRecord], roles: tuple[str, ...],
+                      fill: Callable[[h5py.File], None]) -> Path:
+    """The root and Input Data of a project, then `fill`'s groups, written to a temporary
+    name that becomes `path` once complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(suffix=".ilp.part", dir=path.parent)
     os.close(handle)
     try:
         with h5py.File(temporary, "w") as file:
             _write_root(file, workflow)
-            _write_input_data(file, lanes, path.parent)
-            depth = lanes[-1].depth   # ilastik's training lane is the last one
-            lane_axes = [lane.axes for lane in lanes]
-            for index, stage in enumerate(stages, start=1):
-                features_name, classifier_name = stage_group_names(index)
-                _write_feature_selection(file.create_group(features_name), stage.specs,
-                                         in_2d_default=depth == 1)
-                _write_classifier(file.create_group(classifier_name), stage, depth, lane_axes)
-            _write_export(file.create_group("Prediction Export"), export_settings or {})
+            _write_input_data(file, lanes, path.parent, roles)
+            fill(file)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -123,14 +172,17 @@ def _stored_path(lane: LaneRecord, project_dir: Path) -> tuple[str, str]:
         return os.pathsep.join(os.path.abspath(p) for p in parts), "FilesystemDatasetInfo"
 
 
-def _write_input_data(file: h5py.File, lanes: list[LaneRecord], project_dir: Path) -> None:
+def _write_input_data(file: h5py.File, lanes: list[LaneRecord], project_dir: Path,
+                      roles: tuple[str, ...]) -> None:
+    """The lanes' raw data (roles[0]); the other roles stay empty."""
     group = file.create_group("Input Data")
-    group.create_dataset("Role Names", data=[b"Raw Data", b"Prediction Mask"], dtype=STRING)
+    group.create_dataset("Role Names", data=[role.encode() for role in roles], dtype=STRING)
     _text(group, "StorageVersion", "0.2")
     for index, lane in enumerate(lanes):
         lane_group = group.create_group(f"infos/lane{index:04d}")
-        lane_group.create_group("Prediction Mask")
-        raw = lane_group.create_group("Raw Data")
+        for role in roles[1:]:
+            lane_group.create_group(role)
+        raw = lane_group.create_group(roles[0])
         stored, kind = _stored_path(lane, project_dir)
         _text(raw, "__class__", kind)
         raw["allowLabels"] = True

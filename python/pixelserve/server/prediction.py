@@ -74,7 +74,7 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
                                 "set tables to receive the tables")
         request = LaneRequest(given.export_source or None, image=not given.table_only, tables=header.tables,
                               options=parse_options(workflow.options, dict(given.options)))
-        inputs = self._open_inputs(header, workflow)
+        inputs = self._open_inputs(header, workflow, context)
         receive_arrays(requests, {index: item.receiver for index, item in enumerate(inputs) if item.receiver},
                        name_of=lambda index: f"input {index}",
                        order="send the array inputs one after another, in the order of PredictHeader.inputs")
@@ -99,7 +99,9 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
                 image = export_to_array(lane.image, settings,
                                         progress=lambda done, total: progress.put(progress_of(done, total, "computing")),
                                         **options)
-            return image, [table for table in lane.tables() if header.tables or table.file is not None]
+            # per-run tables (one row per image) go back too: a headless run logs them
+            return image, [table for table in lane.tables()
+                           if header.tables or table.file is not None or table.per_run]
 
         try:
             image, tables = yield from self.server.jobs.follow(
@@ -113,7 +115,7 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
                 return
             yield response
 
-    def _open_inputs(self, header, workflow) -> list[_Input]:
+    def _open_inputs(self, header, workflow, context) -> list[_Input]:
         roles = {role.name.lower(): role.name for role in workflow.input_roles}
         if not header.inputs:
             raise ProtocolError("The PredictHeader has no inputs: add the raw data as an array or a dataset path")
@@ -128,8 +130,8 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
             kind = given.WhichOneof("data")
             if kind == "array":
                 shape, dtype, axes = describe_header(given.array, f"Input {index} ({role})", self.server.limits.max_request_bytes)
-                inputs.append(_Input(role, axes, receiver=ArrayReceiver(shape, dtype, f"input {index} ({role})",
-                                                                        self.server.limits.max_chunk_bytes)))
+                inputs.append(_Input(role, axes, receiver=self.server.inflight.receiver(
+                    context, shape, dtype, f"input {index} ({role})", self.server.limits.max_chunk_bytes)))
             elif kind == "dataset":
                 inputs.append(_Input(role, given.axes, volume=self._dataset_volume(given, role, workflow)))
             else:

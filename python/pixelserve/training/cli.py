@@ -1,5 +1,7 @@
 """`pixelserve train`: create, extend or retrain a Pixel Classification or Autocontext project
-from images and sparse label images (0 = unlabelled, 1..K = classes). See docs/training.md."""
+from images and sparse label images (0 = unlabelled, 1..K = classes), or a Cell Density
+Counting project from dot label images (1 = dots, 2 = background). See docs/training.md and
+docs/counting.md."""
 
 from __future__ import annotations
 
@@ -44,8 +46,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--trees", type=int, default=None,
                    help="Number of trees (default: the project's, else 100).")
     p.add_argument("--seed", type=int, default=None, help="Random seed for a repeatable result.")
-    p.add_argument("--workflow", choices=("pixel", "autocontext"), default=None,
-                   help="pixel: Pixel Classification (default); autocontext: two stages.")
+    p.add_argument("--workflow", choices=("pixel", "autocontext", "counting"), default=None,
+                   help="pixel: Pixel Classification (default); autocontext: two stages; "
+                        "counting: Cell Density Counting from dot labels (1 = a dot on each "
+                        "object, 2 = background; see docs/counting.md).")
+    p.add_argument("--sigma", type=float, default=None,
+                   help="Counting: the smoothing (pixels) that turns dots into a density "
+                        "(default 2.5, ilastik's).")
     p.add_argument("--stage_labels", choices=STAGE_LABEL_MODES, default="crossfit",
                    help="Autocontext: every stage gets every label and stage 2 learns from "
                         "out-of-fold stage-1 probabilities (crossfit, default); every label, "
@@ -67,6 +74,7 @@ def main(argv: list[str]) -> int:
         label_names=options.label_names, features=options.features,
         in_2d=True if options.in_2d else None, max_scale=options.max_scale,
         trees=options.trees, seed=options.seed, workflow=options.workflow,
-        stage_labels=options.stage_labels, axes=options.input_axes, threads=options.threads)
+        stage_labels=options.stage_labels, axes=options.input_axes, threads=options.threads,
+        sigma=options.sigma)
     print(result.summary())
     return 0

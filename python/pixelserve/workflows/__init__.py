@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from ..features import STRUCTURE_TENSOR_ORDERS
-from . import pixel_classification, tracking  # noqa: F401  (register their workflows)
+from . import counting, multicut, pixel_classification, tracking  # noqa: F401  (each registers its workflows)
 from .base import InputRole, Workflow
 from .lane import LaneRequest, LaneResult, LaneState, LaneWideResult
 from .options import WorkflowOption, parse_options
