@@ -10,8 +10,9 @@ ilastik's), so the chain inputs -> objects -> tracks equals ilastik where ilasti
 
 TrackingwLearning5t2d_wPred caches stale features for frame 1 (no objects, while its label
 image and inputs hold two), so ilastik's stored graph lacks frame 1; there only the other
-frames are compared. TrackingwLearning5t2d2c_wBin: our optimum (energy 300.27) beats ilastik's
-flow solution (310.36), so which merger gets resolved differs from the stored graph.
+frames are compared. Our optimum beats ilastik's flow solution on 5t2d1c_wBin (energy 233.31
+against 233.59: one link differs) and 5t2d2c_wBin (300.27 against 310.36: there another merger
+gets resolved, so the nodes differ from the stored graph).
 """
 
 from __future__ import annotations
