@@ -15,7 +15,7 @@ import csv
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
@@ -34,7 +34,9 @@ class Table:
     set by the workflow from its own flags; None: the table only goes back to callers (the
     server, the Python API). `per_run`: the rows of every lane of a run go into one file,
     written when the run ends (e.g. one count per image). `header`: CSV files start with the
-    column names.
+    column names. `datasets`: more datasets of an HDF5 table file, path -> (array, attributes)
+    (ilastik's object table holds each object's image crops there); CSV files and callers get
+    the columns only.
     """
 
     name: str
@@ -43,6 +45,7 @@ class Table:
     per_run: bool = False
     header: bool = True
     internal_path: str = "table"
+    datasets: Mapping[str, tuple[np.ndarray, Mapping[str, str]]] = field(default_factory=dict)
 
     def __post_init__(self):
         columns = {str(name): _column(values) for name, values in self.columns.items()}
@@ -122,6 +125,9 @@ def _write_hdf5(table: Table, path: str) -> None:
         data[name] = [v.encode() for v in values] if values.dtype.kind == "O" else values
     with h5py.File(path, "w") as file:
         file.create_dataset(table.internal_path, data=data)
+        for name, (array, attributes) in table.datasets.items():
+            dataset = file.create_dataset(name, data=array)
+            dataset.attrs.update(attributes)
 
 
 def _hdf5_dtype(values: np.ndarray) -> np.dtype:

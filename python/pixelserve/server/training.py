@@ -11,7 +11,7 @@ from .. import protocol
 from ..api import train
 from ..export import ExportSettings, InMemoryResult, export_result
 from ..io.paths import split_path_list
-from ..project.pixel_classification import read_stored_project
+from ..project.ilp import open_h5, read_project_file
 from ..protocol import ProtocolError, describe_header, receive_arrays
 from ..training.label_images import check_label_shape, label_volume
 from ..workflows import Volume
@@ -103,18 +103,25 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
         raise ProtocolError(f"The {part} of image {array_index // 2} has neither an array header nor a dataset path")
 
     def _check_stored_images(self, project: str, name: str, given: set[int]) -> None:
-        """The images that `project` refers to, for the lanes whose image the request does not
-        give, must lie inside the roots too: training reads them."""
-        stored = read_stored_project(project)
+        """The images that `project` refers to (every role: an Object Classification lane also
+        reads its segmentation), for the lanes whose raw image the request does not give, must
+        lie inside the roots too: training reads them."""
+        path = Path(project)
+        with open_h5(path) as file:
+            stored = read_project_file(file, path)
+        raw_role = stored.role_names[0] if stored.role_names else "Raw Data"
+        project_dir = path.resolve().parent
         for index, lane in enumerate(stored.lanes):
-            if index in given:
-                continue
-            for member in split_path_list(lane.info.file_path):
-                if "://" in member:  # an address: admitted by --allowed-url, or a file:// path inside the roots
-                    self.server.open_dataset(member)
-                else:
-                    path = os.path.join(stored.project_dir, member.replace("\\", "/"))
-                    self.server.resolve_file(path, f"image of lane {index} of {name}")
+            for role, info in lane.items():
+                if role == raw_role and index in given:
+                    continue
+                for member in split_path_list(info.file_path):
+                    if "://" in member:  # an address: admitted by --allowed-url, or a file:// path inside the roots
+                        self.server.open_dataset(member)
+                    else:
+                        target = os.path.join(project_dir, member.replace("\\", "/"))
+                        what = "image" if role == raw_role else role.lower()
+                        self.server.resolve_file(target, f"{what} of lane {index} of {name}")
 
 
 def _check_streamed_labels(streamed: dict, label_values: list) -> None:
