@@ -144,13 +144,6 @@ public final class GuiDriver {
             waitFor("the dialog to close", () -> !shown.isShowing());
         }
 
-        // A workflow the server does not run yet: one error dialog, before any options.
-        IJ.doCommand("Object Classification");
-        Dialog error = waitForDialog("pixelserve Object Classification");
-        report.println("object classification: " + allText(error).replace('\n', ' '));
-        shoot(error, "object-classification-error.png");
-        press(error, "OK");
-
         // The Cancel button of a running job stops it.
         ImagePlus big = IJ.openImage(System.getProperty("pixelserve.big_image"));
         big.show();
