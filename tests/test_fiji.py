@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -117,6 +118,18 @@ def data(tmp_path_factory) -> Path:
     write_multicut_project(folder / "Multicut.ilp", watershed=WATERSHED_2D, lanes=[{
         "Raw Data": ("images/membranes.tif", "yxc", membranes.shape + (1,)),
         "Probabilities": ("images/membranes_boundaries.tif", "yxc", boundaries.shape)}])
+    # Tracking: a Tracking with Learning project of ilastik's fixtures, its 5-frame movie and
+    # segmentation as ImageJ hyperstacks
+    fixtures = fixtures_dir()
+    if (fixtures / "test_projects.zip").exists():
+        with zipfile.ZipFile(fixtures / "test_projects.zip") as archive:
+            (folder / "CellTracking.ilp").write_bytes(archive.read("TrackingwLearning5t2d1c_wBin.ilp"))
+        inputs = fixtures / "inputdata"
+        with h5py.File(inputs / "5t2d1c.h5", "r") as raw, \
+                h5py.File(inputs / "5t2d1c_Binary_Segmentation.h5", "r") as segmentation:
+            tifffile.imwrite(folder / "images" / "movie.tif", raw["data"][..., 0], imagej=True, metadata={"axes": "TYX"})
+            tifffile.imwrite(folder / "images" / "movie_segmentation.tif", segmentation["exported_data"][..., 0],
+                             imagej=True, metadata={"axes": "TYX"})
     return folder
 
 
@@ -366,6 +379,31 @@ saveAs("Tiff", "{tmp_path}/result.tif");
     np.testing.assert_allclose(tifffile.imread(tmp_path / "result.tif"), expected, atol=1e-6)
 
 
+def test_tracking_a_time_lapse_matches_the_command_line(plugin, imagej_home, data, server, tmp_path):
+    """Plugins > pixelserve > Tracking on a 5-frame hyperstack and its segmentation (a Tracking
+    with Learning fixture) gives the command line's Tracking-Result, frame by frame."""
+    if not (data / "CellTracking.ilp").exists():
+        pytest.skip(f"ilastik fixtures not found at {fixtures_dir()} (set PIXELSERVE_FIXTURES)")
+    port, _ = server
+    movie, segmentation = data / "images" / "movie.tif", data / "images" / "movie_segmentation.tif"
+    printed = ok(run_macro(plugin, imagej_home, settings(port) + f"""
+open("{segmentation}");
+open("{movie}");
+run("Tracking", "project=[{data}/CellTracking.ilp] raw_data=movie.tif binary_image=movie_segmentation.tif");
+Stack.getDimensions(width, height, channels, slices, frames);
+print("title=" + getTitle() + " frames=" + frames + " tracks=" + nResults);
+saveAs("Tiff", "{tmp_path}/result.tif");
+"""))
+    assert "title=movie-Tracking-Result frames=5 tracks=" in printed
+    assert int(re.search(r"tracks=(\d+)", printed).group(1)) > 3  # the track table came too
+    cli("--headless", f"--project={data / 'CellTracking.ilp'}", f"--raw_data={movie}", f"--binary_image={segmentation}",
+        "--output_format=tif", "--output_axis_order=tyx", f"--output_filename_format={tmp_path / 'cli.tif'}",
+        cwd=tmp_path)
+    expected = tifffile.imread(tmp_path / "cli.tif").reshape(5, 33, 77)     # an ImageJ TZCYX hyperstack
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "result.tif"), expected)
+    assert len(np.unique(expected)) > 3       # lineages, not just background and false detections
+
+
 # --- any workflow: Run Project, tables, a project's own options -----------------------------
 
 def cc_settings(port: int) -> str:
@@ -581,16 +619,6 @@ run("Pixel Classification", "project=[{data}/MyProject.ilp]");
     assert time.perf_counter() - started < 30
 
 
-@pytest.mark.parametrize("command", ["Tracking"])
-def test_workflows_the_server_does_not_run_say_so(plugin, imagej_home, data, server, command):
-    port, _ = server
-    message = failing(run_macro(plugin, imagej_home, settings(port) + f"""
-open("{data}/images/cells_1.tif");
-run("{command}", "project=[{data}/MyProject.ilp]");
-"""))
-    assert f"does not run {command} projects yet (it runs Pixel Classification, Autocontext, Object Classification, Counting, Multicut projects)" in message
-
-
 def test_a_project_of_another_workflow_points_to_its_command(plugin, imagej_home, data, server, cc_server, tmp_path):
     port, _ = server
     message = failing(run_macro(plugin, imagej_home, settings(port) + f"""
@@ -779,7 +807,6 @@ def test_dialogs_recorder_and_cancel_button_in_the_gui(plugin, imagej_home, data
     assert run.returncode == 0 and report.endswith("done\n"), report + run.stdout + run.stderr
     print(run.stdout)  # each step with its time, for pytest -s
     assert "export sources: Probabilities, Simple Segmentation, Uncertainty, Features, Labels" in report
-    assert "does not run Tracking projects yet" in report
     stopped = re.search(r"cancel: stopped ([\d.]+) s after pressing Cancel \(Macro canceled\); result shown: false", report)
     assert stopped and float(stopped.group(1)) < 5, report
     assert cancelled_on_the_server(log.read_text(), "big.tif")
@@ -825,6 +852,8 @@ EXPECTED_ERROR = re.compile(r"//\s*fails with: (.+)")
 @pytest.mark.parametrize("index", range(len(doc_macros())))
 def test_docs_macros_run(plugin, imagej_home, data, server, cc_server, index):
     port, _ = server
+    if "CellTracking.ilp" in doc_macros()[index] and not (data / "CellTracking.ilp").exists():
+        pytest.skip(f"ilastik fixtures not found at {fixtures_dir()} (set PIXELSERVE_FIXTURES)")
     macro = doc_macros()[index].replace("/data/", f"{data}/")
     if 'run("Server Settings"' in macro:
         macro = macro.replace("/home/me/venv/bin/pixelserve", str(BIN / "pixelserve"))

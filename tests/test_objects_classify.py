@@ -88,7 +88,10 @@ def test_feature_order_is_ilastiks():
                 "2D Convex Hull Features": {"HullCenter": ()}}
     matrix = feature_matrix(features, selected)
     assert matrix.tolist() == [[0, 0, 0, 0, 0], [5, 6, 10, 1, 0], [7, 8, 20, 2, 0]]
-    with pytest.raises(ProjectError, match="not computed"):
+    # a selected feature that was not computed is left out, as ilastik's make_feature_array does
+    assert feature_matrix(features, {"Standard Object Features": {"Variance": (), "Mean": ()}}).tolist() == \
+        [[0], [1], [2]]
+    with pytest.raises(ProjectError, match="none of the computed"):
         feature_matrix(features, {"Standard Object Features": {"Variance": ()}})
 
 

@@ -86,8 +86,9 @@ class Project:
         request = LaneRequest(export_source, image=image_wanted, tables=tables,
                               options=parse_options(self.workflow.options, dict(options or {})))
         lane = self.workflow.open_lane(volumes, request, parallel_blocks=threads)
-        lane.prepare(threads=threads)
         result = Result(array=None, export_source=self.workflow.resolve_export_source(export_source))
+        lane.check_gives_results(result.export_source)
+        lane.prepare(threads=threads)
         if lane.image is not None:
             source = lane.image
             # The raw axes without c, then c: the result keeps the source's own order.

@@ -151,10 +151,11 @@ class OpenedLanes:
         return [self.costs[i].pixels if i in self.costs else 0 for i in range(self.count)]
 
 
-def open_lanes(workflow, job: HeadlessJob, lanes: list[LaneSpec]) -> OpenedLanes:
+def open_lanes(workflow, job: HeadlessJob, lanes: list[LaneSpec], *, check=None) -> OpenedLanes:
     """Open every lane first; this reads only headers: it finds bad files before any work,
     gives each file's size for the plan and the progress bar, and refuses (UserError) a run
-    in which two files would be written to the same place."""
+    in which two files would be written to the same place. `check(opened_lane)` may refuse
+    a lane (by raising) before any work."""
     costs: dict[int, LaneCost] = {}
     failures: dict[int, tuple[str, bool]] = {}
     outputs = {}
@@ -162,6 +163,8 @@ def open_lanes(workflow, job: HeadlessJob, lanes: list[LaneSpec]) -> OpenedLanes
         interrupts.check()
         try:
             opened = open_lane(workflow, job, lane)
+            if check is not None:
+                check(opened)
             costs[index] = lane_cost(opened.result.image)
             outputs[index] = (lane, lane_outputs(job, opened), opened.placeholders)
         except Exception as error:

@@ -114,6 +114,8 @@ def export_lane(opened: OpenLane, job: HeadlessJob, *, threads: int, progress=No
             outcome.run_tables.append(table)
         elif table.file is not None:
             outcome.written.append(write_table(table, opened.placeholders, before_writing=before_writing))
+    if result.write_files is not None:
+        outcome.written += result.write_files(job.settings.output_filename_format, opened.placeholders)
     return outcome
 
 

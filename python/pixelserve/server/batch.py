@@ -52,7 +52,10 @@ class BatchServicer(protocol.batch_grpc.BatchServiceServicer):
         threads = self.server.jobs.threads
 
         def process() -> _StreamedOutcome:
-            opened = open_lanes(workflow, job, lanes)
+            # Files of a lane's own formats (tracking's export plugins) are written outside the
+            # export pipeline, where the outputs could not be checked against the roots.
+            opened = open_lanes(workflow, job, lanes,
+                                check=lambda lane: lane.result.check_gives_results(job.export_source))
             outcome = _StreamedOutcome(lanes, BatchProgress(opened.pixels(), enabled=False), updates, run,
                                        self.server.paths)
             # One file after another: the server's threads compute each file's blocks.

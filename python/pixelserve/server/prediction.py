@@ -89,6 +89,7 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
 
         lane = workflow.open_lane(volumes, request, parallel_blocks=self.server.jobs.threads)
         export_source = workflow.resolve_export_source(request.export_source)
+        lane.check_gives_results(export_source)
         if header.describe:
             yield protocol.prediction.PredictResponse(result=_description(lane, settings, export_source))
             return

@@ -155,13 +155,6 @@ public final class GuiDriver {
             waitFor("the dialog to close", () -> !shown.isShowing());
         }
 
-        // A workflow the server does not run yet: one error dialog, before any options.
-        IJ.doCommand("Tracking");
-        Dialog error = waitForDialog("pixelserve Tracking");
-        report.println("tracking: " + allText(error).replace('\n', ' '));
-        shoot(error, "not-supported-error.png");
-        press(error, "OK");
-
         // The Cancel button of a running job stops it.
         ImagePlus big = IJ.openImage(System.getProperty("pixelserve.big_image"));
         big.show();
