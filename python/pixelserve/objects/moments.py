@@ -97,22 +97,36 @@ def gather(image, pixels, start, stop, out):
 @numba.njit(**JIT)
 def values_pass(rows, r, values, count, lay, want_incremental, diff):
     """Pass 1 of row r over values[:count]: count, sum, min, max and, if wanted, vigra's
-    incremental scatter matrix."""
+    incremental scatter matrix. Channel by channel, so that the running sums stay in
+    registers (each channel's sum still adds its values in scan order)."""
     channels = lay.channels
-    for i in range(count):
-        n = rows[r, 0] + 1.0
-        rows[r, 0] = n
-        for c in range(channels):
+    n0 = rows[r, 0]
+    for c in range(channels):
+        diff[c] = rows[r, lay.sum + c]   # the sums before this pass
+        total = rows[r, lay.sum + c]
+        low = rows[r, lay.min + c]
+        high = rows[r, lay.max + c]
+        for i in range(count):
             v = np.float64(values[i, c])
-            rows[r, lay.sum + c] += v
-            if n == 1.0 or v < rows[r, lay.min + c]:
-                rows[r, lay.min + c] = v
-            if n == 1.0 or v > rows[r, lay.max + c]:
-                rows[r, lay.max + c] = v
-        if want_incremental and n > 1.0:
+            total += v
+            first = n0 == 0.0 and i == 0
+            if first or v < low:
+                low = v
+            if first or v > high:
+                high = v
+        rows[r, lay.sum + c] = total
+        rows[r, lay.min + c] = low
+        rows[r, lay.max + c] = high
+    rows[r, 0] = n0 + count
+    if want_incremental:   # the same running sums once more, all channels at each pixel
+        running = diff.copy()
+        for i in range(count):
+            n = n0 + (i + 1)
             for c in range(channels):
-                diff[c] = rows[r, lay.sum + c] / n - np.float64(values[i, c])
-            add_scatter(rows, r, lay.incremental, diff, channels, n / (n - 1.0))
+                running[c] += np.float64(values[i, c])
+                diff[c] = running[c] / n - np.float64(values[i, c])
+            if n > 1.0:
+                add_scatter(rows, r, lay.incremental, diff, channels, n / (n - 1.0))
 
 
 @numba.njit(inline="always", **JIT)
@@ -125,49 +139,52 @@ def add_scatter(rows, r, first, diff, size, weight):
 
 
 @numba.njit(**JIT)
-def central_pass(rows, r, values, count, lay, want_scatter, diff):
+def central_pass(rows, r, values, count, lay, want_moments, want_scatter, mappings, counts, diff):
     """Pass 2 of row r over values[:count]: central moments 2..4 with the final mean and, if
-    wanted, the scatter matrix."""
+    wanted, the scatter matrix; and histograms of channel 0, one per row of `mappings`
+    (offset, scale), added to the rows of integer `counts`: [0] below the range, [1 + k] bin
+    k, [-1] above. vigra's RangeHistogramBase::update: bin trunc(scale * (x - offset)), the
+    top edge in the last bin, anything else outside an outlier. Each statistic is its own
+    loop, channel by channel, so that its sums stay in registers."""
     channels = lay.channels
-    means = np.empty(channels, dtype=np.float64)
-    for c in range(channels):
-        means[c] = rows[r, lay.sum + c] / rows[r, 0]
-    for i in range(count):
-        for c in range(channels):
-            d = np.float64(values[i, c]) - means[c]
+    for c in range(channels if want_moments else 0):
+        mean = rows[r, lay.sum + c] / rows[r, 0]
+        m2 = rows[r, lay.m2 + c]
+        m3 = rows[r, lay.m3 + c]
+        m4 = rows[r, lay.m4 + c]
+        for i in range(count):
+            d = np.float64(values[i, c]) - mean
             square = d * d
-            rows[r, lay.m2 + c] += square
-            rows[r, lay.m3 + c] += square * d
-            rows[r, lay.m4 + c] += square * square
-            diff[c] = d
-        if want_scatter:
+            m2 += square
+            m3 += square * d
+            m4 += square * square
+        rows[r, lay.m2 + c] = m2
+        rows[r, lay.m3 + c] = m3
+        rows[r, lay.m4 + c] = m4
+    if want_scatter:
+        for i in range(count):
+            for c in range(channels):
+                diff[c] = np.float64(values[i, c]) - rows[r, lay.sum + c] / rows[r, 0]
             add_scatter(rows, r, lay.scatter, diff, channels, 1.0)
-
-
-@numba.njit(**JIT)
-def histogram_pass(values, count, mappings, counts):
-    """Histograms of channel 0 of values[:count], one per row of `mappings` (offset, scale),
-    added to the row of integer `counts`: [0] below the range, [1 + k] bin k, [-1] above.
-    vigra's RangeHistogramBase::update: bin trunc(scale * (x - offset)), the top edge in the
-    last bin, anything else outside an outlier."""
     bins = counts.shape[1] - 2
     for j in range(mappings.shape[0]):
         offset = mappings[j, 0]
         scale = mappings[j, 1]
+        histogram = counts[j]
         for i in range(count):
             m = scale * (np.float64(values[i, 0]) - offset)
             index = bins - 1 if m == bins else int(m)
             if index < 0:
-                counts[j, 0] += 1
+                histogram[0] += 1
             elif index >= bins:
-                counts[j, bins + 1] += 1
+                histogram[bins + 1] += 1
             else:
-                counts[j, index + 1] += 1
+                histogram[index + 1] += 1
 
 
 @numba.njit(**JIT)
 def add_counts(counts, histograms, outliers, r):
-    """Add a row of `histogram_pass` counts to histogram row r and its outlier counts."""
+    """Add a row of `central_pass` counts to histogram row r and its outlier counts."""
     bins = histograms.shape[1]
     for k in range(bins):
         histograms[r, k] += counts[k + 1]
@@ -281,10 +298,10 @@ def second_pass(order, starts, image, lay, first, last, intensity, want_scatter,
     for label in range(first, last):
         count = starts[label + 1] - starts[label]
         gather(image, order, starts[label], starts[label + 1], values)
-        central_pass(intensity, label, values, count, lay, want_scatter, diff)
+        counts[:] = 0
+        central_pass(intensity, label, values, count, lay, True, want_scatter, mappings[:1 if want_histogram else 0],
+                     counts, diff)
         if want_histogram:
-            counts[:] = 0
-            histogram_pass(values, count, mappings, counts)
             add_counts(counts[0], histograms, outliers, label)
 
 

@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from .components import JIT
-from .moments import add_counts, central_pass, gather, histogram_mapping, histogram_pass, merge_rows, values_pass
+from .moments import add_counts, central_pass, gather, histogram_mapping, merge_rows, values_pass
 
 _FAR = np.int64(1) << 62  # "no object pixel on this line"
 
@@ -174,18 +174,19 @@ def reach_by_row(pitch_y, pitch_x, limit):
 
 
 @numba.njit(**JIT)
-def _context_2d(labels, label, image, pixels, start, stop, box, reach, runs, lows, highs, out):
+def _context_2d(image, pixels, start, stop, n_x, box, reach, runs, lows, highs, out):
     """The neighbourhood of one object of a 2D frame (box (z0, z1, y0, y1, x0, x1), pixels
-    pixels[start:stop]): its values in scan order into `out`, their number returned.
+    pixels[start:stop] of rows `n_x` long): its values in scan order into `out`, their number
+    returned.
 
     A box pixel (y, x) is near the object iff an object pixel (v, a) has
     (pitch_y (y - v))^2 + (pitch_x (x - a))^2 < limit, i.e. |x - a| <= reach[|y - v|]: each run
     of object pixels covers an interval of every row within reach, and the near pixels of a
     row are the union of those intervals (exactly `near_object`'s test, without a distance
     map). An object made of one run per row, each overlapping the next, covers one interval
-    per row; otherwise the intervals are sorted and merged. runs/lows/highs are scratch of
-    (count, 3) / count / count entries."""
-    n_x = labels.shape[2]
+    per row; otherwise the intervals are sorted and merged. The neighbourhood is the near
+    pixels minus the object's runs: contiguous pieces of the image. runs/lows/highs are
+    scratch of (count + 1, 3) / count / count entries."""
     n_runs = 0
     simple = True
     i = start
@@ -204,14 +205,20 @@ def _context_2d(labels, label, image, pixels, start, stop, box, reach, runs, low
         runs[n_runs, 2] = high
         n_runs += 1
         i = j
+    runs[n_runs, 0] = -1   # sentinel: no row
     y0, y1, x0, x1 = box[2], box[3], box[4], box[5]
     far = reach.shape[0] - 1
     channels = image.shape[1]
+    flat_image = image.reshape(-1)
+    flat_out = out.reshape(-1)
     n = 0
     first_run = 0
+    own_run = 0   # the first run of the current row or later
     for y in range(y0, y1):
         while first_run < n_runs and runs[first_run, 0] < y - far:
             first_run += 1
+        while own_run < n_runs and runs[own_run, 0] < y:
+            own_run += 1
         count = 0
         k = first_run
         if simple:
@@ -242,6 +249,7 @@ def _context_2d(labels, label, image, pixels, start, stop, box, reach, runs, low
                 k += 1
         row_start = y * n_x
         m = 0
+        own = own_run
         while m < count:
             low = lows[m]
             high = highs[m]
@@ -249,11 +257,20 @@ def _context_2d(labels, label, image, pixels, start, stop, box, reach, runs, low
             while m < count and lows[m] <= high + 1:
                 high = max(high, highs[m])
                 m += 1
-            for x in range(low, high + 1):
-                # written always, kept if not the object's own: no branch per pixel
-                for c in range(channels):
-                    out[n, c] = image[row_start + x, c]
-                n += labels[0, y, x] != label
+            # copy [low, high] except the object's runs in this row (all inside it)
+            while low <= high:
+                end = high + 1
+                if runs[own, 0] == y and runs[own, 1] <= high:
+                    end = runs[own, 1]
+                source = (row_start + low) * channels
+                for i in range((end - low) * channels):
+                    flat_out[n * channels + i] = flat_image[source + i]
+                n += end - low
+                if end <= high:
+                    low = runs[own, 2] + 1
+                    own += 1
+                else:
+                    low = end
     return n
 
 
@@ -292,8 +309,8 @@ def neighborhood_statistics(labels, image, lay, order, object_starts, boxes, fir
 
     Object + neighbourhood is the neighbourhood merged with the object's own statistics
     (moments.merge_rows), so that each neighbourhood value is read once per pass; both
-    histograms (over the neighbourhood's range and over the merged range) come from one more
-    pass."""
+    histograms (over the neighbourhood's range and over the merged range) come with the
+    central moments."""
     n_z = labels.shape[0]
     limit = max_margin * max_margin
     biggest = 1
@@ -309,7 +326,7 @@ def neighborhood_statistics(labels, image, lay, order, object_starts, boxes, fir
     own_values = np.empty((largest, channels), dtype=image.dtype)
     if n_z == 1:
         reach_2d = reach_by_row(pitch_zyx[1], pitch_zyx[2], limit)
-        runs = np.empty((largest, 3), dtype=np.int64)
+        runs = np.empty((largest + 1, 3), dtype=np.int64)
         lows = np.empty(largest, dtype=np.int64)
         highs = np.empty(largest, dtype=np.int64)
         biggest = 0   # no box-sized scratch in 2D
@@ -330,7 +347,7 @@ def neighborhood_statistics(labels, image, lay, order, object_starts, boxes, fir
     for label in range(first, last):
         start, stop = object_starts[label], object_starts[label + 1]
         if n_z == 1:
-            n_context = _context_2d(labels, label, image, order, start, stop, boxes[label], reach_2d, runs, lows,
+            n_context = _context_2d(image, order, start, stop, labels.shape[2], boxes[label], reach_2d, runs, lows,
                                     highs, context_values)
         else:
             z0, z1, y0, y1, x0, x1 = boxes[label]
@@ -344,21 +361,24 @@ def neighborhood_statistics(labels, image, lay, order, object_starts, boxes, fir
         own[0] = 0.0
         values_pass(context, label, context_values, n_context, lay, False, diff)
         values_pass(own, 0, own_values, stop - start, lay, False, diff)
-        if central:
-            if n_context:
-                central_pass(context, label, context_values, n_context, lay, want_scatter, diff)
-            central_pass(own, 0, own_values, stop - start, lay, want_scatter, diff)
-        merge_rows(context, label, own, 0, passed, label, lay, diff)
-        if want_histogram:   # over the neighbourhood's range, and over the merged set's range
-            counts[:] = 0
+        n_maps = 0
+        counts[:] = 0
+        if want_histogram:   # over the merged set's range (a first merge gives it), and over the neighbourhood's
+            merge_rows(context, label, own, 0, passed, label, lay, diff)
             mappings[0, 0], mappings[0, 1] = histogram_mapping(passed[label, lay.min], passed[label, lay.max], bins)
-            if n_context:
-                mappings[1, 0], mappings[1, 1] = histogram_mapping(context[label, lay.min], context[label, lay.max],
-                                                                   bins)
-                histogram_pass(context_values, n_context, mappings, counts)
-                add_counts(counts[1], context_histograms, context_outliers, label)
-            histogram_pass(own_values, stop - start, mappings[:1], counts[:1])
+            mappings[1, 0], mappings[1, 1] = histogram_mapping(context[label, lay.min], context[label, lay.max], bins)
+            n_maps = 2
+        if n_context and (central or want_histogram):
+            central_pass(context, label, context_values, n_context, lay, central, want_scatter, mappings[:n_maps],
+                         counts, diff)
+        if central or want_histogram:
+            central_pass(own, 0, own_values, stop - start, lay, central, want_scatter, mappings[:min(n_maps, 1)],
+                         counts, diff)
+        merge_rows(context, label, own, 0, passed, label, lay, diff)
+        if want_histogram:
             add_counts(counts[0], passed_histograms, passed_outliers, label)
+            if n_context:
+                add_counts(counts[1], context_histograms, context_outliers, label)
 
 
 def neighborhood_boxes(geometry: np.ndarray, dims: int, margin_zyx: np.ndarray, frame_shape,
