@@ -1,5 +1,7 @@
 package org.pixelserve.fiji.commands;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import org.pixelserve.v1.WorkflowOption;
 
@@ -80,9 +82,13 @@ public final class Param {
     public static Param of(WorkflowOption option) {
         String help = option.getHelp();
         if (option.getChoicesCount() > 0) {
-            String first = option.getDefault().isEmpty() ? option.getChoices(0) : option.getDefault();
-            return new Param(option.getName(), Kind.CHOICE, first, false, help,
-                option.getChoicesList().toArray(new String[0]), false);
+            // Without a default the option is not given unless chosen: an empty first choice.
+            List<String> choices = new ArrayList<>(option.getChoicesList());
+            if (option.getDefault().isEmpty()) {
+                choices.add(0, "");
+            }
+            return new Param(option.getName(), Kind.CHOICE, option.getDefault(), false, help,
+                choices.toArray(new String[0]), false);
         }
         switch (option.getKind()) {
             case "yes/no":

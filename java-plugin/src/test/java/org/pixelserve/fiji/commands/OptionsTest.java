@@ -102,6 +102,7 @@ class OptionsTest {
             .addOptions(WorkflowOption.newBuilder().setName("table_filename").setKind("path"))
             .addOptions(WorkflowOption.newBuilder().setName("mode").setKind("text").addChoices("fast").addChoices("Exact"))
             .addOptions(WorkflowOption.newBuilder().setName("passes").setKind("integer").setDefault("2"))
+            .addOptions(WorkflowOption.newBuilder().setName("plugin").setKind("text").addChoices("CSV").addChoices("JSON"))
             .addOptions(WorkflowOption.newBuilder().setName("holes").setKind("yes/no").setDefault("True"))
             .build();
     }
@@ -120,7 +121,7 @@ class OptionsTest {
         expected.put("mode", "Exact");
         expected.put("passes", "2");
         expected.put("holes", "false");  // ImageJ's convention: a checkbox is on only when its key is given
-        assertEquals(expected, settings.getOptionsMap());
+        assertEquals(expected, settings.getOptionsMap(), "a choice without a default (plugin) is not sent unless given");
         assertTrue(settings.getTableOnly());
 
         PixelserveException number = assertThrows(PixelserveException.class, () -> OptionReader.fromMacro("Run Project", params,
@@ -131,7 +132,11 @@ class OptionsTest {
         PixelserveException unknown = assertThrows(PixelserveException.class, () -> OptionReader.fromMacro("Run Project", params,
             MacroOptions.parse("project=/data/cc.ilp treshold=0.2")));
         assertTrue(unknown.getMessage().contains("has no option 'treshold': its options are project, threshold, table_filename, "
-            + "mode, passes, holes, table_only"), unknown.getMessage());
+            + "mode, passes, plugin, holes, table_only"), unknown.getMessage());
+        Values plugin = OptionReader.fromMacro("Run Project", params, MacroOptions.parse("project=/data/cc.ilp plugin=json"));
+        ExportSettings.Builder chosen = ExportSettings.newBuilder();
+        ProjectOptions.apply(info, plugin, chosen);
+        assertEquals("JSON", chosen.getOptionsMap().get("plugin"));
         ProjectInfo noTables = info.toBuilder().clearTables().clearOptions().build();
         assertTrue(ProjectOptions.params(noTables).isEmpty(), "no table_only for a project without tables");
     }
