@@ -10,7 +10,11 @@ with a known count. Every figure is measured in this run, at equal threads, best
    scikit-learn's `predict` (n_jobs = threads), outputs compared to float32 rounding;
 2. the whole run: features + prediction + count, block by block (512 x 512), ours against the
    same run with scikit-learn's `predict`;
-3. with `--boxes`: whether box constraints could be honoured exactly: the leaf values are
+3. the same whole run through the Counting workflow (`pixelserve.open_project(...).run`: a
+   project trained by `pixelserve.train(..., workflow="counting")` from the same dots, its
+   regressors stored; the lane's density plane, the count and the result array included),
+   against the block-by-block run of 2 with our kernel;
+4. with `--boxes`: whether box constraints could be honoured exactly: the leaf values are
    moved as little as possible (L1, weighted by training samples per leaf) so that each box's
    predicted count equals its given count, solved as a linear program by HiGHS
    (scipy.optimize.linprog); reports the solve time and the held-out counts before and after.
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +36,9 @@ from scipy.optimize import linprog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
+import tifffile  # noqa: E402
+
+from pixelserve import open_project, train  # noqa: E402
 from pixelserve.blocks import iter_blocks, map_blocks  # noqa: E402
 from pixelserve.classifiers.regression_trees import trees_from_sklearn  # noqa: E402
 from pixelserve.counting import (  # noqa: E402
@@ -140,7 +148,8 @@ def main():
     options = parser.parse_args()
 
     image, centres = blobs_image((512, 512), seed=0)
-    labels = SparseLabels.from_dense(dot_labels(centres, image.shape, seed=0)[None, None])
+    labels_image = dot_labels(centres, image.shape, seed=0)
+    labels = SparseLabels.from_dense(labels_image[None, None])
     training = Volume.from_array(image, "yx")
     rows, targets = training_samples([training], [labels], SPECS, ORDER, 2.5)
     forests = fit_regressors(rows, targets, seed=0, threads=max(options.threads))
@@ -187,8 +196,34 @@ def main():
         print(f"{threads:>7} {mine:>10.2f}s {only_features:>8.2f}s {theirs:>11.2f}s "
               f"{theirs / mine:>5.2f}x {count:>8.1f}   ({mine_cpu:.1f}, {theirs_cpu:.1f})")
 
+    measure_workflow(image, labels_image, big, options)
+
     if options.boxes:
         measure_box_constraints(raw, truth, training, centres)
+
+
+def measure_workflow(image, labels, big, options):
+    """The whole run through the Counting workflow against the engine's block-by-block run."""
+    with tempfile.TemporaryDirectory() as folder:
+        tifffile.imwrite(f"{folder}/train.tif", image)
+        tifffile.imwrite(f"{folder}/dots.tif", labels)
+        train(f"{folder}/train.tif", f"{folder}/dots.tif", f"{folder}/count.ilp", workflow="counting",
+              features=SPECS, seed=0, threads=max(options.threads))
+        project = open_project(f"{folder}/count.ilp")
+        predictor = project.workflow.predictor(None)
+        raw = Volume.from_array(big, "yx")
+        print(f"\nthe same run through the Counting workflow (Project.run: density plane, count, "
+              f"result array), {options.size} x {options.size}:")
+        print(f"{'threads':>7} {'workflow':>9} {'engine':>8} {'ratio':>6} {'count':>8}   (CPU seconds: "
+              "workflow, engine)")
+        for threads in options.threads:
+            mine, mine_cpu, result = best(lambda: project.run(big, "yx", threads=threads), options.repeats)
+            engine, engine_cpu, count = best(lambda: counting_run(
+                raw, lambda box: predictor.density(raw, box), threads), options.repeats)
+            counted = result.tables["counts"].columns["count"][0]
+            assert counted == count, (counted, count)
+            print(f"{threads:>7} {mine:>8.2f}s {engine:>7.2f}s {mine / engine:>5.2f}x {counted:>8.1f}   "
+                  f"({mine_cpu:.1f}, {engine_cpu:.1f})")
 
 
 def measure_box_constraints(raw, truth, training, centres):

@@ -1,24 +1,33 @@
-"""Tracking: time per stage, solver scaling, exact ILP against the fast solver, accuracy.
+"""Tracking: time per stage, solver scaling, exact ILP against the fast solver, accuracy; and
+the full path from a rendered movie to tracks.
 
 Generates a 2D time series with a known ground truth: cells that move (random walk), divide
 (children placed on both sides of the mother), leave through the border and enter at random;
 each cell gives a detection whose count and division probabilities are noisy versions of the
-truth, plus false detections and missed cells. Detections are generated directly with their
-probabilities (the object stage belongs to pixelserve.objects); `--movie PATH` also writes a
-small rendered movie (raw + segmentation, h5) of the same kind for the full path later.
+truth, plus false detections and missed cells.
 
 Prints, for 10x steps of the number of detections: time per stage (graph, energies, solve,
-lineage), ILP against the flow solver (time, energy, ratio), and tracking accuracy against the
-ground truth (link and division precision/recall).
+lineage), ILP against the LP-based solver (time, energy, ratio), and tracking accuracy against
+the ground truth (link and division precision/recall).
+
+`--project P.ilp` (a tracking project from a binary segmentation with one raw channel, e.g. the
+fixtures' TrackingwLearning5t2d1c_wBin.ilp) also runs the full path on a rendered movie of the
+largest size: the cells drawn as Gaussian blobs (raw) and thresholded (segmentation), then the
+Tracking workflow as the command line runs it (objects and features per frame, classifiers,
+graph, solve, mergers and lineage, the Tracking-Result image and the track table), with wall
+and CPU seconds per stage (CPU of this process and of the solver's child process). The
+project's classifiers were trained on other data, so only the times mean something there. `--movie PATH` writes a small rendered movie (raw + segmentation, h5).
 
     .venv/bin/python scripts/bench_tracking.py [--frames 100] [--cells 2 20 200 2000]
-           [--ilp-limit 60] [--seed 0] [--movie movie.h5]
+           [--ilp-limit 40000] [--seed 0] [--movie movie.h5] [--project P.ilp] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +36,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
+from pixelserve.export import ExportSettings, export_to_array
 from pixelserve.project.tracking import TrackingParameters
 from pixelserve.tracking.detections import Detections
 from pixelserve.tracking.pipeline import track_detections
+from pixelserve.workflows import LaneRequest, Volume, load_workflow, parse_options
+from pixelserve.workflows.tracking_lane import TRACKING_STAGES
 
 SPEED = 3.0            # px per frame, per axis (random walk)
 DIVISION_RATE = 0.01   # per cell and frame
@@ -140,19 +152,73 @@ def accuracy(detections: Detections, truth: Truth, result) -> dict[str, float]:
             "false detections rejected": float(np.mean(graph.value[false] == 0)) if false.any() else 1.0}
 
 
-def render_movie(path: Path, frames: int = 20, cells: int = 8, seed: int = 0) -> None:
-    """A small rendered movie of the same kind (raw and binary segmentation, t, y, x) for the
-    path through object extraction."""
-    detections, truth, side = synthetic_detections(frames, cells, seed)
-    yy, xx = np.mgrid[:side, :side]
+def render(detections: Detections, truth: Truth, side: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(raw float32 (t, y, x), binary segmentation uint8) of the cells of synthetic detections."""
+    frames = int(detections.frame.max()) + 1
     raw = np.random.default_rng(seed).normal(0.1, 0.05, (frames, side, side)).astype(np.float32)
+    radius = 10
+    offsets = np.arange(-radius, radius + 1)
+    blob = np.exp(-(offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2 * 3.0 ** 2)).astype(np.float32)
     for i in np.flatnonzero(truth.cell >= 0):
-        x, y = detections.center[i, :2]
-        raw[detections.frame[i]] += np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0 ** 2)).astype(np.float32)
+        x, y = np.rint(detections.center[i, :2]).astype(int)
+        y0, x0 = max(y - radius, 0), max(x - radius, 0)
+        y1, x1 = min(y + radius + 1, side), min(x + radius + 1, side)
+        if y0 < y1 and x0 < x1:
+            raw[detections.frame[i], y0:y1, x0:x1] += blob[y0 - y + radius:y1 - y + radius,
+                                                           x0 - x + radius:x1 - x + radius]
+    return raw, (raw > 0.5).astype(np.uint8)
+
+
+def render_movie(path: Path, frames: int = 20, cells: int = 8, seed: int = 0) -> None:
+    """A small rendered movie (raw and binary segmentation, t, y, x) for trying the workflow."""
+    raw, segmentation = render(*synthetic_detections(frames, cells, seed), seed)
     with h5py.File(path, "w") as file:
         file["raw"] = raw
-        file["segmentation"] = (raw > 0.5).astype(np.uint8)
-    print(f"wrote {path}: {frames} frames of {side} x {side}")
+        file["segmentation"] = segmentation
+    print(f"wrote {path}: {frames} frames of {raw.shape[1]} x {raw.shape[2]}")
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the solver's child process)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def full_path(project: Path, frames: int, cells: int, seed: int, threads: int) -> None:
+    """The Tracking workflow on a rendered movie, with wall and CPU seconds per stage."""
+    workflow = load_workflow(project)
+    raw, segmentation = render(*synthetic_detections(frames, cells, seed), seed)
+    roles = [role.name for role in workflow.input_roles]
+    volumes = {roles[0]: Volume.from_array(raw[..., None], "tyxc"),
+               roles[1]: Volume.from_array(segmentation[..., None], "tyxc")}
+    request = LaneRequest("Tracking-Result", tables=True, options=parse_options(workflow.options, {}))
+    marks = [("start", time.perf_counter(), cpu_seconds())]
+    lane = workflow.open_lane(volumes, request, parallel_blocks=threads)
+    lane.prepare(lambda done, total, phase: marks.append((phase.split(":")[0], time.perf_counter(),
+                                                          cpu_seconds())), threads=threads)
+    marks.append(("end", time.perf_counter(), cpu_seconds()))
+    stages: dict[str, list[float]] = {}
+    for (phase, wall, cpu), (_, next_wall, next_cpu) in zip(marks[1:-1], marks[2:]):
+        if phase not in ("objects", *TRACKING_STAGES):
+            continue
+        spent = stages.setdefault(phase, [0.0, 0.0])
+        spent[0] += next_wall - wall
+        spent[1] += next_cpu - cpu
+    for name, run in (("Tracking-Result", lambda: export_to_array(lane.image, ExportSettings(), threads=threads)),
+                      ("track table", lane.tables)):
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        run()
+        stages[name] = [time.perf_counter() - wall, cpu_seconds() - cpu]
+    result = lane.state.result
+    print(f"\nfull path ({project.name}): {frames} frames of {raw.shape[1]} x {raw.shape[2]}, "
+          f"{len(result.candidates.detections)} detections, {result.candidates.n_links} links, "
+          f"{sum(len(fits) for fits in result.mergers.values())} mergers resolved, solver {result.solution.solver}, "
+          f"{threads} threads")
+    print(f"{'stage':>16} {'wall s':>8} {'CPU s':>8}")
+    for name, (wall, cpu) in stages.items():
+        print(f"{name:>16} {wall:8.2f} {cpu:8.2f}")
+    total = [sum(v[0] for v in stages.values()), sum(v[1] for v in stages.values())]
+    print(f"{'total':>16} {total[0]:8.2f} {total[1]:8.2f}")
 
 
 def main() -> None:
@@ -162,6 +228,9 @@ def main() -> None:
     parser.add_argument("--ilp-limit", type=int, default=40_000, help="largest movie (detections) for the ILP")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--movie", type=Path, help="also write a small rendered movie here (h5)")
+    parser.add_argument("--project", type=Path, help="a tracking project (binary segmentation, one raw channel): "
+                        "also run the full path on a rendered movie of the largest size")
+    parser.add_argument("--threads", type=int, default=2, help="threads of the full path")
     args = parser.parse_args()
     if args.movie:
         render_movie(args.movie, seed=args.seed)
@@ -192,6 +261,8 @@ def main() -> None:
     print(f"{'detections':>10} {'solver':>6} " + " ".join(f"{name:>13}" for name in accuracies[0][2]))
     for count, solver, values in accuracies:
         print(f"{count:10d} {solver:>6} " + " ".join(f"{value:13.4f}" for value in values.values()))
+    if args.project:
+        full_path(args.project, args.frames, args.cells[-1], args.seed, args.threads)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -23,6 +26,19 @@ def doc_blocks(name: str, language: str = "bash") -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", (DOCS / name).read_text(), flags=re.S)
 
 
+def check_documented_run(result: subprocess.CompletedProcess, block: str) -> None:
+    """A documented command did what its block says: exit code 0, or the code its comment
+    names ("# exits with code N") with a single 'pixelserve: error: ... Fix ...' line."""
+    expected = EXPECTED_FAILURE.search(block)
+    if not expected:
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == int(expected.group(1)), result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("pixelserve: error: ") and "Fix" in lines[0], lines[0]
+
+
 def shell_env() -> dict:
     """The environment in which documented commands find this venv's pixelserve first."""
     return dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -32,6 +48,26 @@ def run_shell(command: str, cwd: Path, timeout: float = 300) -> subprocess.Compl
     """A documented shell command, run as a reader would run it."""
     return subprocess.run(["bash", "-c", command], cwd=cwd, env=shell_env(), capture_output=True, text=True,
                           timeout=timeout)
+
+
+@contextlib.contextmanager
+def serving(folder: Path, env: dict | None = None):
+    """A pixelserve server (this venv's) that may read `folder`: yields its address, stops it
+    afterwards."""
+    port_file = folder / "port"
+    process = subprocess.Popen([Path(sys.executable).parent / "pixelserve", "serve", "--port", "0", "--port-file",
+                                port_file, "--allowed-root", folder], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not port_file.exists():
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        yield f"127.0.0.1:{int(port_file.read_text())}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
 
 
 def fixtures_dir() -> Path:
@@ -118,6 +154,25 @@ def apply_export(array, axes: str, settings, *, default_axis_order: str):
 
     result, output_axes, _ = export_to_array(InMemoryResult(array, axes), settings, default_axis_order=default_axis_order)
     return result, output_axes
+
+
+def all_features_batch(folder: Path, count: int, *, tiles: int, seed: int) -> tuple[Path, list[Path]]:
+    """A project with every feature (slow per pixel, so that runs take a while) and `count`
+    images of tiles x tiles cell images of 256 x 256, cells_<k>.tif."""
+    import tifffile
+
+    from pixelserve.features import DEFAULT_SCALES
+    from pixelserve.synthetic import cells_image, scribbles
+
+    image, truth = cells_image((160, 160), seed=5)
+    project = train_project(folder / "all_features.ilp", image, scribbles(truth, seed=5), "yx",
+                            scales=DEFAULT_SCALES, trees=20)
+    images = []
+    for index in range(count):
+        tile, _ = cells_image((256, 256), seed=seed + index)
+        images.append(folder / f"cells_{index}.tif")
+        tifffile.imwrite(images[-1], np.tile(tile, (tiles, tiles)))
+    return project, images
 
 
 @pytest.fixture(scope="session")

@@ -19,12 +19,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import train_project
-from pixelserve.features import DEFAULT_SCALES
+from conftest import all_features_batch
 from pixelserve.headless.batch_plan import choose_workers
 from pixelserve.headless.process_start import fork_context, fork_supported
 from pixelserve.headless.progress import BatchProgress
-from pixelserve.synthetic import cells_image, scribbles
+from pixelserve.synthetic import cells_image
 
 PIXELSERVE = str(Path(sys.executable).parent / "pixelserve")
 MB = 2**20
@@ -54,16 +53,7 @@ def part_files(folder: Path) -> list[Path]:
 def batch(tmp_path_factory):
     """A project with every feature (so that a 1024x1024 image takes a while on one thread)
     and six such images."""
-    folder = tmp_path_factory.mktemp("batch")
-    image, truth = cells_image((160, 160), seed=5)
-    project = train_project(folder / "all_features.ilp", image, scribbles(truth, seed=5), "yx",
-                            scales=DEFAULT_SCALES, trees=20)
-    images = []
-    for index in range(6):
-        tile, _ = cells_image((256, 256), seed=40 + index)
-        images.append(folder / f"cells_{index}.tif")
-        tifffile.imwrite(images[-1], np.tile(tile, (4, 4)))
-    return project, images
+    return all_features_batch(tmp_path_factory.mktemp("batch"), 6, tiles=4, seed=40)
 
 
 @pytest.fixture(scope="module")

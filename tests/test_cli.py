@@ -105,11 +105,11 @@ def test_role_flags_and_positional_files_cannot_mix(project_2d, image_2d, capsys
 
 
 def test_project_of_another_workflow_is_refused(tmp_path, image_2d, capsys):
-    project = tmp_path / "objects.ilp"
+    project = tmp_path / "carving.ilp"
     with h5py.File(project, "w") as file:
-        file["workflowName"] = b"Object Classification (from binary image)"
+        file["workflowName"] = b"Carving"
     assert headless(f"--project={project}", image_2d) == 2
-    assert "Object Classification" in error_line(capsys)
+    assert "Carving" in error_line(capsys)
 
 
 def test_pickled_classifier_is_refused_and_never_unpickled(project_2d, image_2d, tmp_path, capsys):

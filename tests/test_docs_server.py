@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -147,3 +148,7 @@ def test_grpcurl_examples_run(folder, address):
     assert json.loads(outputs[1])["status"] == "SERVING"
     assert json.loads(outputs[2])["workflow"] == "Pixel Classification"
     assert {d["internal_path"] for d in json.loads(outputs[3])["datasets"]} == {"raw/cells", "raw/other"}
+    batch = [json.loads(message) for message in re.findall(r"^\{.*?^\}", outputs[4], flags=re.S | re.M)]
+    [outcome] = [message["file"] for message in batch if "file" in message]
+    assert outcome["written"] == [str(folder / "images" / "results" / "cells_1_Probabilities.tif")]
+    assert batch[-1]["summary"]["written"] == 1 and "failed" not in batch[-1]["summary"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from conftest import EXPECTED_FAILURE, doc_blocks, run_shell
+from conftest import check_documented_run, doc_blocks, run_shell
 from pixelserve.project.pixel_classification import read_stored_project
 from pixelserve.synthetic import cells_image, scribbles
 
@@ -60,15 +60,7 @@ def test_the_doc_has_examples():
 
 @pytest.mark.parametrize("block", SHELL_BLOCKS)
 def test_shell_examples_run(doc_runs, block):
-    result = doc_runs[block]
-    expected = EXPECTED_FAILURE.search(block)
-    if expected:
-        assert result.returncode == int(expected.group(1)), result.stderr
-        lines = [line for line in result.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-        assert lines[0].startswith("pixelserve: error: ") and "Fix" in lines[0], lines[0]
-    else:
-        assert result.returncode == 0, result.stderr
+    check_documented_run(doc_runs[block], block)
 
 
 def test_shell_examples_wrote_what_the_text_says(example_folder, doc_runs):

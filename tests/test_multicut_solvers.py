@@ -8,6 +8,7 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 
 from multicut_helpers import (
+    OPTIMUM_3D,
     REFERENCE_WATERSHED,
     legacy_project,
     mean_segmentation_accuracy,
@@ -114,6 +115,7 @@ def test_default_solver_is_within_one_percent_of_the_optimum_on_the_large_fixtur
         fixture_problems):
     edges, weights, n_nodes = fixture_problems["3d"]   # 2023 edges: the ILP takes 1-2 minutes
     optimum = multicut_energy(edges, weights, exact_multicut(edges, weights, n_nodes))
+    assert optimum == pytest.approx(OPTIMUM_3D, abs=1e-6)   # what the faster tests compare with
     found = multicut_energy(edges, weights, solve(edges, weights, n_nodes))
     assert optimum <= found <= optimum + 0.01 * abs(optimum)
 

@@ -12,22 +12,18 @@ from pixelserve.objects import catalog
 from pixelserve.objects.classify import feature_matrix, predict_objects, predicted_classes
 from pixelserve.objects.features import compute_object_features
 from pixelserve.objects.table import object_table
-from pixelserve.project.object_classification import read_cached_probabilities, read_region_features
+from pixelserve.project.object_classification import read_cached_probabilities
 
 
 def predicted_lane(project):
-    """Per frame: (our features, probabilities, classes). The skeleton plugin (not computed
-    by pixelserve yet) is taken from ilastik's cache; every other feature is ours."""
+    """Per frame: (our features, probabilities, classes)."""
     model = project.model
     ensemble = ForestEnsemble(list(model.forests))
-    selection = {plugin: names for plugin, names in model.features.items() if plugin != catalog.SKELETON}
     frames = []
     for t in range(project.raw.time_points):
         raw, labels = project.frame(t)
-        features = compute_object_features(raw, labels, selection,
+        features = compute_object_features(raw, labels, model.features,
                                            coord_maximum_exclusive=model.coord_maximum_exclusive)
-        if catalog.SKELETON in model.features:
-            features[catalog.SKELETON] = read_region_features(project.file, 0, t)[catalog.SKELETON]
         matrix = feature_matrix(features, model.selected_features)
         assert matrix.dtype == np.float32 and matrix.shape == (labels.max() + 1, ensemble.n_features)
         frames.append((features, *predict_objects(ensemble, matrix, model.known_labels, model.n_classes)))
@@ -92,7 +88,10 @@ def test_feature_order_is_ilastiks():
                 "2D Convex Hull Features": {"HullCenter": ()}}
     matrix = feature_matrix(features, selected)
     assert matrix.tolist() == [[0, 0, 0, 0, 0], [5, 6, 10, 1, 0], [7, 8, 20, 2, 0]]
-    with pytest.raises(ProjectError, match="not computed"):
+    # a selected feature that was not computed is left out, as ilastik's make_feature_array does
+    assert feature_matrix(features, {"Standard Object Features": {"Variance": (), "Mean": ()}}).tolist() == \
+        [[0], [1], [2]]
+    with pytest.raises(ProjectError, match="none of the computed"):
         feature_matrix(features, {"Standard Object Features": {"Variance": ()}})
 
 

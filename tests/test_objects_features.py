@@ -18,9 +18,6 @@ from pixelserve.objects.segmentation import ThresholdSettings, threshold
 from pixelserve.objects.table import object_table
 from pixelserve.project.object_classification import read_region_features
 
-# Until objects/skeleton.py exists its plugin is refused; everything else is compared.
-NOT_YET = catalog.SKELETON
-
 
 def relative_error(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
     ours, theirs = ours.astype(np.float64), theirs.astype(np.float64)
@@ -33,16 +30,13 @@ def relative_error(ours: np.ndarray, theirs: np.ndarray) -> np.ndarray:
 def test_every_cached_feature_equals_ours(test_projects, name):
     project = open_project(test_projects, name)
     model = project.model
-    selection = {plugin: features for plugin, features in model.features.items() if plugin != NOT_YET}
     for t in range(project.raw.time_points):
         raw, labels = project.frame(t)
-        ours = compute_object_features(raw, labels, selection,
+        ours = compute_object_features(raw, labels, model.features,
                                        coord_maximum_exclusive=model.coord_maximum_exclusive)
         theirs = read_region_features(project.file, 0, t)
-        assert set(ours) == set(theirs) - {NOT_YET}
+        assert set(ours) == set(theirs)
         for plugin, features in theirs.items():
-            if plugin == NOT_YET:
-                continue
             assert set(ours[plugin]) == set(features), (plugin, t)
             for feature, cached in features.items():
                 value = ours[plugin][feature]
@@ -56,13 +50,6 @@ def test_every_cached_feature_equals_ours(test_projects, name):
                     assert np.isnan(value[no_defects]).all()
                     error[no_defects] = 0
                 assert error.max() <= 1e-6, (name, t, plugin, feature, np.argwhere(error > 1e-6)[:3])
-
-
-def test_skeleton_features_are_refused_until_they_exist(test_projects):
-    project = open_project(test_projects, "ObjectClassification5t2d1c_wPred.ilp")
-    raw, labels = project.frame(0)
-    with pytest.raises(ProjectError, match="2D Skeleton Features"):
-        compute_object_features(raw, labels, project.model.features)
 
 
 @pytest.fixture(scope="module")
@@ -128,9 +115,8 @@ def test_gui_reference_table_columns(gui_reference):
 def test_threads_give_identical_results(test_projects):
     project = open_project(test_projects, "ObjectClassification2d_wPred.ilp")
     raw, labels = project.frame(0)
-    selection = {p: f for p, f in project.model.features.items() if p != NOT_YET}
-    one = compute_object_features(raw, labels, selection, threads=1)
-    three = compute_object_features(raw, labels, selection, threads=3)
+    one = compute_object_features(raw, labels, project.model.features, threads=1)
+    three = compute_object_features(raw, labels, project.model.features, threads=3)
     for plugin in one:
         for name in one[plugin]:
             assert np.array_equal(one[plugin][name], three[plugin][name], equal_nan=True), name

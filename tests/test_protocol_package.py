@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import filecmp
 import importlib.util
+import os
 import shutil
 import signal
 import subprocess
@@ -80,6 +81,8 @@ def test_an_installed_wheel_serves_and_predicts_outside_the_repository(wheel, tm
                           capture_output=True, text=True, check=True).stdout.strip()
     (Path(site) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
+    # Outside the repository, as a user's shell: no PYTHONPATH leading back into it.
+    clean = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(project_2d, work / "cells.ilp")
@@ -89,7 +92,7 @@ def test_an_installed_wheel_serves_and_predicts_outside_the_repository(wheel, tm
     port_file = work / "port"
     server = subprocess.Popen([venv / "bin" / "pixelserve", "serve", "--port", "0", "--port-file", port_file,
                                "--allowed-root", work], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
+                              text=True, env=clean)
     try:
         for _ in range(600):
             if port_file.exists() and port_file.read_text().strip():
@@ -105,7 +108,7 @@ def test_an_installed_wheel_serves_and_predicts_outside_the_repository(wheel, tm
             np.save("remote.npy", result.array)
             print(result.axes, result.array.shape)
         """)
-        answer = subprocess.run([python, "-c", script], cwd=work, capture_output=True, text=True, timeout=300)
+        answer = subprocess.run([python, "-c", script], cwd=work, capture_output=True, text=True, timeout=300, env=clean)
         assert answer.returncode == 0, answer.stderr
         assert answer.stdout.split() == ["yxc", "(96,", "96,", "2)"]
     finally:
@@ -113,6 +116,6 @@ def test_an_installed_wheel_serves_and_predicts_outside_the_repository(wheel, tm
         server.wait(30)
     local = subprocess.run([venv / "bin" / "pixelserve", "--headless", f"--project={work / 'cells.ilp'}",
                             "--output_format=numpy", f"--output_filename_format={work / 'local'}", str(work / "image.tif")],
-                           cwd=work, capture_output=True, text=True, timeout=300)
+                           cwd=work, capture_output=True, text=True, timeout=300, env=clean)
     assert local.returncode == 0, local.stderr
     np.testing.assert_array_equal(np.load(work / "remote.npy"), np.load(work / "local.npy"))

@@ -242,7 +242,13 @@ def chunk(data: bytes, index=0):
     ([header(shape=(64, 64, 3), axes="yxc"), chunk(bytes(64 * 64 * 3))], "INVALID_ARGUMENT", "3 channel"),
     ([header(shape=(8, 64, 64), axes="zyx"), chunk(bytes(8 * 64 * 64))], "INVALID_ARGUMENT", "3D"),
     ([header(shape=(9000, 9000))], "RESOURCE_EXHAUSTED", "limit"),
+    # the byte count of these overflows int64
+    ([header(shape=(2**32 + 1, 2**32 - 1))], "RESOURCE_EXHAUSTED", "18446744073709551615 bytes, more than"),
+    ([header(shape=(2**62, 64), dtype=protocol.arrays.DTYPE_FLOAT64)], "RESOURCE_EXHAUSTED", "more than this server's limit"),
+    ([header(), chunk(bytes(64 * 64)), chunk(b"x")], "INVALID_ARGUMENT", "after all the bytes the header announces"),
     ([header(project="missing.ilp")], "NOT_FOUND", "does not exist"),
+    ([header(project="*.ilp")], "NOT_FOUND", "is no file"),
+    ([header(project="cells.ilp/raw")], "NOT_FOUND", "is no file"),
     ([header(project="../outside.ilp")], "PERMISSION_DENIED", "outside"),
     ([header(project="/etc/hostname")], "PERMISSION_DENIED", "outside"),
 ])

@@ -2,8 +2,8 @@
 
 Two movies: the TrackingwLearning5t2d1c_wBin fixture (mergers, resolved) tracked from its cached
 features and label frames, and a rendered version of the scripted movie of
-test_tracking_solvers (a division). Split objects' features are recomputed from their pixels,
-as ilastik's relabelled-merger feature operator does.
+test_tracking_solvers (a division). Split objects' features are computed from their pixels in
+the fixture's raw data, as ilastik's relabelled-merger feature operator does.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import pytest
 import tifffile
 from skimage import measure
 
+from conftest import fixtures_dir
+from pixelserve.objects.catalog import DIVISION
 from pixelserve.project.ilp import read_project_file
 from pixelserve.project.tracking import (
     read_stored_features,
@@ -31,7 +33,7 @@ from pixelserve.tracking.lineage import NO_ID
 from pixelserve.tracking.pipeline import track_detections
 from pixelserve.tracking.plugins import PLUGINS, TrackingExport, export_plugin
 from pixelserve.tracking.plugins.contours import object_contour
-from pixelserve.tracking.relabel import id_table, relabel, split_mergers
+from pixelserve.tracking.relabel import features_with_split_mergers, id_table, relabel, split_mergers
 from test_tracking_fixtures import _detections, stored_graph
 from test_tracking_solvers import parameters, scripted_movie
 
@@ -74,21 +76,13 @@ def merger_movie(test_projects) -> Movie:
     detections = _detections(file, project, stored_graph(file))
     result = track_detections(detections, project.parameters, lambda t: read_stored_label_frame(file, t))
     labels = {t: split_mergers(read_stored_label_frame(file, t), result.mergers.get(t, {})) for t in range(5)}
-    features = {}
-    for t in range(5):
-        stored = read_stored_features(file, t)
-        computed = standard_features(labels[t])
-        table = {}
-        for plugin, arrays in stored.items():
-            table[plugin] = {}
-            for name, values in arrays.items():
-                grown = np.zeros((max(values.shape[0], len(computed["Count"])),) + values.shape[1:], values.dtype)
-                grown[:values.shape[0]] = values
-                if name in computed and plugin in ("Default features", "Standard Object Features"):
-                    extra = slice(values.shape[0], None)
-                    grown[extra] = computed[name][extra]
-                table[plugin][name] = grown
-        features[t] = table
+    with h5py.File(fixtures_dir() / "inputdata" / "5t2d1c.h5", "r") as raw_file:
+        movie = raw_file["data"][()][:, None]         # t, z, y, x, c
+    # what ilastik's plugins read after merger resolution: no division features, the split
+    # objects' features added (features_with_split_mergers)
+    features = {t: features_with_split_mergers(
+        {plugin: arrays for plugin, arrays in read_stored_features(file, t).items() if plugin != DIVISION},
+        movie[t], read_stored_label_frame(file, t), labels[t], coord_maximum_exclusive=False) for t in range(5)}
     raw = {t: np.stack([labels[t], labels[t], (labels[t] > 0) * 1.0], axis=-1) for t in range(5)}
     file.close()
     export = TrackingExport(result.graph, result.lineage, 5, project.parameters, labels.__getitem__,
@@ -211,7 +205,9 @@ def test_csv_table_reads_back(movie_name, request, tmp_path):
     assert table["parentTrackId"].tolist() == parent_track[order].tolist()
     assert table["mergerLabelId"].tolist() == graph.merger_label[order].tolist()
     header = path.read_text().splitlines()[0].split(",")
-    assert "Count_0" in header and "RegionCenter_1" in header and "Histogram" not in ",".join(header)
+    # ilastik's display names (objects.catalog.display_name), spaces as "_"
+    assert "Size_in_pixels_0" in header and "Center_of_the_object_1" in header
+    assert "Histogram" not in ",".join(header) and "Count_0" not in header
 
 
 def test_json_reads_back(merger_movie, tmp_path):

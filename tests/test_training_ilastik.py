@@ -122,7 +122,7 @@ def test_an_ilastik_project_without_images_gets_them_from_raw_data(api_projects,
 
 
 def test_a_project_of_another_workflow_is_refused(test_projects, tmp_path, capsys):
-    assert _run("train", "--project", test_projects / "ObjectClassification2d_wSeg.ilp",
+    assert _run("train", "--project", test_projects / "Boundary-basedSegmentationwMulticut3d.ilp",
                 "--output", tmp_path / "x.ilp") == 2
     err = capsys.readouterr().err
-    assert "Pixel Classification and Autocontext projects only" in err and "Fix" in err
+    assert "Object Classification and Cell Density Counting projects only" in err and "Fix" in err

@@ -9,10 +9,8 @@ from __future__ import annotations
 import csv
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ import tifffile
 from scipy import ndimage
 
 import cc_workflow
-from conftest import ROOT
+from conftest import ROOT, serving
 from pixelserve import open_project
 from pixelserve.client import Client
 from pixelserve.errors import ProjectError
@@ -131,18 +129,8 @@ def test_the_python_api_returns_the_image_and_the_table(folder):
 
 @pytest.fixture(scope="module")
 def served(folder, plugin_env):
-    port_file = folder / "port"
-    process = subprocess.Popen([BIN / "pixelserve", "serve", "--port", "0", "--port-file", port_file,
-                                "--allowed-root", folder], env=plugin_env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not port_file.exists():
-        assert process.poll() is None, process.stderr.read()
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"127.0.0.1:{int(port_file.read_text())}"
-    process.send_signal(signal.SIGTERM)
-    process.wait(30)
+    with serving(folder, plugin_env) as address:
+        yield address
 
 
 def test_the_server_advertises_and_runs_the_workflow(folder, served):

@@ -17,10 +17,10 @@ from .workflows import LaneRequest, Volume, Workflow, load_workflow, parse_optio
 class Project:
     """A loaded project: what it expects and what it can export, and `predict`."""
 
-    def __init__(self, path, *, structure_tensor_order: str | None = None):
+    def __init__(self, path, *, structure_tensor_order: str | None = None, check_stored_file=None):
         self.path = Path(path)
-        self.workflow: Workflow = load_workflow(self.path,
-                                                structure_tensor_order=structure_tensor_order)
+        self.workflow: Workflow = load_workflow(self.path, structure_tensor_order=structure_tensor_order,
+                                                check_stored_file=check_stored_file)
 
     @property
     def workflow_name(self) -> str:
@@ -86,8 +86,9 @@ class Project:
         request = LaneRequest(export_source, image=image_wanted, tables=tables,
                               options=parse_options(self.workflow.options, dict(options or {})))
         lane = self.workflow.open_lane(volumes, request, parallel_blocks=threads)
-        lane.prepare(threads=threads)
         result = Result(array=None, export_source=self.workflow.resolve_export_source(export_source))
+        lane.check_gives_results(result.export_source)
+        lane.prepare(threads=threads)
         if lane.image is not None:
             source = lane.image
             # The raw axes without c, then c: the result keeps the source's own order.
@@ -100,25 +101,31 @@ class Project:
         return result
 
 
-def open_project(path, *, structure_tensor_order: str | None = None) -> Project:
-    """Load an ilastik (or pixelserve) project file for prediction."""
-    return Project(path, structure_tensor_order=structure_tensor_order)
+def open_project(path, *, structure_tensor_order: str | None = None, check_stored_file=None) -> Project:
+    """Load an ilastik (or pixelserve) project file for prediction. `check_stored_file(path)
+    -> path` passes every other file the project names before it is opened (e.g. training
+    images a workflow retrains from) and may refuse it by raising."""
+    return Project(path, structure_tensor_order=structure_tensor_order, check_stored_file=check_stored_file)
 
 
 def train(raw=None, labels=None, output=None, *, project=None, label_names=None,
           features=None, trees: int | None = None, seed: int | None = None,
           workflow: str | None = None, stage_labels: str = "crossfit", axes=None,
           in_2d: bool | None = None, max_scale: float | None = None,
-          threads: int | None = None, progress: bool | None = None) -> Project:
-    """Train a Pixel Classification or Autocontext classifier and write it as an ilastik
-    project to `output` (a path ending in .ilp); returns it, opened for prediction.
+          inputs: dict | None = None, object_labels=None, threshold=None, margin=None,
+          threads: int | None = None, progress: bool | None = None,
+          sigma: float | None = None) -> Project:
+    """Train a Pixel Classification, Autocontext, Object Classification or Cell Density
+    Counting project and write it in ilastik's layout to `output` (a path ending in .ilp);
+    returns it, opened for prediction.
 
     raw: path(s) of the training image(s), one per lane, any format `open_dataset` reads
         (e.g. "cells.tif", "volume.h5/raw"); with `project`, replaces the stored path of the
         lane at that position.
     labels: label image(s) of the raw image's size, each a path or a numpy array
         (0 = unlabelled, 1..K = class), one per raw image (None to skip one); with `project`,
-        drawn on top of the stored labels.
+        drawn on top of the stored labels. For objects, an object takes the class of the
+        labelled pixels inside it.
     project: an existing project (pixelserve's or ilastik's) to continue: its images, feature
         selection, class names and stored labels; without new labels it is retrained from
         its stored labels.
@@ -126,23 +133,43 @@ def train(raw=None, labels=None, output=None, *, project=None, label_names=None,
     features: "default" (ilastik's feature grid), "all", a selection such as
         "gaussian:0.3,1,3.5 hessian:1,3.5", or {feature: [scales]}; default the project's
         selection, else "default". `in_2d` computes 3D data per slice; `max_scale` drops
-        larger scales.
+        larger scales. For objects: "default", "all", ilastik's feature names
+        ("Count,Mean,Convexity") or {plugin: {feature: margin}}; `margin` sets the
+        neighbourhood of "... in neighborhood" features.
     trees: forest size (default: the project's, else 100). seed: for a repeatable result.
-    workflow: "pixel" (default) or "autocontext" (two stages). `stage_labels` says how new
-        labels reach the stages: "crossfit" (default: every stage gets every label, stage 2
-        learns from out-of-fold stage-1 probabilities), "copy" (every label, in-sample) or
-        "partition" (each stage gets a share of the strokes); see docs/training.md.
+    workflow: "pixel" (default), "autocontext" (two stages), "object" (Object
+        Classification; also chosen by an Object Classification `project`) or "counting"
+        (labels 1 = a dot on each object, 2 = background; `sigma` smooths the dots, default
+        2.5; trained regressors are stored in the project; with `project` a counting project's
+        regressors are trained from its stored labels and stored in `output`, see
+        docs/counting.md). `stage_labels` says how new labels reach the stages: "crossfit"
+        (default: every stage gets every label, stage 2 learns from out-of-fold stage-1
+        probabilities), "copy" (every label, in-sample) or "partition" (each stage gets a
+        share of the strokes); see docs/training.md.
+    inputs (objects): where the objects come from, one of {"Prediction Maps": [paths]},
+        {"Segmentation Image": [paths]} or {"Label Image": [paths]}, one per raw image.
+    object_labels (objects): CSV path(s) of (time frame, object id, class), one per raw image.
+    threshold (objects, prediction maps): a `pixelserve.objects.segmentation.ThresholdSettings`.
     axes: axes of the raw image(s), e.g. "yx" or "zyxc" (one for all or one each).
     threads: default all cores. progress: a progress bar (default: on a terminal only).
 
-    Bad input raises `UserError` naming the cause and the fix.
+    Bad input raises `UserError` naming the cause and the fix. See docs/training.md and
+    docs/object-classification.md.
     """
+    from .training.objects import ObjectTrainingSettings, is_object_training, train_object_project
     from .training.trainer import train_project
 
     if output is None:
         raise UserError("Give the project file to write, e.g. output='MyProject.ilp'.")
+    if is_object_training(workflow, project):
+        result = train_object_project(
+            output, raw, labels, inputs=inputs, object_labels=object_labels, project=project,
+            settings=ObjectTrainingSettings(threshold=threshold, features=features, margin=margin,
+                                            label_names=label_names, trees=trees),
+            seed=seed, axes=axes, threads=threads, progress=progress)
+        return open_project(result.path)
     result = train_project(output, raw, labels, project=project, label_names=label_names,
                            features=features, in_2d=in_2d, max_scale=max_scale, trees=trees,
                            seed=seed, workflow=workflow, stage_labels=stage_labels, axes=axes,
-                           threads=threads, progress=progress)
+                           threads=threads, progress=progress, sigma=sigma)
     return open_project(result.path)

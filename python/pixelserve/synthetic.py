@@ -2,6 +2,7 @@
 
 Bright round "cells" of varying size on a dim, uneven background with noise; the truth is
 known for every pixel, and scribbles (a few short strokes per class) play the user's labels.
+Also blurred spots for counting, and round and elongated objects for object classification.
 """
 
 from __future__ import annotations
@@ -73,3 +74,42 @@ def dot_labels(centres: np.ndarray, shape, *, background: int = 1000, clearance:
     labels[tuple(chosen.T)] = 2
     labels[tuple(np.asarray(centres).T)] = 1
     return labels
+
+
+def shapes_image(shape=(256, 256), *, n_objects: int | None = None, seed: int = 0):
+    """(image uint8, truth uint8): separate objects of one brightness on a noisy uneven
+    background, each either round (truth 1: a disk of radius 4-7) or elongated (truth 2: an
+    ellipse of half-axes 9-13 by 2.5-3.5 at any angle), 0 elsewhere; in 2D (y, x) or 3D
+    (z, y, x; the ellipse elongated in its y-x plane). Only shape tells the classes apart."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(shape)
+    n_objects = n_objects or max(4, int(np.prod(shape[-2:]) / 1500))
+    truth = np.zeros(shape, dtype=np.uint8)
+    taken = np.zeros(shape, dtype=bool)
+    half = 14
+    offsets = np.mgrid[tuple(slice(-half, half + 1) for _ in shape)]
+    placed = 0
+    for _ in range(n_objects * 20):
+        if placed == n_objects:
+            break
+        kind = 1 + int(rng.integers(0, 2))
+        angle = rng.uniform(0, np.pi)
+        u = offsets[-1] * np.cos(angle) + offsets[-2] * np.sin(angle)
+        v = -offsets[-1] * np.sin(angle) + offsets[-2] * np.cos(angle)
+        if kind == 1:
+            a = b = rng.uniform(4, 7)
+        else:
+            a, b = rng.uniform(9, 13), rng.uniform(2.5, 3.5)
+        inside = (u / a) ** 2 + (v / b) ** 2 <= 1
+        if len(shape) == 3:
+            inside &= np.abs(offsets[0]) <= b
+        centre = [int(rng.integers(half + 1, n - half - 1)) for n in shape]
+        box = tuple(slice(c - half, c + half + 1) for c in centre)
+        if (taken[box] & inside).any():
+            continue
+        truth[box][inside] = kind
+        taken[box] |= ndimage.binary_dilation(inside, iterations=2)
+        placed += 1
+    background = ndimage.gaussian_filter(rng.normal(0, 1, shape), 20) * 60 + 60
+    image = np.where(truth > 0, 110.0, 0.0) + background + rng.normal(0, 12, shape)
+    return np.clip(ndimage.gaussian_filter(image, 0.7), 0, 255).astype(np.uint8), truth

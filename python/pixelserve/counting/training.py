@@ -21,6 +21,8 @@ stored labels (`applets/counting/countingOperators.py` OpTrainCounter.execute,
 from __future__ import annotations
 
 import logging
+import os
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,6 +30,7 @@ from ..blocks import map_blocks
 from ..classifiers.regression_trees import trees_from_sklearn
 from ..errors import UserError
 from ..features import FeatureSpec, feature_count
+from ..io import open_dataset
 from ..project.counting import (
     BACKGROUND,
     DEFAULT_SIGMA,
@@ -160,6 +163,53 @@ def train_regressors(raws: list[Volume | None], labels: list[SparseLabels],
 
 def train_counting(model: CountingModel, raws: list[Volume | None], *, seed: int | None = None,
                    threads: int = 1) -> CountingRegressors:
-    """Train a counting project's regressors from its stored labels on its lanes' images."""
-    return train_regressors(raws, model.labels, model.feature_specs, model.structure_tensor_order,
-                            model.sigma, seed=seed, threads=threads)
+    """Train a counting project's regressors from its stored labels on its lanes' images
+    (see `training_images`); they carry the project's fingerprint."""
+    regressors = train_regressors(raws, model.labels, model.feature_specs,
+                                  model.structure_tensor_order, model.sigma, seed=seed,
+                                  threads=threads)
+    return replace(regressors, fingerprint=model.fingerprint)
+
+
+def training_images(model: CountingModel, given: list | None = None, *, check=None) -> list[Volume | None]:
+    """The images of the project's labelled lanes (None for lanes without labels): `given`
+    paths where set (one per lane, in lane order; None keeps the stored one), else the paths
+    the project stores, relative to its folder, read with the stored axes. `check(path) ->
+    path` passes every stored path before it is opened (the server's allowed roots)."""
+    project = model.project
+    given = list(given or [])
+    role = project.role_names[0]
+    images: list[Volume | None] = []
+    for index, (lane, labels) in enumerate(zip(project.lanes, model.labels)):
+        path = given[index] if index < len(given) else None
+        info = lane.get(role)
+        if not len(labels) or (path is None and info is None):
+            images.append(None)
+            continue
+        if path is not None:
+            image = Volume.from_dataset(open_dataset(os.fspath(path)), name=os.fspath(path))
+            if info is not None and info.shape is not None:
+                stored = tuple(info.size(a) for a in "tzyx")
+                if image.shape[:4] != stored:
+                    raise UserError(
+                        f"{path} has shape {image.own_shape} (axes '{image.own_axes}') but lane "
+                        f"{index} of {project.path.name} was {info.shape} (axes '{info.axes}'), "
+                        "the image its labels were drawn on. Fix: pass that image.")
+            images.append(image)
+            continue
+        stored = info.file_path
+        if check is not None:
+            stored = os.pathsep.join(check(os.path.join(project.path.resolve().parent, member))
+                                     for member in stored.split(os.pathsep))
+        try:
+            dataset = open_dataset(stored, base_dir=str(project.path.resolve().parent),
+                                   scale=info.working_scale or None)
+        except UserError as error:
+            raise UserError(
+                f"{project.path.name} stores no regressors pixelserve can read, so they are "
+                f"trained from its labels, which lie on lane {index}'s image "
+                f"'{info.file_path}'; it cannot be opened ({error}). Fix: put the image there, "
+                "or store trained regressors once with 'pixelserve train --project "
+                f"{project.path.name} --raw_data IMAGE --output NEW.ilp' and use NEW.ilp.") from None
+        images.append(Volume.from_dataset(dataset, info.axes, name=info.file_path))
+    return images

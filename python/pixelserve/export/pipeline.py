@@ -71,6 +71,25 @@ def _output_paths(settings, writer, plan, placeholders) -> tuple[str, str]:
     return path, internal
 
 
+def output_paths(source: ResultSource, settings: ExportSettings, placeholders: dict, *,
+                 default_axis_order: str | None = None) -> tuple[list[str], str]:
+    """(the files, the dataset inside them) that export_result would write; computes nothing."""
+    settings, plan = _plan(source.axes, source.shape, source.dtype, settings,
+                           default_axis_order or source.default_axis_order, source.drange)
+    _, internal, paths = _planned_paths(settings, writer_class(settings.output_format), plan, placeholders)
+    return paths, internal
+
+
+def _planned_paths(settings, writer_cls, plan, placeholders) -> tuple[str, str, list[str]]:
+    """(the output path, the internal dataset path, every file written: one per slice for a
+    sequence format)."""
+    path, internal = _output_paths(settings, writer_cls, plan, placeholders)
+    if writer_cls.remote:
+        return path, internal, [path]
+    origin = {a: int(plan.region_start[plan.source_axes.index(a)]) for a in plan.output_axes if a in plan.source_axes}
+    return path, internal, writer_cls.output_paths(path, plan.output_shape, plan.output_axes, origin)
+
+
 def make_folders(folder: str) -> list[str]:
     """Create `folder` and missing parents; return the ones created here, deepest first.
 
@@ -89,7 +108,11 @@ def make_folders(folder: str) -> list[str]:
             os.mkdir(path)
         except FileExistsError:
             if not os.path.isdir(path):
-                raise
+                raise UserError(f"Cannot create the output folder {path}: a file of that name is in the way. Fix: "
+                                "choose another --output_filename_format, or move that file") from None
+        except OSError as error:
+            raise UserError(f"Cannot create the output folder {path}: {error.strerror}. Fix: choose a folder you "
+                            "may write to with --output_filename_format") from None
         else:
             created.insert(0, path)
     return created
@@ -121,17 +144,17 @@ def export_result(
                          resolution=resolution, axis_units=axis_units)
     writer_cls, plan, path, paths = target.writer_cls, target.plan, target.path, target.paths
     remote = writer_cls.remote
-    created_folders = []
-    for folder in [] if remote else dict.fromkeys(os.path.dirname(final) for final in paths):
-        created_folders += make_folders(folder)
     tag = uuid.uuid4().hex[:8]
     temp_path = path if remote else temp_name(path, tag)
     # what writer_cls.output_paths(temp_path) gives; a remote writer has none to rename
     temp_paths = [] if remote else [temp_name(final, tag) for final in paths]
+    if before_writing is not None:
+        before_writing(temp_paths)  # before any folder too: it may refuse the paths
+    created_folders = []
+    for folder in [] if remote else dict.fromkeys(os.path.dirname(final) for final in paths):
+        created_folders += make_folders(folder)
     writer = None
     try:
-        if before_writing is not None:
-            before_writing(temp_paths)
         writer = writer_cls(temp_path, path, plan.output_shape, plan.output_axes, plan.export_dtype, target.metadata)
         stream_blocks(source, plan, writer, threads, _counting_finish(progress, writer, plan))
         writer.finish()
@@ -182,10 +205,8 @@ def plan_output(source: ResultSource, settings: ExportSettings, placeholders: di
         axis_units = {axis: unit for axis, (_, unit) in source.resolution.items() if unit}
     writer_cls = writer_class(settings.output_format)
     check_fits(writer_cls, plan.output_shape, plan.output_axes, plan.export_dtype)
-    path, internal = _output_paths(settings, writer_cls, plan, placeholders)
-    origin = {a: int(plan.region_start[plan.source_axes.index(a)]) for a in plan.output_axes if a in plan.source_axes}
+    path, internal, paths = _planned_paths(settings, writer_cls, plan, placeholders)
     remote = writer_cls.remote
-    paths = [path] if remote else writer_cls.output_paths(path, plan.output_shape, plan.output_axes, origin)
     for final in [] if remote else paths:
         refuse_input_as_output(final, internal, placeholders.get("input_paths"))
         if os.path.isdir(final) and not writer_cls.folder:

@@ -15,7 +15,7 @@ import csv
 import os
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
@@ -34,7 +34,9 @@ class Table:
     set by the workflow from its own flags; None: the table only goes back to callers (the
     server, the Python API). `per_run`: the rows of every lane of a run go into one file,
     written when the run ends (e.g. one count per image). `header`: CSV files start with the
-    column names.
+    column names. `datasets`: more datasets of an HDF5 table file, path -> (array, attributes)
+    (ilastik's object table holds each object's image crops there); CSV files and callers get
+    the columns only.
     """
 
     name: str
@@ -43,6 +45,7 @@ class Table:
     per_run: bool = False
     header: bool = True
     internal_path: str = "table"
+    datasets: Mapping[str, tuple[np.ndarray, Mapping[str, str]]] = field(default_factory=dict)
 
     def __post_init__(self):
         columns = {str(name): _column(values) for name, values in self.columns.items()}
@@ -63,6 +66,14 @@ class Table:
         for name, values in self.columns.items():
             out[name] = values
         return out
+
+    def row_text(self, index: int) -> str:
+        """One row for a log line: its text values, then each number with its column's name,
+        e.g. '2d3c: count 29.87363624572754' (numbers as the CSV file prints them)."""
+        names = [str(v[index]) for v in self.columns.values() if v.dtype.kind == "O"]
+        values = [f"{name} {_float_text(v[index]) if v.dtype.kind == 'f' else v[index]}"
+                  for name, v in self.columns.items() if v.dtype.kind != "O"]
+        return ": ".join(part for part in (" ".join(names), ", ".join(values)) if part)
 
     @classmethod
     def concatenated(cls, tables: list["Table"]) -> "Table":
@@ -114,6 +125,9 @@ def _write_hdf5(table: Table, path: str) -> None:
         data[name] = [v.encode() for v in values] if values.dtype.kind == "O" else values
     with h5py.File(path, "w") as file:
         file.create_dataset(table.internal_path, data=data)
+        for name, (array, attributes) in table.datasets.items():
+            dataset = file.create_dataset(name, data=array)
+            dataset.attrs.update(attributes)
 
 
 def _hdf5_dtype(values: np.ndarray) -> np.dtype:
@@ -126,8 +140,9 @@ def _hdf5_dtype(values: np.ndarray) -> np.dtype:
 TABLE_WRITERS: dict[str, Callable[[Table, str], None]] = {".csv": _write_csv, ".h5": _write_hdf5, ".hdf5": _write_hdf5}
 
 
-def write_table(table: Table, placeholders: Mapping[str, object]) -> str:
-    """Write `table` to its `file` (placeholders filled in); returns the path written."""
+def write_table(table: Table, placeholders: Mapping[str, object], *, before_writing=None) -> str:
+    """Write `table` to its `file` (placeholders filled in); returns the path written.
+    `before_writing([temp_path])` hears the temporary file's name before anything is created."""
     if table.file is None:
         raise ValueError(f"Table {table.name!r} has no file to be written to")
     path = os.path.abspath(os.path.expanduser(format_path(table.file, dict(placeholders))))
@@ -139,8 +154,10 @@ def write_table(table: Table, placeholders: Mapping[str, object]) -> str:
     folder = os.path.dirname(path)
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UserError(f"The table file {path} would go below {folder}, which is a file. Fix: choose another path.")
-    os.makedirs(folder, exist_ok=True)
     temp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}.part")
+    if before_writing is not None:
+        before_writing([temp])
+    os.makedirs(folder, exist_ok=True)
     try:
         writer(table, temp)
         os.replace(temp, path)

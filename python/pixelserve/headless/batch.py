@@ -10,51 +10,28 @@ with its reason, and the exit code says what kind of failures there were:
 A single file keeps the one-line error of docs/headless.md and the same exit codes.
 
 Ctrl-C and SIGTERM stop everything and leave no partial output: exports write under
-temporary names and rename when complete, and delete those files when interrupted.
+temporary names and rename when complete, and delete those files when interrupted. The
+signals are acted on at safe points (interrupts.py), which the caller sets up.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .batch_plan import LaneCost, lane_cost, plan_batch
+from ..blocks import Cancelled
+from . import interrupts
+from .batch_plan import BatchPlan, LaneCost, lane_cost, plan_batch
 from .lanes import HeadlessJob, LaneOutcome, LaneSpec, export_lane, open_lane, process_lane, write_run_tables
+from .output_names import lane_outputs, refuse_shared_outputs
 from .progress import BatchProgress
 from .worker_pool import describe_failure, run_in_workers
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C; the exit code a shell reports for it."""
-
-    exit_code = 128 + signal.SIGTERM
-
-
-def _raise_terminated(signum, frame):
-    raise Terminated
-
-
-@contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM (a scheduler cancelling the job, `kill`) unwinds like Ctrl-C, so the export's
-    cleanup runs; by default it would end the process on the spot, leaving temporary files."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    except ValueError:  # not the main thread: only the main thread can take signals
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -72,6 +49,7 @@ class BatchOutcome:
         self.progress_bar = progress
         self.failures: dict[int, Failure] = {}
         self.outcomes: dict[int, LaneOutcome] = {}
+        self.run_tables: list[str] = []
 
     def progress(self, index: int, done: int, total: int) -> None:
         self.progress_bar.lane(index, done, total)
@@ -79,13 +57,23 @@ class BatchOutcome:
     def finished(self, index: int, outcome: LaneOutcome) -> None:
         self.outcomes[index] = outcome
         self.progress_bar.lane_finished(index)
-        for path in outcome.written:
-            self.progress_bar.print(f"Wrote {path}")
+        for line in [f"Wrote {path}" for path in outcome.written] + outcome.summary():
+            self.say(line)
+
+    def say(self, line: str) -> None:
+        """A line for the log (files written, a lane's summary rows)."""
+        self.progress_bar.print(line)
+
+    def writing(self, temp_paths: list[str]) -> None:
+        """A lane is about to create these files (export_result's before_writing); raising
+        stops that lane before anything exists."""
 
     def write_run_tables(self) -> None:
         """The tables with one file for the whole run (rows of every lane, in lane order)."""
-        for path in write_run_tables([self.outcomes[i] for i in sorted(self.outcomes)]):
-            self.progress_bar.print(f"Wrote {path}")
+        self.run_tables = write_run_tables([self.outcomes[i] for i in sorted(self.outcomes)],
+                                           before_writing=self.writing)
+        for path in self.run_tables:
+            self.say(f"Wrote {path}")
 
     def failed(self, index: int, reason: str, user_error: bool) -> None:
         self.failures[index] = Failure(self.lanes[index].label, reason, user_error)
@@ -99,6 +87,14 @@ class BatchOutcome:
         return EXIT_INTERNAL
 
     def print_summary(self) -> None:
+        by_table: dict[str, list[str]] = {}
+        for index in sorted(self.outcomes):
+            for table in self.outcomes[index].run_tables:
+                by_table.setdefault(table.name, []).extend(table.row_text(r) for r in range(table.rows))
+        for name, lines in by_table.items():
+            print(f"pixelserve: {name} of {len(self.outcomes)} files:", file=sys.stderr)
+            for line in lines:
+                print(f"  {line}", file=sys.stderr)
         if not self.failures:
             return
         print(f"pixelserve: {len(self.failures)} of {len(self.lanes)} files failed:", file=sys.stderr)
@@ -110,10 +106,10 @@ class BatchOutcome:
 def run_batch(workflow, job: HeadlessJob, lanes: list[LaneSpec], *, threads: int,
               parallel_files: int) -> int:
     """Export every lane; returns the exit code (see the module docstring)."""
-    with sigterm_as_interrupt():
-        if len(lanes) == 1:
-            return _run_single(workflow, job, lanes[0], threads)
-        return _run_several(workflow, job, lanes, threads, parallel_files)
+    interrupts.check()  # a signal while the project loaded
+    if len(lanes) == 1:
+        return _run_single(workflow, job, lanes[0], threads)
+    return _run_several(workflow, job, lanes, threads, parallel_files)
 
 
 def _run_single(workflow, job: HeadlessJob, lane: LaneSpec, threads: int) -> int:
@@ -121,50 +117,90 @@ def _run_single(workflow, job: HeadlessJob, lane: LaneSpec, threads: int) -> int
     opened = open_lane(workflow, job, lane, threads=threads)
     with BatchProgress([lane_cost(opened.result.image).pixels]) as progress:
         outcome = BatchOutcome([lane], progress)
-        outcome.finished(0, export_lane(opened, job, threads=threads, progress=progress.lane_callback(0)))
+        outcome.finished(0, export_lane(opened, job, threads=threads,
+                                        progress=interrupts.checking(progress.lane_callback(0))))
         outcome.write_run_tables()
     return EXIT_OK
 
 
 def _run_several(workflow, job: HeadlessJob, lanes: list[LaneSpec], threads: int,
                  parallel_files: int) -> int:
-    # Opening every lane first reads only headers: it finds bad files before any work,
-    # and gives each file's size for the plan and the progress bar.
-    costs: dict[int, LaneCost] = {}
-    early_failures: dict[int, tuple[str, bool]] = {}
-    for index, lane in enumerate(lanes):
-        try:
-            costs[index] = lane_cost(open_lane(workflow, job, lane).result.image)
-        except Exception as error:
-            if job.debug:
-                traceback.print_exc()
-            early_failures[index] = describe_failure(error)
-    plan = plan_batch(list(costs.values()), threads, parallel_files)
+    opened = open_lanes(workflow, job, lanes)
+    plan = plan_batch(list(opened.costs.values()), threads, parallel_files)
     print(f"pixelserve: processing {len(lanes)} files, {plan.workers} at a time "
           f"({plan.threads_per_worker} thread{'s' if plan.threads_per_worker > 1 else ''} each)",
           file=sys.stderr, flush=True)
-    pixels = [costs[i].pixels if i in costs else 0 for i in range(len(lanes))]
-    with BatchProgress(pixels) as progress:
+    with BatchProgress(opened.pixels()) as progress:
         outcome = BatchOutcome(lanes, progress)
-        for index, (reason, user_error) in early_failures.items():
-            outcome.failed(index, reason, user_error)
-        if plan.workers > 1:
-            # Biggest first: a big file started last would leave the other workers idle.
-            order = sorted(costs, key=lambda i: -costs[i].pixels)
-            run_in_workers(workflow, job, [(i, lanes[i]) for i in order], plan, outcome)
-        else:
-            _run_serially(workflow, job, lanes, sorted(costs), plan.threads_per_worker, outcome)
-        outcome.write_run_tables()
+        run_lanes(workflow, job, lanes, opened, plan, outcome)
     outcome.print_summary()
     return outcome.exit_code()
+
+
+@dataclass
+class OpenedLanes:
+    """What opening every lane found: the cost of each lane that opened, and why the others
+    did not (reason, whether it is the input's fault)."""
+
+    costs: dict[int, LaneCost]
+    failures: dict[int, tuple[str, bool]]
+    count: int
+
+    def pixels(self) -> list[int]:
+        """Each lane's weight in the progress: its pixels; 0 for a lane that did not open."""
+        return [self.costs[i].pixels if i in self.costs else 0 for i in range(self.count)]
+
+
+def open_lanes(workflow, job: HeadlessJob, lanes: list[LaneSpec], *, check=None) -> OpenedLanes:
+    """Open every lane first; this reads only headers: it finds bad files before any work,
+    gives each file's size for the plan and the progress bar, and refuses (UserError) a run
+    in which two files would be written to the same place. `check(opened_lane)` may refuse
+    a lane (by raising) before any work."""
+    costs: dict[int, LaneCost] = {}
+    failures: dict[int, tuple[str, bool]] = {}
+    outputs = {}
+    for index, lane in enumerate(lanes):
+        interrupts.check()
+        try:
+            opened = open_lane(workflow, job, lane)
+            if check is not None:
+                check(opened)
+            costs[index] = lane_cost(opened.result.image)
+            outputs[index] = (lane, lane_outputs(job, opened), opened.placeholders)
+        except Exception as error:
+            if job.debug:
+                traceback.print_exc()
+            failures[index] = describe_failure(error)
+            costs.pop(index, None)
+    refuse_shared_outputs(outputs)
+    return OpenedLanes(costs, failures, len(lanes))
+
+
+def run_lanes(workflow, job: HeadlessJob, lanes: list[LaneSpec], opened: OpenedLanes, plan: BatchPlan,
+              outcome: BatchOutcome) -> None:
+    """Export the lanes that opened on the plan's workers, then the tables of the whole run;
+    every lane's fate goes to `outcome`. The command line and the server's BatchService
+    both run their lanes through here."""
+    for index, (reason, user_error) in opened.failures.items():
+        outcome.failed(index, reason, user_error)
+    if plan.workers > 1:
+        # Biggest first: a big file started last would leave the other workers idle.
+        order = sorted(opened.costs, key=lambda i: -opened.costs[i].pixels)
+        run_in_workers(workflow, job, [(i, lanes[i]) for i in order], plan, outcome)
+    else:
+        _run_serially(workflow, job, lanes, sorted(opened.costs), plan.threads_per_worker, outcome)
+    outcome.write_run_tables()
 
 
 def _run_serially(workflow, job: HeadlessJob, lanes: list[LaneSpec], indices: list[int],
                   threads: int, outcome: BatchOutcome) -> None:
     for index in indices:
         try:
-            finished = process_lane(workflow, job, lanes[index], threads=threads,
-                                    progress=outcome.progress_bar.lane_callback(index))
+            progress = interrupts.checking(lambda done, total, index=index: outcome.progress(index, done, total))
+            finished = process_lane(workflow, job, lanes[index], threads=threads, progress=progress,
+                                    before_writing=outcome.writing)
+        except Cancelled:  # the caller stopped the run (the server's client went away)
+            raise
         except Exception as error:  # KeyboardInterrupt is no Exception: it stops the run
             if job.debug:
                 traceback.print_exc()

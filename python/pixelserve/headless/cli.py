@@ -3,13 +3,18 @@ subcommands hold what ilastik has no flag for."""
 
 from __future__ import annotations
 
-import logging
+import os
 import sys
 import traceback
 
 from .. import __version__
 from ..errors import UserError
+from . import interrupts
 from .args import base_parser, normalize_flags, parse_global, refuse_unsupported_flags
+from .messages import configure_messages
+
+# What a shell reports for a process ended by SIGPIPE, as `yes | head` is.
+EXIT_BROKEN_PIPE = 141
 
 SUBCOMMANDS = {
     "train": "pixelserve.training.cli",
@@ -20,13 +25,18 @@ SUBCOMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     argv = normalize_flags(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in argv
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="pixelserve: %(levelname)s: %(message)s")
+    configure_messages(debug)
     try:
         if argv and argv[0] in SUBCOMMANDS:
             module = __import__(SUBCOMMANDS[argv[0]], fromlist=["main"])
-            return module.main(argv[1:])
-        return _headless(argv)
+            code = module.main(argv[1:])
+        else:
+            code = _headless(argv)
+        sys.stdout.flush()  # here, so that a closed pipe is noticed below
+        return code
+    except BrokenPipeError:  # e.g. `pixelserve --help | head -3`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return EXIT_BROKEN_PIPE
     except UserError as error:
         if debug:
             traceback.print_exc()
@@ -63,13 +73,16 @@ def _headless(argv: list[str]) -> int:
                         "run_ilastik.sh --headless), or use a subcommand such as 'pixelserve train'.")
     if not options.project:
         raise UserError("No project given. Fix: add --project=MyProject.ilp.")
-    if not options.server:  # a server computes everything itself: no worker processes here
-        # Where workers come from a fork server (macOS), start it before the project is
-        # loaded, so that its start-up overlaps with that.
-        from .process_start import start_fork_server_early
-        start_fork_server_early(rest, options.threads, options.parallel_files)
-    from .run import run_headless
-    return run_headless(argv, options)
+    with interrupts.signals_noted():
+        if not options.server:  # a server computes everything itself: no worker processes here
+            # Where workers come from a fork server (macOS), start it before the project is
+            # loaded, so that its start-up overlaps with that.
+            from .process_start import start_fork_server_early
+            start_fork_server_early(rest, options.threads, options.parallel_files)
+        from .run import run_headless
+        code = run_headless(argv, options)
+        interrupts.check()  # a signal after the last safe point still ends the run as one
+        return code
 
 
 if __name__ == "__main__":

@@ -55,10 +55,14 @@ class OpenLane:
 @dataclass
 class LaneOutcome:
     """What a lane left: the files it wrote, and its rows of the run's tables (written once
-    the run ends, in lane order)."""
+    the run ends, in lane order, where a file was asked for; shown in the log either way)."""
 
     written: list[str] = field(default_factory=list)
     run_tables: list[Table] = field(default_factory=list)
+
+    def summary(self) -> list[str]:
+        """The lane's rows of the run's tables as log lines, e.g. '2d3c: count 29.87'."""
+        return [table.row_text(row) for table in self.run_tables for row in range(table.rows)]
 
 
 def open_lane(workflow: Workflow, job: HeadlessJob, lane: LaneSpec, *, threads: int = 1) -> OpenLane:
@@ -106,12 +110,12 @@ def export_lane(opened: OpenLane, job: HeadlessJob, *, threads: int, progress=No
         outcome.written += export_result(result.image, job.settings, opened.placeholders, threads=threads,
                                          progress=exporting, before_writing=before_writing)
     for table in result.tables():
-        if table.file is None:
-            continue
-        if table.per_run:
+        if table.per_run:   # written when the run ends; its rows show in the log
             outcome.run_tables.append(table)
-        else:
-            outcome.written.append(write_table(table, opened.placeholders))
+        elif table.file is not None:
+            outcome.written.append(write_table(table, opened.placeholders, before_writing=before_writing))
+    if result.write_files is not None:
+        outcome.written += result.write_files(job.settings.output_filename_format, opened.placeholders)
     return outcome
 
 
@@ -131,11 +135,12 @@ def _progress_phases(progress, lane_wide: bool):
     return preparing, exporting
 
 
-def write_run_tables(outcomes: list[LaneOutcome]) -> list[str]:
+def write_run_tables(outcomes: list[LaneOutcome], before_writing=None) -> list[str]:
     """Write the per-run tables of `outcomes` (in their order): one file per table file,
     holding the rows of every lane; returns the paths written."""
     by_file: dict[str, list[Table]] = {}
     for outcome in outcomes:
         for table in outcome.run_tables:
-            by_file.setdefault(table.file, []).append(table)
-    return [write_table(Table.concatenated(tables), {}) for tables in by_file.values()]
+            if table.file is not None:
+                by_file.setdefault(table.file, []).append(table)
+    return [write_table(Table.concatenated(tables), {}, before_writing=before_writing) for tables in by_file.values()]

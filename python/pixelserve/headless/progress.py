@@ -52,6 +52,10 @@ class BatchProgress:
             self.bar.set_description_str(self._description(), refresh=False)
         self._refresh(force=True)
 
+    def pixels_done(self) -> int:
+        """The pixels of every file weighted by how far the file is."""
+        return int(sum(p * f for p, f in zip(self.lane_pixels, self.fraction)))
+
     def lane_callback(self, index: int):
         """A `progress(done, total)` callback for the export of file `index`."""
         return lambda done, total: self.lane(index, done, total)
@@ -74,7 +78,7 @@ class BatchProgress:
     def _refresh(self, force: bool = False) -> None:
         if self.bar is None:
             return
-        self.bar.n = int(sum(p * f for p, f in zip(self.lane_pixels, self.fraction)))
+        self.bar.n = self.pixels_done()
         if force:
             self.bar.refresh()
         else:

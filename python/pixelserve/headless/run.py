@@ -74,10 +74,17 @@ EXPORT_FLAGS = ("output_format", "output_filename_format", "output_internal_path
 def export_settings(workflow: Workflow, args: HeadlessArgs) -> ExportSettings:
     """The project's stored export settings, overridden by the command line (as in ilastik);
     what neither gives keeps ExportSettings' defaults (ilastik's)."""
+    return settings_over_defaults(workflow, {flag: getattr(args.options, flag) for flag in EXPORT_FLAGS})
+
+
+def settings_over_defaults(workflow: Workflow, given: dict) -> ExportSettings:
+    """The project's stored export settings overridden by `given` (keyed like EXPORT_FLAGS;
+    a missing or empty value is not given): the command line's rule, also the server's
+    batch runs'."""
     stored = workflow.export_defaults
     chosen = {}
     for flag in EXPORT_FLAGS:
-        value = getattr(args.options, flag) or stored.get(flag)
+        value = given.get(flag) or stored.get(flag)
         if value is not None:
             chosen[flag] = value
     # validated() parses the flags' list syntax and checks every value.

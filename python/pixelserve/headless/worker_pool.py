@@ -14,10 +14,11 @@ Connection.send returns only once the message is in the kernel's buffer, so the 
 knows every temporary file a worker may leave, whatever kills it, and deletes those after
 the worker died.
 
-Stopping: a worker process takes SIGTERM like Ctrl-C (KeyboardInterrupt), so the export
-pipeline deletes its temporary files itself; the main thread sends SIGTERM, waits, then
-SIGKILLs what is left and deletes the files announced by workers that did not finish. The
-worker thread is stopped through an Event that its progress callback checks after every block.
+Stopping: a worker process notes SIGTERM and Ctrl-C and stops after its running block
+(interrupts.py), through the export pipeline, which deletes its temporary files itself; the
+main thread sends SIGTERM, waits, then SIGKILLs what is left and deletes the files announced
+by workers that did not finish. The worker thread is stopped through an Event that its
+progress callback checks after every block.
 """
 
 from __future__ import annotations
@@ -33,17 +34,18 @@ import time
 import traceback
 import warnings
 from collections import deque
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import Protocol
 
 from ..export import ResultKind
 from ..workflows import load_workflow
+from . import interrupts
 from .batch_plan import BatchPlan
 from .lanes import HeadlessJob, LaneOutcome, LaneSpec, open_lane, process_lane
+from .messages import configure_messages
 from .process_start import (
-    STOP_SIGNALS,
     fork_context,
     fork_supported,
     stop_idle_threads,
@@ -59,6 +61,8 @@ logger = logging.getLogger(__name__)
 PROGRESS_INTERVAL = 0.2
 # Seconds a worker process gets to finish its running blocks and delete its files after SIGTERM.
 STOP_TIMEOUT = 10.0
+# Seconds between the main thread's looks for a stop signal while it waits for the workers.
+SIGNAL_CHECK_INTERVAL = 0.2
 
 
 class BatchEvents(Protocol):
@@ -82,20 +86,6 @@ def describe_failure(error: BaseException) -> tuple[str, bool]:
 
 # -- the worker side (a process, or a thread of this one) --------------------------------------
 
-_stopping = False
-
-
-def _stop_on_signal(signum, frame):
-    # Once: a second signal (Ctrl-C reaches every process of the terminal, then the main
-    # thread sends SIGTERM) must not cut short the cleanup the first one started. Not by
-    # switching to SIG_IGN: a signal already pending would then raise OSError("Signal 15
-    # ignored due to race condition").
-    global _stopping
-    if not _stopping:
-        _stopping = True
-        raise KeyboardInterrupt
-
-
 class _ParentGone(BaseException):
     """The pipe to the main thread broke. A BaseException, like KeyboardInterrupt, so that it
     passes the per-lane error handling and the export deletes its temporary files."""
@@ -114,14 +104,12 @@ def _process_main(conn: Connection, job: HeadlessJob, threads: int, workflow=Non
     loaded; `inherited`: the main process's ends of this worker's pipe and of the other
     workers' pipes, which a fork copied (closed at once: else a worker would not see EOF
     when the main process dies)."""
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, _stop_on_signal)
+    interrupts.note_signals()  # acted on after the running block (_export_one)
     try:
         for other in inherited:
             other.close()
         unblock_stop_signals()
-        logging.basicConfig(level=logging.DEBUG if job.debug else logging.WARNING,
-                            format="pixelserve: %(levelname)s: %(message)s")
+        configure_messages(job.debug)
         _serve(conn, job, threads, workflow=workflow, stop=None)
     except KeyboardInterrupt:  # outside _serve's own handling: nothing to clean up
         pass
@@ -161,6 +149,7 @@ def _export_one(conn: Connection, workflow, job: HeadlessJob, index: int, lane: 
         nonlocal last_report
         if stop is not None and stop.is_set():
             raise KeyboardInterrupt  # a thread gets no signals: this is its Ctrl-C
+        interrupts.check()  # a worker process's own signal
         now = time.monotonic()
         if done >= total or now - last_report >= PROGRESS_INTERVAL:
             last_report = now
@@ -220,7 +209,8 @@ def run_in_workers(workflow, job: HeadlessJob, lanes: list[tuple[int, LaneSpec]]
                 may_start = _start_process(context, job, threads, workers)
             if not workers:
                 raise RuntimeError("every worker stopped with files left to do")
-            ready = set(wait([w for worker in workers for w in worker.waitables()]))
+            ready = set(wait([w for worker in workers for w in worker.waitables()], SIGNAL_CHECK_INTERVAL))
+            interrupts.check()
             for worker in list(workers):
                 if not ready.intersection(worker.waitables()):
                     continue
@@ -381,25 +371,25 @@ def _bury(worker: _Worker, events: BatchEvents) -> str | None:
 
 def _stop_all(workers: list[_Worker]) -> None:
     """Stop every remaining worker and delete the temporary files of those that were
-    exporting. A second Ctrl-C or SIGTERM cannot cut this short: nothing is left behind."""
-    with _signals_ignored():
-        for worker in workers:
-            if worker.thread is not None:
-                worker.stop.set()
-            if not worker.conn.closed:
-                try:
-                    worker.conn.send(None)  # an idle worker stops at once
-                except OSError:
-                    pass
-            busy_or_starting = worker.lane is not None or not worker.ready
-            if worker.process is not None and busy_or_starting and worker.process.is_alive():
-                worker.process.terminate()
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for worker in workers:
-            _join(worker, max(0.0, deadline - time.monotonic()))
-            _receive(worker, _IGNORE)  # may announce files created just before the stop
-            _delete(worker.temp_paths)
-            worker.conn.close()
+    exporting. A second Ctrl-C or SIGTERM cannot cut this short (they are only noted, see
+    interrupts.py): nothing is left behind."""
+    for worker in workers:
+        if worker.thread is not None:
+            worker.stop.set()
+        if not worker.conn.closed:
+            try:
+                worker.conn.send(None)  # an idle worker stops at once
+            except OSError:
+                pass
+        busy_or_starting = worker.lane is not None or not worker.ready
+        if worker.process is not None and busy_or_starting and worker.process.is_alive():
+            worker.process.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    for worker in workers:
+        _join(worker, max(0.0, deadline - time.monotonic()))
+        _receive(worker, _IGNORE)  # may announce files created just before the stop
+        _delete(worker.temp_paths)
+        worker.conn.close()
 
 
 class _IgnoreEvents:
@@ -414,24 +404,6 @@ class _IgnoreEvents:
 
 
 _IGNORE = _IgnoreEvents()
-
-
-def _ignore_signal(signum, frame):
-    pass  # not SIG_IGN: see _stop_on_signal
-
-
-@contextmanager
-def _signals_ignored():
-    try:
-        previous = {sig: signal.signal(sig, _ignore_signal) for sig in STOP_SIGNALS}
-    except ValueError:  # not the main thread: signals do not reach this code anyway
-        yield
-        return
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _delete(paths: list[str]) -> None:

@@ -5,12 +5,12 @@ Formats: TIFF (plain, multipage, ImageJ, OME), PNG/JPEG/BMP/GIF/PNM, HDF5 (.h5/.
 Several files stack along one axis. Reads are lazy.
 
 Public API:
-    AXES, Dataset, open_dataset, split_internal_path, guess_axes, list_datasets
+    AXES, Dataset, input_files, open_dataset, split_internal_path, guess_axes, list_datasets
 """
 
 from pixelserve.io.axes import AXES, guess_axes
-from pixelserve.io.dataset import Dataset, open_dataset
+from pixelserve.io.dataset import Dataset, input_files, open_dataset
 from pixelserve.io.formats import list_datasets
 from pixelserve.io.paths import split_internal_path
 
-__all__ = ["AXES", "Dataset", "open_dataset", "split_internal_path", "guess_axes", "list_datasets"]
+__all__ = ["AXES", "Dataset", "input_files", "open_dataset", "split_internal_path", "guess_axes", "list_datasets"]

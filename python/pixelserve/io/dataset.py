@@ -21,7 +21,7 @@ from pixelserve.io.paths import (
     split_path_list,
     url_nickname,
 )
-from pixelserve.io.source import ArraySource, normalize_region
+from pixelserve.io.source import ArraySource, DamagedPixels, normalize_region
 from pixelserve.io.stack import StackSource
 
 
@@ -31,7 +31,7 @@ def _damaged_file_errors() -> tuple[type[BaseException], ...]:
 
     import tifffile
 
-    errors: list[type[BaseException]] = [tifffile.TiffFileError, zlib.error, EOFError]
+    errors: list[type[BaseException]] = [DamagedPixels, tifffile.TiffFileError, zlib.error, EOFError]
     try:
         import imagecodecs
 
@@ -197,15 +197,7 @@ def _expand(spec: str, base_dir: str) -> list[_Member]:
     members: list[_Member] = []
     missing: list[str] = []
     for part in split_path_list(spec):
-        external, internal, _ = split_container_path(part)
-        external = os.path.abspath(os.path.join(base_dir, os.path.expanduser(external)))
-        # A literal name that exists wins over glob syntax, so 'img[1].png' stays readable.
-        if os.path.exists(external):
-            matches = [external]
-        elif has_glob(external):
-            matches = sorted(glob.glob(external))
-        else:
-            matches = []
+        external, internal, matches = _matching_files(part, base_dir)
         if not matches:
             missing.append(external)
             continue
@@ -223,6 +215,22 @@ def _expand(spec: str, base_dir: str) -> list[_Member]:
         what = "No file matches" if all(has_glob(p) for p in missing) else "Input file not found:"
         raise UserError(f"{what} {details}; check the path (relative paths start at {base_dir}).")
     return sorted(members, key=lambda m: m.expanded)
+
+
+def input_files(spec: str, base_dir: str | None = None) -> list[str]:
+    """The files (and container folders) that open_dataset(spec) reads, its globs expanded
+    alike, found without opening any (a server checks them first)."""
+    return [path for part in split_path_list(spec) for path in _matching_files(part, base_dir or os.getcwd())[2]]
+
+
+def _matching_files(part: str, base_dir: str) -> tuple[str, str | None, list[str]]:
+    """(external path, internal path, the existing files it names) of one path of a spec."""
+    external, internal, _ = split_container_path(part)
+    external = os.path.abspath(os.path.join(base_dir, os.path.expanduser(external)))
+    # A literal name that exists wins over glob syntax, so 'img[1].png' stays readable.
+    if os.path.exists(external):
+        return external, internal, [external]
+    return external, internal, sorted(glob.glob(external)) if has_glob(external) else []
 
 
 def _kind_or_none(path: str) -> str | None:

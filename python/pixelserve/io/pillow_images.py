@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from pixelserve.errors import UserError
-from pixelserve.io.source import ArraySource
+from pixelserve.io.source import ArraySource, DamagedPixels
 
 PILLOW_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".pgm", ".ppm", ".pnm", ".pbm")
 
@@ -47,11 +47,14 @@ def _decode_frame(path: str, mtime_ns: int, frame: int, target_mode: str, use_im
             array = imagecodecs.png_decode(handle.read())
     else:
         with _open(path) as image:
-            image.seek(frame)
-            # Later GIF frames may come in another mode than the first; read all frames alike.
-            if image.mode != target_mode:
-                image = image.convert(target_mode)
-            array = np.asarray(image)
+            try:
+                image.seek(frame)
+                # Later GIF frames may come in another mode than the first; read all frames alike.
+                if image.mode != target_mode:
+                    image = image.convert(target_mode)
+                array = np.asarray(image)
+            except (OSError, SyntaxError) as error:  # Pillow's "image file is truncated", "broken PNG file"
+                raise DamagedPixels(str(error)) from None
     array = array.reshape(array.shape[:2] + (-1,))
     array.setflags(write=False)
     return array

@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 
+class DamagedPixels(Exception):
+    """A reader found a file's pixel data broken after a good header (Dataset.read says so)."""
+
+
 class ArraySource:
     """One readable array: a single file, one dataset in a container, or a stack of those.
 

@@ -35,18 +35,19 @@ def greedy_fixation(n_nodes: int, edges: np.ndarray, weights: np.ndarray) -> np.
 
 def fusion_moves(n_nodes: int, edges: np.ndarray, weights: np.ndarray, start: np.ndarray, *,
                  sigma: float, seed_fraction: float, iterations: int, stop_after: int,
-                 kernighan_lin_fusion: bool, seed: int) -> np.ndarray:
+                 kernighan_lin_fusion: bool, seed: int, proposals: int | None = None) -> np.ndarray:
     """Fusion moves with watershed proposals from the labelling `start`, single-threaded so
     that a fixed `seed` gives the same result every run. Each fusion is solved by
     Kernighan-Lin (elf's "fusion-moves") or greedy additive contraction (ilastik's legacy
-    `Nifty_FmGreedy`)."""
+    `Nifty_FmGreedy`). `proposals`: proposals per iteration (nifty makes one per thread;
+    None: the library's default for one thread)."""
     sub_solver = (bic_multicut.KernighanLinMulticut() if kernighan_lin_fusion
                   else bic_multicut.GreedyAdditiveMulticut())
     solver = bic_multicut.FusionMoveMulticut(
         proposal_generator=bic_multicut.WatershedProposalGenerator(
             sigma=sigma, n_seeds_fraction=seed_fraction, seed=seed),
         sub_solver=sub_solver, number_of_iterations=iterations,
-        stop_if_no_improvement=stop_after, number_of_threads=1)
+        stop_if_no_improvement=stop_after, number_of_threads=1, number_of_parallel_proposals=proposals)
     return solver.optimize(_objective(n_nodes, edges, weights, start)).astype(np.int64)
 
 

@@ -92,11 +92,13 @@ def solve(edges: np.ndarray, weights: np.ndarray, n_nodes: int,
                 n_nodes, edges, weights, start, sigma=2.0, seed_fraction=0.05,
                 iterations=1000, stop_after=25, kernighan_lin_fusion=True, seed=seed), n_nodes)
         elif name == "legacy-fusion-moves":
-            # ilastik <= 1.3.3's Nifty_FmGreedy: GAEC, then fusion moves with watershed
-            # proposals (sigma 1, 1 % seeds) fused by GAEC, 500 iterations, stop after 20.
+            # ilastik's Nifty_FmGreedy (multicutLegacy.py): GAEC, then fusion moves with
+            # watershed proposals (sigma 1, 1 % seeds) fused by GAEC, 500 iterations, stop
+            # after 20; its 8 threads make 8 proposals per iteration, made here one by one.
             labels = _renumbered(edges, _bioimage.fusion_moves(
                 n_nodes, edges, weights, labels, sigma=1.0, seed_fraction=0.01,
-                iterations=500, stop_after=20, kernighan_lin_fusion=False, seed=seed), n_nodes)
+                iterations=500, stop_after=20, kernighan_lin_fusion=False, seed=seed,
+                proposals=8), n_nodes)
     return np.asarray(labels, dtype=np.uint32)
 
 

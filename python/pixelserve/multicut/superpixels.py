@@ -25,7 +25,9 @@ The label values are ilastik's: seeds and segments are numbered the way vigra nu
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +35,7 @@ import scipy.ndimage as ndi
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as graph_components
 
-from ..blocks import default_threads, iter_blocks
+from ..blocks import default_threads, iter_blocks, map_blocks
 from ..errors import UserError
 from ..features.kernels import gaussian_kernel
 from . import _grid_kernels as kernels
@@ -102,37 +104,48 @@ def whole_image_bytes(shape) -> int:
 
 
 def superpixels(boundary: np.ndarray, settings: WatershedSettings,
-                memory_budget: int | None = None, threads: int | None = None) -> np.ndarray:
+                memory_budget: int | None = None, threads: int | None = None, *,
+                pool: Executor | None = None, cancel: threading.Event | None = None,
+                progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """ilastik's superpixels (uint32, same shape) of a 2D (y, x) or 3D (z, y, x) boundary map.
 
     `memory_budget` (bytes) applies where the algorithm cannot work in blocks
     (`settings.blockwise` False): a larger image is refused with the estimate. Blocks are
     computed on `threads` threads (default: all cores), each holding one block's working
-    memory (`whole_image_bytes` of a block plus its halo).
+    memory (`whole_image_bytes` of a block plus its halo); `pool`, `cancel` are
+    `blocks.map_blocks`'s, and `progress(done, total)` counts finished blocks.
     """
     boundary = _spatial(boundary)
     pitch = _pixel_pitch(settings.pixel_pitch, boundary.ndim)
     if not settings.blockwise:
         _check_memory(boundary.shape, memory_budget)
-        return _dt_watershed(boundary, settings, pitch)
+        labels = _dt_watershed(boundary, settings, pitch)
+        if progress is not None:
+            progress(1, 1)
+        return labels
     edge = BLOCK_EDGE[boundary.ndim]
     blocks = list(iter_blocks((0,) * boundary.ndim, boundary.shape, (edge,) * boundary.ndim))
     labels = np.zeros(boundary.shape, dtype=np.uint32)
+    counts: dict = {}
 
-    def label_block(block) -> int:
-        start, stop = block
+    def label_block(start, stop) -> tuple[np.ndarray, int]:
         outer = tuple(slice(max(a - HALO, 0), min(b + HALO, n))
                       for a, b, n in zip(start, stop, boundary.shape))
         inner = tuple(slice(a - o.start, b - o.start) for a, b, o in zip(start, stop, outer))
         block_labels = np.ascontiguousarray(_dt_watershed(boundary[outer], settings, pitch)[inner])
         relabelled, count = kernels.connected_components(_as3d(block_labels), 0, False)
-        labels[tuple(slice(a, b) for a, b in zip(start, stop))] = relabelled.reshape(
-            block_labels.shape)
-        return int(count)
+        return relabelled.reshape(block_labels.shape), int(count)
 
-    with ThreadPoolExecutor(max_workers=min(threads or default_threads(), len(blocks))) as pool:
-        counts = list(pool.map(label_block, blocks))
-    offsets = np.cumsum([0] + counts[:-1])
+    def store(start, stop, result) -> None:
+        labels[tuple(slice(a, b) for a, b in zip(start, stop))] = result[0]
+        counts[(start, stop)] = result[1]
+        if progress is not None:
+            progress(len(counts), len(blocks))
+
+    map_blocks(label_block, blocks, store, min(threads or default_threads(), len(blocks)),
+               pool=pool, cancel=cancel)
+    # Offsets follow the blocks' C order, whatever order they finished in.
+    offsets = np.cumsum([0] + [counts[block] for block in blocks[:-1]])
     for (start, stop), offset in zip(blocks, offsets):
         if offset:
             labels[tuple(slice(a, b) for a, b in zip(start, stop))] += np.uint32(offset)

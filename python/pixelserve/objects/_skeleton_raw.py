@@ -95,12 +95,14 @@ def _partial_squared_magnitude(vx, vy, dimension):
 
 
 @numba.njit(**_JIT)
-def _parabola_run(vx, vy, begin, end, w, dimension, far, s_left, s_centre, s_right, s_apex, s_x, s_y):
+def _parabola_run(vx, vy, origin, begin, end, w, dimension, far, s_left, s_centre, s_right, s_apex, s_x, s_y):
     """One run [begin, end) of equal labels of vigra's `boundaryVectorDistParabola`
-    (`vector_distance.hxx:159-239`): the lower envelope of the run's parabolas, plus an
-    apex-0 parabola on the last pixel of the previous run and one on the first pixel of the
-    next run; at the image ends a dummy point `far` away stands in (the image border is no
-    boundary). `vx`/`vy` hold the line's vectors, read, then overwritten for the run."""
+    (`vector_distance.hxx:159-239`) on a line of length `w`: the lower envelope of the run's
+    parabolas, plus an apex-0 parabola on the last pixel of the previous run and one on the
+    first pixel of the next run; at the image ends a dummy point `far` away stands in (the
+    image border is no boundary). `vx`/`vy` hold the vectors of line positions `origin`...,
+    read, then overwritten for the run. Positions stay the frame's: the intersections are
+    doubles whose rounding depends on them."""
     width = float(w)
     top = 0
     if begin == 0:
@@ -118,8 +120,8 @@ def _parabola_run(vx, vy, begin, end, w, dimension, far, s_left, s_centre, s_rig
     s_right[0] = width
     for current in range(begin, end + 1):
         if current < end:
-            px = np.int64(vx[current])
-            py = np.int64(vy[current])
+            px = np.int64(vx[current - origin])
+            py = np.int64(vy[current - origin])
         elif end < w:
             px = np.int64(0)
             py = np.int64(0)
@@ -152,107 +154,87 @@ def _parabola_run(vx, vy, begin, end, w, dimension, far, s_left, s_centre, s_rig
             entry += 1
         offset = int(s_centre[entry] - float(c))
         if dimension == 0:
-            vx[c] = offset
-            vy[c] = s_y[entry]
+            vx[c - origin] = offset
+            vy[c - origin] = s_y[entry]
         else:
-            vx[c] = s_x[entry]
-            vy[c] = offset
+            vx[c - origin] = s_x[entry]
+            vy[c - origin] = offset
 
-
-@numba.njit(**_JIT)
-def _parabola_line(lab, vx, vy, w, dimension, far, s_left, s_centre, s_right, s_apex, s_x, s_y):
-    """Both passes treat each run of equal labels on its own. Background runs are skipped:
-    nothing reads the vectors of background pixels (marking, thinning and the analysis only
-    look at labelled pixels, and a run only uses its own pixels' vectors)."""
-    begin = 0
-    while begin < w:
-        label = lab[begin]
-        end = begin + 1
-        while end < w and lab[end] == label:
-            end += 1
-        if label != 0:
-            _parabola_run(vx, vy, begin, end, w, dimension, far, s_left, s_centre, s_right, s_apex, s_x, s_y)
-        begin = end
 
 
 @numba.njit(**_JIT)
-def boundary_vectors(labels):
-    """vigra `boundaryVectorDistance(labels, vectors, false, OuterBoundary)`: for every
-    labelled pixel the integer (x, y) offset to the centre of the nearest pixel with another
-    label (a neighbouring object counts like background), x pass first, then y. Returns
-    (vx, vy); background pixels keep meaningless values."""
+def object_vectors(labels, label, box, rx, ry, vx, vy, s_left, s_centre, s_right, s_apex, s_x, s_y):
+    """vigra `boundaryVectorDistance(labels, vectors, false, OuterBoundary)` for the pixels of
+    one object: the integer (x, y) offset to the centre of the nearest pixel with another
+    label (a neighbouring object counts like background), x pass first, then y. vigra runs
+    both passes over whole lines, but each run of equal labels is independent of the others
+    (it sees only its own pixels and the pixels just before and after it), so the object's
+    runs within its box (x0, y0, x1, y1) give the same vectors. `vx`/`vy` are region buffers
+    whose [0, 0] is frame pixel (ry, rx); other pixels of the buffers are left alone."""
     height, width = labels.shape
     far = 2 * (width + height)
-    vx = np.full((height, width), far, dtype=np.int32)
-    vy = np.full((height, width), far, dtype=np.int32)
-    n = max(width, height) + 2
-    s_left = np.empty(n)
-    s_centre = np.empty(n)
-    s_right = np.empty(n)
-    s_apex = np.empty(n)
-    s_x = np.empty(n, dtype=np.int64)
-    s_y = np.empty(n, dtype=np.int64)
-    for y in range(height):
-        _parabola_line(labels[y], vx[y], vy[y], width, 0, far, s_left, s_centre, s_right, s_apex, s_x, s_y)
-    # the y pass gathers _TILE columns at a time into contiguous lines (row-wise reads)
-    lab = np.empty((_TILE, height), dtype=labels.dtype)
-    line_x = np.empty((_TILE, height), dtype=np.int32)
-    line_y = np.empty((_TILE, height), dtype=np.int32)
-    for x0 in range(0, width, _TILE):
-        columns = min(_TILE, width - x0)
-        for y in range(height):
-            for c in range(columns):
-                lab[c, y] = labels[y, x0 + c]
-                line_x[c, y] = vx[y, x0 + c]
-                line_y[c, y] = vy[y, x0 + c]
-        for c in range(columns):
-            _parabola_line(lab[c], line_x[c], line_y[c], height, 1, far, s_left, s_centre, s_right, s_apex,
-                           s_x, s_y)
-        for y in range(height):
-            for c in range(columns):
-                vx[y, x0 + c] = line_x[c, y]
-                vy[y, x0 + c] = line_y[c, y]
-    return vx, vy
+    x0, y0, x1, y1 = box[0], box[1], box[2], box[3]
+    for y in range(y0, y1):
+        _object_runs(labels[y], label, x0, x1, vx[y - ry], vy[y - ry], rx, width, 0, far, s_left, s_centre,
+                     s_right, s_apex, s_x, s_y)
+    for x in range(x0, x1):
+        _object_runs(labels[:, x], label, y0, y1, vx[:, x - rx], vy[:, x - rx], ry, height, 1, far, s_left,
+                     s_centre, s_right, s_apex, s_x, s_y)
 
 
 @numba.njit(**_JIT)
-def _mark(skeleton, squared, x, y, label, ends, n_ends):
-    skeleton[y, x] = label
+def _object_runs(line, label, first, last, vx, vy, origin, w, dimension, far, s_left, s_centre, s_right, s_apex,
+                 s_x, s_y):
+    """One pass (`dimension` 0: x, 1: y) over the runs of `label` in line[first:last]; the x
+    pass starts from vectors `far` away (vigra's initial value)."""
+    i = first
+    while i < last:
+        if line[i] != label:
+            i += 1
+            continue
+        begin = i
+        while i < last and line[i] == label:
+            if dimension == 0:
+                vx[i - origin] = far
+                vy[i - origin] = far
+            i += 1
+        _parabola_run(vx, vy, origin, begin, i, w, dimension, far, s_left, s_centre, s_right, s_apex, s_x, s_y)
+
+
+@numba.njit(**_JIT)
+def _mark(mark, squared, x, y, ends, n_ends):
+    mark[y, x] = 1
     if squared[y, x] == 4:
-        ends[n_ends] = y * skeleton.shape[1] + x
+        ends[n_ends] = y * mark.shape[1] + x
         n_ends += 1
     return n_ends
 
 
 @numba.njit(**_JIT)
-def raw_skeleton(labels, vx, vy):
-    """Mark the raw skeleton (vigra `skeleton.hxx:427-493`). Returns (skeleton, squared):
-    the skeleton image carries each marked pixel's label, `squared` is the squared boundary
-    distance (int64) of every pixel.
+def mark_object(labels, label, box, rx, ry, vx, vy, squared, mark, ends):
+    """Mark the raw skeleton of one object (vigra `skeleton.hxx:427-493`) into the region
+    buffer `mark` (1 = marked), after `object_vectors`; `squared` receives the squared
+    boundary distance of the object's pixels. `ends` is scratch of 4 entries per pixel.
 
-    Over all 4-neighbour edges (pixel, back neighbour) in scan order: of two same-label pixels
-    whose nearest boundary pixels are neither equal nor adjacent, the one nearer the bisector
-    of those two boundary pixels is marked; a pixel next to another label is marked unless its
-    boundary pixel is that neighbour's neighbour. Then skeleton ends at distance 2 from the
-    boundary without a marked neighbour nearer to it get the pixel half-way to it added."""
+    vigra walks all 4-neighbour edges (pixel, back neighbour) of the frame in scan order: of
+    two same-label pixels whose nearest boundary pixels are neither equal nor adjacent, the
+    one nearer the bisector of those two boundary pixels is marked; a pixel next to another
+    label is marked unless its boundary pixel is that neighbour's neighbour. Then skeleton
+    ends at distance 2 from the boundary without a marked neighbour nearer to it get the pixel
+    half-way to it added, in marking order. Only edges touching the object mark its pixels and
+    only its own marks count for its ends, so its edges in scan order give vigra's marks."""
     height, width = labels.shape
-    skeleton = np.zeros((height, width), dtype=labels.dtype)
-    squared = np.empty((height, width), dtype=np.int64)
-    at_two = 0
-    for y in range(height):
-        for x in range(width):
-            squared[y, x] = np.int64(vx[y, x]) * vx[y, x] + np.int64(vy[y, x]) * vy[y, x]
-            if squared[y, x] == 4 and labels[y, x] != 0:
-                at_two += 1
-    # a pixel is marked at most once per edge, i.e. at most 4 times (arrays are sized up
-    # front: re-binding an array inside the pixel loop costs reference counting per pixel)
-    ends = np.empty(4 * at_two, dtype=np.int64)
+    x0, y0, x1, y1 = box[0], box[1], box[2], box[3]
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            if labels[y, x] == label:
+                squared[y - ry, x - rx] = (np.int64(vx[y - ry, x - rx]) * vx[y - ry, x - rx]
+                                           + np.int64(vy[y - ry, x - rx]) * vy[y - ry, x - rx])
     n_ends = 0
-    for y in range(height):
-        for x in range(width):
+    # an edge touching the object has its first pixel in the box or just right of / below it
+    for y in range(y0, min(y1 + 1, height)):
+        for x in range(x0, min(x1 + 1, width)):
             l1 = labels[y, x]
-            v1x = np.int64(vx[y, x])
-            v1y = np.int64(vy[y, x])
             for back in range(2):   # 4-neighbourhood back neighbours: (0, -1), then (-1, 0)
                 if back == 0:
                     if y == 0:
@@ -265,11 +247,13 @@ def raw_skeleton(labels, vx, vy):
                     x2 = x - 1
                     y2 = y
                 l2 = labels[y2, x2]
-                v2x = np.int64(vx[y2, x2])
-                v2y = np.int64(vy[y2, x2])
+                if l1 != label and l2 != label:
+                    continue
                 if l1 == l2:
-                    if l1 == 0:
-                        continue
+                    v1x = np.int64(vx[y - ry, x - rx])
+                    v1y = np.int64(vy[y - ry, x - rx])
+                    v2x = np.int64(vx[y2 - ry, x2 - rx])
+                    v2y = np.int64(vy[y2 - ry, x2 - rx])
                     dpx = x2 - x
                     dpy = y2 - y
                     dvx = v2x - v1x + dpx
@@ -279,37 +263,41 @@ def raw_skeleton(labels, vx, vy):
                     d1 = dvx * dpx + dvy * dpy
                     d2 = dvx * (v1x + v2x) + dvy * (v1y + v2y)
                     if d1 * d2 <= 0:
-                        n_ends = _mark(skeleton, squared, x, y, l1, ends, n_ends)
+                        n_ends = _mark(mark, squared, x - rx, y - ry, ends, n_ends)
                     else:
-                        n_ends = _mark(skeleton, squared, x2, y2, l2, ends, n_ends)
-                else:
-                    if l1 != 0 and max(abs(v1x + x - x2), abs(v1y + y - y2)) > 1:
-                        skeleton[y, x] = l1
-                    if l2 != 0 and max(abs(v2x + x2 - x), abs(v2y + y2 - y)) > 1:
-                        skeleton[y2, x2] = l2
+                        n_ends = _mark(mark, squared, x2 - rx, y2 - ry, ends, n_ends)
+                elif l1 == label:
+                    if max(abs(vx[y - ry, x - rx] + x - x2), abs(vy[y - ry, x - rx] + y - y2)) > 1:
+                        mark[y - ry, x - rx] = 1
+                elif max(abs(vx[y2 - ry, x2 - rx] + x2 - x), abs(vy[y2 - ry, x2 - rx] + y2 - y)) > 1:
+                    mark[y2 - ry, x2 - rx] = 1
+    region_w = mark.shape[1]
     for i in range(n_ends):
-        y = ends[i] // width
-        x = ends[i] % width
-        label = skeleton[y, x]
+        y = ends[i] // region_w
+        x = ends[i] % region_w
         count = 0
         for k in range(8):
-            nx = x + DX8[k]
-            ny = y + DY8[k]
+            nx = x + rx + DX8[k]
+            ny = y + ry + DY8[k]
             if 0 <= nx < width and 0 <= ny < height:
-                if skeleton[ny, nx] == label and squared[ny, nx] < 4:
+                if mark[ny - ry, nx - rx] and labels[ny, nx] == label and squared[ny - ry, nx - rx] < 4:
                     count += 1
         if count == 0:
             # the vector is (+-2, 0) or (0, +-2) here (squared length 4)
-            skeleton[y + vy[y, x] // 2, x + vx[y, x] // 2] = label
-    return skeleton, squared
+            mark[y + vy[y, x] // 2, x + vx[y, x] // 2] = 1
 
 
-@numba.njit(**_JIT)
-def _removable(skeleton, x, y, table):
-    label = skeleton[y, x]
+@numba.njit(inline="always", **_JIT)
+def _removable(labels, mark, rx, ry, x, y, table):
+    """vigra's neighbourhood code of marked frame pixel (x, y): bit 7 - k = neighbour k is a
+    marked pixel of the same label."""
+    label = labels[y, x]
     code = 0
     for k in range(8):
-        code = (code << 1) | (1 if skeleton[y + DY8[k], x + DX8[k]] == label else 0)
+        nx = x + DX8[k]
+        ny = y + DY8[k]
+        same = mark[ny - ry, nx - rx] != 0 and labels[ny, nx] == label
+        code = (code << 1) | (1 if same else 0)
     return table[code]
 
 
@@ -319,14 +307,14 @@ def _earlier(cost, a, b):
     return cost[a] < cost[b] or (cost[a] == cost[b] and a < b)
 
 
-@numba.njit(**_JIT)
-def _push_if_removable(skeleton, squared, table, cost, node, heap, pushes, size, offset, epsilon, x, y):
-    """Queue pixel (x, y) if it is marked and removable: entry number `pushes` gets cost
-    squared distance + offset and is sifted up the min-heap of entry numbers."""
-    if skeleton[y, x] == 0 or not _removable(skeleton, x, y, table):
+@numba.njit(inline="always", **_JIT)
+def _push_if_removable(labels, mark, rx, ry, squared, table, cost, node, heap, pushes, size, offset, epsilon, x, y):
+    """Queue frame pixel (x, y) if it is marked and removable: entry number `pushes` gets
+    cost squared distance + offset and is sifted up the min-heap of entry numbers."""
+    if mark[y - ry, x - rx] == 0 or not _removable(labels, mark, rx, ry, x, y, table):
         return pushes, size, offset
-    cost[pushes] = float(squared[y, x]) + offset
-    node[pushes] = y * skeleton.shape[1] + x
+    cost[pushes] = float(squared[y - ry, x - rx]) + offset
+    node[pushes] = y * labels.shape[1] + x
     i = size
     while i > 0 and _earlier(cost, pushes, heap[(i - 1) // 2]):
         heap[i] = heap[(i - 1) // 2]
@@ -354,45 +342,56 @@ def _pop(cost, node, heap, size):
 
 
 @numba.njit(**_JIT)
-def thin(skeleton, squared, table):
-    """vigra `skeletonThinning` (`skeleton.hxx:140-228`), in place: remove removable pixels
-    (see `REMOVABLE`), cheapest squared distance first. vigra adds an offset growing by
-    0.5 / pixel count after every push so that equal costs leave in push order; here the
-    same cost plus the push number as the tie-breaker. Only pixels with all 8 neighbours
-    inside the image take part."""
-    height, width = skeleton.shape
-    epsilon = 0.5 / (height * width)
+def _doubled(cost, node, heap):
+    return (np.concatenate((cost, np.empty_like(cost))), np.concatenate((node, np.empty_like(node))),
+            np.concatenate((heap, np.empty_like(heap))))
+
+
+@numba.njit(**_JIT)
+def thin_region(labels, rx, ry, mark, squared, table, epsilon, cost, node, heap):
+    """vigra `skeletonThinning` (`skeleton.hxx:140-228`) of the marks in the region buffer
+    `mark`, in place: remove removable pixels (see `REMOVABLE`), cheapest
+    squared distance first. vigra queues the whole frame's marks at once, adding an offset
+    that grows by `epsilon` = 0.5 / pixel count after every push so that equal costs leave in
+    push order; here the same cost, with the push number as the tie-breaker. Only pixels with
+    all 8 neighbours inside the frame take part. `cost`, `node`, `heap` are scratch; returns
+(the number of pushes, the scratch, grown if it had to).
+
+    A region may hold several objects: a removal queues its marked neighbours whatever their
+    label, so objects whose pixels touch must be thinned together; objects that do not touch
+    never meet in the queue (see `skeleton._analyse_frame` for the offsets)."""
+    height, width = labels.shape
+    region_h, region_w = mark.shape
+    first_y, last_y = max(ry, 1), min(ry + region_h, height - 1)
+    first_x, last_x = max(rx, 1), min(rx + region_w, width - 1)
+    marks = 0
+    for y in range(first_y, last_y):
+        for x in range(first_x, last_x):
+            marks += mark[y - ry, x - rx]
+    # (no array may be re-bound inside a pixel loop: numba would count references per pixel)
+    while cost.shape[0] < marks + 8:
+        cost, node, heap = _doubled(cost, node, heap)
     offset = 0.0
-    # entries (cost, pixel) in push order; initial pushes are at most one per marked pixel
-    capacity = 16
-    for y in range(height):
-        for x in range(width):
-            if skeleton[y, x] != 0:
-                capacity += 1
-    cost = np.empty(capacity)
-    node = np.empty(capacity, dtype=np.int64)
-    heap = np.empty(capacity, dtype=np.int64)
     pushes = 0
     size = 0
-    for y in range(1, height - 1):
-        for x in range(1, width - 1):
-            if skeleton[y, x] != 0:   # (a call per pixel would cost reference counting per pixel)
-                pushes, size, offset = _push_if_removable(skeleton, squared, table, cost, node, heap, pushes,
-                                                          size, offset, epsilon, x, y)
+    for y in range(first_y, last_y):
+        for x in range(first_x, last_x):
+            if mark[y - ry, x - rx] != 0:
+                pushes, size, offset = _push_if_removable(labels, mark, rx, ry, squared, table, cost, node, heap,
+                                                          pushes, size, offset, epsilon, x, y)
     while size > 0:
         p, size = _pop(cost, node, heap, size)
         y = p // width
         x = p % width
-        if skeleton[y, x] == 0 or not _removable(skeleton, x, y, table):
+        if mark[y - ry, x - rx] == 0 or not _removable(labels, mark, rx, ry, x, y, table):
             continue
-        skeleton[y, x] = 0
+        mark[y - ry, x - rx] = 0
         if pushes + 8 > cost.shape[0]:
-            cost = np.concatenate((cost, np.empty_like(cost)))
-            node = np.concatenate((node, np.empty_like(node)))
-            heap = np.concatenate((heap, np.empty_like(heap)))
+            cost, node, heap = _doubled(cost, node, heap)
         for k in range(8):
             nx = x + DX8[k]
             ny = y + DY8[k]
             if 1 <= nx < width - 1 and 1 <= ny < height - 1:
-                pushes, size, offset = _push_if_removable(skeleton, squared, table, cost, node, heap, pushes,
-                                                          size, offset, epsilon, nx, ny)
+                pushes, size, offset = _push_if_removable(labels, mark, rx, ry, squared, table, cost, node, heap,
+                                                          pushes, size, offset, epsilon, nx, ny)
+    return pushes, cost, node, heap

@@ -19,6 +19,7 @@ STANDARD = "Standard Object Features"
 HULL_2D = "2D Convex Hull Features"
 HULL_3D = "3D Convex Hull Features"
 SKELETON = "2D Skeleton Features"
+DIVISION = "Cell Division Features"   # tracking only: how an object relates to the next frame
 DEFAULT = "Default features"   # always computed, never fed to the classifier by that name
 
 NEIGHBORHOOD = " in neighborhood"

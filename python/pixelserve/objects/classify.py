@@ -1,9 +1,9 @@
 """The classifier's input and output for objects, as ilastik builds them.
 
 `make_feature_array` (`ilastik/applets/objectClassification/opObjectClassification.py:943-992`)
-takes the plugins in sorted name order (skipping "Default features" and unselected plugins),
-within a plugin the feature names in sorted order (only the selected ones), and every row
-including the background row 0; NaN and infinities become 0 (`replace_missing`, :995-1001).
+takes the computed plugins in sorted name order (skipping "Default features" and unselected
+plugins), within a plugin the computed feature names in sorted order (only the selected
+ones), and every row including the background row 0; NaN and infinities become 0 (`replace_missing`, :995-1001).
 Prediction (:1280-1336) averages the forests' leaf distributions (`ForestEnsemble`), zeroes
 the background row, and the predicted class is 1 + argmax (ties: lowest class), 0 for the
 background.
@@ -19,20 +19,22 @@ from .catalog import DEFAULT, FeatureSelection
 
 
 def feature_matrix(features: dict[str, dict[str, np.ndarray]], selected: FeatureSelection) -> np.ndarray:
-    """float32 (n_objects + 1, F) classifier input of one frame's features."""
+    """float32 (n_objects + 1, F) classifier input of one frame's features: the computed
+    features the classifier selects, as `make_feature_array` walks them (a selected name that
+    was not computed is left out, as in ilastik: tracking projects select features their
+    plugins no longer compute, e.g. the convex hull's "Area"; a classifier then missing a
+    column is caught by the feature count)."""
     columns = []
-    for plugin in sorted(selected):
-        if plugin == DEFAULT:
+    for plugin in sorted(features):
+        if plugin == DEFAULT or plugin not in selected:
             continue
-        for name in sorted(selected[plugin]):
-            if name not in features.get(plugin, {}):
-                raise ProjectError(f"The classifier reads the {plugin} feature '{name}', which was "
-                                   "not computed. Fix: compute the features the project selects.")
-            value = np.asarray(features[plugin][name])
-            columns.append(value.reshape(value.shape[0], -1))
+        for name in sorted(features[plugin]):
+            if name in selected[plugin]:
+                value = np.asarray(features[plugin][name])
+                columns.append(value.reshape(value.shape[0], -1))
     if not columns:
-        raise ProjectError("The project's classifier reads no object features. Fix: select "
-                           "features in ilastik's Object Feature Selection, retrain and save.")
+        raise ProjectError("The project's classifier reads none of the computed object features. Fix: "
+                           "select features in ilastik's Object Feature Selection, retrain and save.")
     matrix = np.concatenate(columns, axis=1).astype(np.float32)
     matrix[~np.isfinite(matrix)] = 0
     return matrix

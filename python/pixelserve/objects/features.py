@@ -33,6 +33,7 @@ from .eigen import eigensystem_from_flat
 from .hull import HULL_COLUMNS, VECTOR_FEATURES, hull_features, hull_width
 from .moments import HISTOGRAM_BINS, QUANTILE_LEVELS, coordinate_width, first_pass, group_pixels, histogram_mapping, layout, second_pass, standard_quantiles
 from .neighborhood import neighborhood_boxes, neighborhood_statistics, pitch_from_margin
+from .skeleton import skeleton_features
 
 _CHUNKS_PER_THREAD = 4
 
@@ -81,13 +82,7 @@ def compute_object_features(image: np.ndarray, labels: np.ndarray, selection: Fe
     _compute_statistics(frame, selection.get(STANDARD, {}))
     result: dict[str, dict[str, np.ndarray]] = {}
     for plugin, features in selection.items():
-        compute = PLUGINS[plugin]
-        if compute is None:
-            raise ProjectError(
-                f"The project uses '{plugin}', which this pixelserve build does not compute yet. "
-                "Fix: remove that plugin's features in ilastik's Object Feature Selection, "
-                "retrain and save the project.")
-        result[plugin] = compute(frame, features, selection, coord_maximum_exclusive)
+        result[plugin] = PLUGINS[plugin](frame, features, selection, coord_maximum_exclusive)
     result[DEFAULT] = {name: _standard_value(frame, name, coord_maximum_exclusive)
                        for name in DEFAULT_FEATURES}
     return result
@@ -372,12 +367,16 @@ def _rows(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _skeleton(frame: _Frame, features: dict, selection: FeatureSelection, exclusive: bool):
+    """vigra's skeleton features of the (2D) frame; ilastik computes them all and keeps the
+    selected ones (vigra_objfeats_skeleton.py:121-134)."""
+    values = skeleton_features(frame.labels[0])
+    return {name: _rows(values[name]) for name in features}
+
+
 PLUGINS = {
     STANDARD: _standard,
     HULL_2D: _hull,
     HULL_3D: _hull,
-    # HOOK, "2D Skeleton Features": plug in a function (frame, features, selection, exclusive)
-    # -> {feature: _rows(...)} that calls skeleton_features(frame.labels[0]) from
-    # objects/skeleton.py and keeps the selected features. None refuses the plugin.
-    SKELETON: None,
+    SKELETON: _skeleton,
 }

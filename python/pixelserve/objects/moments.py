@@ -82,30 +82,51 @@ def group_pixels(labels, n_objects):
     return order, starts
 
 
-# Each pass handles a run of pixels (indices into the flat image) in one compiled loop. A
-# helper called per pixel with these arrays made numba count references per pixel, which
-# measured 3-10x slower than the arithmetic.
+# Each pass reads one object's values gathered into a contiguous (n, C) float32 array (the
+# gather is one indexed read per pixel; a helper called per pixel with these arrays made numba
+# count references per pixel, which measured 3-10x slower than the arithmetic).
 
 @numba.njit(**JIT)
-def values_pass(rows, r, image, pixels, start, stop, lay, want_incremental, diff):
-    """Pass 1 of row r over pixels[start:stop]: count, sum, min, max and, if wanted, vigra's
-    incremental scatter matrix."""
-    channels = lay.channels
+def gather(image, pixels, start, stop, out):
+    """out[:stop - start] = the rows of `image` (pixels, C) at pixels[start:stop]."""
     for i in range(start, stop):
-        p = pixels[i]
-        n = rows[r, 0] + 1.0
-        rows[r, 0] = n
-        for c in range(channels):
-            v = np.float64(image[p, c])
-            rows[r, lay.sum + c] += v
-            if n == 1.0 or v < rows[r, lay.min + c]:
-                rows[r, lay.min + c] = v
-            if n == 1.0 or v > rows[r, lay.max + c]:
-                rows[r, lay.max + c] = v
-        if want_incremental and n > 1.0:
+        for c in range(image.shape[1]):
+            out[i - start, c] = image[pixels[i], c]
+
+
+@numba.njit(**JIT)
+def values_pass(rows, r, values, count, lay, want_incremental, diff):
+    """Pass 1 of row r over values[:count]: count, sum, min, max and, if wanted, vigra's
+    incremental scatter matrix. Channel by channel, so that the running sums stay in
+    registers (each channel's sum still adds its values in scan order)."""
+    channels = lay.channels
+    n0 = rows[r, 0]
+    for c in range(channels):
+        diff[c] = rows[r, lay.sum + c]   # the sums before this pass
+        total = rows[r, lay.sum + c]
+        low = rows[r, lay.min + c]
+        high = rows[r, lay.max + c]
+        for i in range(count):
+            v = np.float64(values[i, c])
+            total += v
+            first = n0 == 0.0 and i == 0
+            if first or v < low:
+                low = v
+            if first or v > high:
+                high = v
+        rows[r, lay.sum + c] = total
+        rows[r, lay.min + c] = low
+        rows[r, lay.max + c] = high
+    rows[r, 0] = n0 + count
+    if want_incremental:   # the same running sums once more, all channels at each pixel
+        running = diff.copy()
+        for i in range(count):
+            n = n0 + (i + 1)
             for c in range(channels):
-                diff[c] = rows[r, lay.sum + c] / n - np.float64(image[p, c])
-            add_scatter(rows, r, lay.incremental, diff, channels, n / (n - 1.0))
+                running[c] += np.float64(values[i, c])
+                diff[c] = running[c] / n - np.float64(values[i, c])
+            if n > 1.0:
+                add_scatter(rows, r, lay.incremental, diff, channels, n / (n - 1.0))
 
 
 @numba.njit(inline="always", **JIT)
@@ -118,38 +139,57 @@ def add_scatter(rows, r, first, diff, size, weight):
 
 
 @numba.njit(**JIT)
-def central_pass(rows, r, image, pixels, start, stop, lay, want_moments, want_scatter,
-                 want_histogram, histograms, outliers, mapping, diff):
-    """Pass 2 of row r over pixels[start:stop]: central moments 2..4 with the final mean
-    (`want_moments`), the scatter matrix, and the histogram with `mapping` = (offset, scale)."""
+def central_pass(rows, r, values, count, lay, want_moments, want_scatter, mappings, counts, diff):
+    """Pass 2 of row r over values[:count]: central moments 2..4 with the final mean and, if
+    wanted, the scatter matrix; and histograms of channel 0, one per row of `mappings`
+    (offset, scale), added to the rows of integer `counts`: [0] below the range, [1 + k] bin
+    k, [-1] above. vigra's RangeHistogramBase::update: bin trunc(scale * (x - offset)), the
+    top edge in the last bin, anything else outside an outlier. Each statistic is its own
+    loop, channel by channel, so that its sums stay in registers."""
     channels = lay.channels
-    means = np.empty(channels, dtype=np.float64)
-    for c in range(channels):
-        means[c] = rows[r, lay.sum + c] / rows[r, 0]
-    bins = histograms.shape[1]
-    for i in range(start, stop):
-        p = pixels[i]
-        if want_moments:
+    for c in range(channels if want_moments else 0):
+        mean = rows[r, lay.sum + c] / rows[r, 0]
+        m2 = rows[r, lay.m2 + c]
+        m3 = rows[r, lay.m3 + c]
+        m4 = rows[r, lay.m4 + c]
+        for i in range(count):
+            d = np.float64(values[i, c]) - mean
+            square = d * d
+            m2 += square
+            m3 += square * d
+            m4 += square * square
+        rows[r, lay.m2 + c] = m2
+        rows[r, lay.m3 + c] = m3
+        rows[r, lay.m4 + c] = m4
+    if want_scatter:
+        for i in range(count):
             for c in range(channels):
-                d = np.float64(image[p, c]) - means[c]
-                square = d * d
-                rows[r, lay.m2 + c] += square
-                rows[r, lay.m3 + c] += square * d
-                rows[r, lay.m4 + c] += square * square
-                diff[c] = d
-            if want_scatter:
-                add_scatter(rows, r, lay.scatter, diff, channels, 1.0)
-        if want_histogram:
-            # vigra's RangeHistogramBase::update: bin trunc(scale * (x - offset)), the top
-            # edge in the last bin, anything else outside counted as an outlier
-            m = mapping[1] * (np.float64(image[p, 0]) - mapping[0])
+                diff[c] = np.float64(values[i, c]) - rows[r, lay.sum + c] / rows[r, 0]
+            add_scatter(rows, r, lay.scatter, diff, channels, 1.0)
+    bins = counts.shape[1] - 2
+    for j in range(mappings.shape[0]):
+        offset = mappings[j, 0]
+        scale = mappings[j, 1]
+        histogram = counts[j]
+        for i in range(count):
+            m = scale * (np.float64(values[i, 0]) - offset)
             index = bins - 1 if m == bins else int(m)
             if index < 0:
-                outliers[r, 0] += 1.0
+                histogram[0] += 1
             elif index >= bins:
-                outliers[r, 1] += 1.0
+                histogram[bins + 1] += 1
             else:
-                histograms[r, index] += 1.0
+                histogram[index + 1] += 1
+
+
+@numba.njit(**JIT)
+def add_counts(counts, histograms, outliers, r):
+    """Add a row of `central_pass` counts to histogram row r and its outlier counts."""
+    bins = histograms.shape[1]
+    for k in range(bins):
+        histograms[r, k] += counts[k + 1]
+    outliers[r, 0] += counts[0]
+    outliers[r, 1] += counts[bins + 1]
 
 
 @numba.njit(**JIT)
@@ -238,9 +278,10 @@ def first_pass(order, starts, image, lay, shape, first, last, want_incremental, 
     """Pass 1 for objects [first, last): intensity rows (see Layout) and coordinate rows.
     `image` is (pixels, C) float32, `shape` the (Z, Y, X) frame shape."""
     diff = np.empty(max(lay.channels, 3), dtype=np.float64)
+    values = np.empty((_largest(starts, first, last), image.shape[1]), dtype=image.dtype)
     for label in range(first, last):
-        values_pass(intensity, label, image, order, starts[label], starts[label + 1], lay,
-                    want_incremental, diff)
+        gather(image, order, starts[label], starts[label + 1], values)
+        values_pass(intensity, label, values, starts[label + 1] - starts[label], lay, want_incremental, diff)
         coordinates_pass(geometry, label, order, starts[label], starts[label + 1], shape, diff)
 
 
@@ -249,11 +290,28 @@ def second_pass(order, starts, image, lay, first, last, intensity, want_scatter,
                 want_histogram, low, high, histograms, outliers):
     """Pass 2 for objects [first, last); with `want_histogram` (single channel) also the
     histogram over the global range [low, high]."""
-    mapping = histogram_mapping(low, high, histograms.shape[1])
+    mappings = np.empty((1, 2))
+    mappings[0, 0], mappings[0, 1] = histogram_mapping(low, high, histograms.shape[1])
+    counts = np.zeros((1, histograms.shape[1] + 2), dtype=np.int64)
     diff = np.empty(lay.channels, dtype=np.float64)
+    values = np.empty((_largest(starts, first, last), image.shape[1]), dtype=image.dtype)
     for label in range(first, last):
-        central_pass(intensity, label, image, order, starts[label], starts[label + 1], lay,
-                     True, want_scatter, want_histogram, histograms, outliers, mapping, diff)
+        count = starts[label + 1] - starts[label]
+        gather(image, order, starts[label], starts[label + 1], values)
+        counts[:] = 0
+        central_pass(intensity, label, values, count, lay, True, want_scatter, mappings[:1 if want_histogram else 0],
+                     counts, diff)
+        if want_histogram:
+            add_counts(counts[0], histograms, outliers, label)
+
+
+@numba.njit(**JIT)
+def _largest(starts, first, last):
+    """The largest pixel count of objects [first, last) (at least 1)."""
+    largest = 1
+    for label in range(first, last):
+        largest = max(largest, starts[label + 1] - starts[label])
+    return largest
 
 
 @numba.njit(**JIT)

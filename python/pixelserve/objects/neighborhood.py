@@ -26,7 +26,7 @@ import numba
 import numpy as np
 
 from .components import JIT
-from .moments import central_pass, histogram_mapping, merge_rows, values_pass
+from .moments import add_counts, central_pass, gather, histogram_mapping, merge_rows, values_pass
 
 _FAR = np.int64(1) << 62  # "no object pixel on this line"
 
@@ -155,6 +155,150 @@ def _envelopes_along_middle(out, weight, line, sites, starts, result):
 
 
 @numba.njit(**JIT)
+def reach_by_row(pitch_y, pitch_x, limit):
+    """reach[d] = the largest r >= 0 with (pitch_y d)^2 + (pitch_x r)^2 < limit, for every d
+    with (pitch_y d)^2 < limit: how far along x an object pixel d rows away reaches."""
+    rows = 0
+    while (pitch_y * rows) ** 2 < limit:
+        rows += 1
+    reach = np.empty(rows, dtype=np.int64)
+    for d in range(rows):
+        budget = limit - 1 - (pitch_y * d) ** 2
+        r = int(math.sqrt(budget / (pitch_x * pitch_x)))
+        while (pitch_x * (r + 1)) ** 2 <= budget:
+            r += 1
+        while r > 0 and (pitch_x * r) ** 2 > budget:
+            r -= 1
+        reach[d] = r
+    return reach
+
+
+@numba.njit(**JIT)
+def _context_2d(image, pixels, start, stop, n_x, box, reach, runs, lows, highs, out):
+    """The neighbourhood of one object of a 2D frame (box (z0, z1, y0, y1, x0, x1), pixels
+    pixels[start:stop] of rows `n_x` long): its values in scan order into `out`, their number
+    returned.
+
+    A box pixel (y, x) is near the object iff an object pixel (v, a) has
+    (pitch_y (y - v))^2 + (pitch_x (x - a))^2 < limit, i.e. |x - a| <= reach[|y - v|]: each run
+    of object pixels covers an interval of every row within reach, and the near pixels of a
+    row are the union of those intervals (exactly `near_object`'s test, without a distance
+    map). An object made of one run per row, each overlapping the next, covers one interval
+    per row; otherwise the intervals are sorted and merged. The neighbourhood is the near
+    pixels minus the object's runs: contiguous pieces of the image. runs/lows/highs are
+    scratch of (count + 1, 3) / count / count entries."""
+    n_runs = 0
+    simple = True
+    i = start
+    while i < stop:
+        j = i + 1
+        while j < stop and pixels[j] == pixels[j - 1] + 1 and pixels[j] % n_x != 0:
+            j += 1
+        row = pixels[i] // n_x
+        low = pixels[i] % n_x
+        high = pixels[j - 1] % n_x
+        if n_runs > 0 and (row != runs[n_runs - 1, 0] + 1 or low > runs[n_runs - 1, 2]
+                           or high < runs[n_runs - 1, 1]):
+            simple = False
+        runs[n_runs, 0] = row
+        runs[n_runs, 1] = low
+        runs[n_runs, 2] = high
+        n_runs += 1
+        i = j
+    runs[n_runs, 0] = -1   # sentinel: no row
+    y0, y1, x0, x1 = box[2], box[3], box[4], box[5]
+    far = reach.shape[0] - 1
+    channels = image.shape[1]
+    flat_image = image.reshape(-1)
+    flat_out = out.reshape(-1)
+    n = 0
+    first_run = 0
+    own_run = 0   # the first run of the current row or later
+    for y in range(y0, y1):
+        while first_run < n_runs and runs[first_run, 0] < y - far:
+            first_run += 1
+        while own_run < n_runs and runs[own_run, 0] < y:
+            own_run += 1
+        count = 0
+        k = first_run
+        if simple:
+            low = x1
+            high = x0 - 1
+            while k < n_runs and runs[k, 0] <= y + far:
+                r = reach[abs(runs[k, 0] - y)]
+                low = min(low, runs[k, 1] - r)
+                high = max(high, runs[k, 2] + r)
+                k += 1
+            if k > first_run:
+                lows[0] = max(low, x0)
+                highs[0] = min(high, x1 - 1)
+                count = 1
+        else:
+            while k < n_runs and runs[k, 0] <= y + far:
+                r = reach[abs(runs[k, 0] - y)]
+                low = max(runs[k, 1] - r, x0)
+                high = min(runs[k, 2] + r, x1 - 1)
+                m = count   # insertion into the intervals sorted by start
+                while m > 0 and lows[m - 1] > low:
+                    lows[m] = lows[m - 1]
+                    highs[m] = highs[m - 1]
+                    m -= 1
+                lows[m] = low
+                highs[m] = high
+                count += 1
+                k += 1
+        row_start = y * n_x
+        m = 0
+        own = own_run
+        while m < count:
+            low = lows[m]
+            high = highs[m]
+            m += 1
+            while m < count and lows[m] <= high + 1:
+                high = max(high, highs[m])
+                m += 1
+            # copy [low, high] except the object's runs in this row (all inside it)
+            while low <= high:
+                end = high + 1
+                if runs[own, 0] == y and runs[own, 1] <= high:
+                    end = runs[own, 1]
+                source = (row_start + low) * channels
+                for i in range((end - low) * channels):
+                    flat_out[n * channels + i] = flat_image[source + i]
+                n += end - low
+                if end <= high:
+                    low = runs[own, 2] + 1
+                    own += 1
+                else:
+                    low = end
+    return n
+
+
+@numba.njit(**JIT)
+def _context_3d(labels, label, image, box, pitch_zyx, limit, mask, distance, near, line, sites, starts,
+                result, reach, out):
+    """The neighbourhood of one object of a 3D frame: its values in scan order into `out`,
+    their number returned; mask/distance/near are box-sized scratch."""
+    n_z, n_y, n_x = labels.shape
+    z0, z1, y0, y1, x0, x1 = box
+    for z in range(z0, z1):
+        for y in range(y0, y1):
+            for x in range(x0, x1):
+                mask[z - z0, y - y0, x - x0] = labels[z, y, x] == label
+    near_object(mask, pitch_zyx, limit, distance, near, line, sites, starts, result, reach)
+    n = 0
+    for z in range(z0, z1):
+        for y in range(y0, y1):
+            row_start = (z * n_y + y) * n_x
+            for x in range(x0, x1):
+                if near[z - z0, y - y0, x - x0] and not mask[z - z0, y - y0, x - x0]:
+                    for c in range(image.shape[1]):
+                        out[n, c] = image[row_start + x, c]
+                    n += 1
+    return n
+
+
+@numba.njit(**JIT)
 def neighborhood_statistics(labels, image, lay, order, object_starts, boxes, first, last,
                             pitch_zyx, max_margin, want_scatter, want_central, want_histogram,
                             context, passed, context_histograms, passed_histograms,
@@ -164,67 +308,77 @@ def neighborhood_statistics(labels, image, lay, order, object_starts, boxes, fir
     order[object_starts[l]:object_starts[l + 1]] (moments.group_pixels).
 
     Object + neighbourhood is the neighbourhood merged with the object's own statistics
-    (moments.merge_rows), so that each neighbourhood pixel is read once per pass."""
-    n_z, n_y, n_x = labels.shape
+    (moments.merge_rows), so that each neighbourhood value is read once per pass; both
+    histograms (over the neighbourhood's range and over the merged range) come with the
+    central moments."""
+    n_z = labels.shape[0]
     limit = max_margin * max_margin
     biggest = 1
     longest = 1
+    largest = 1
     for label in range(first, last):
         b = boxes[label]
         biggest = max(biggest, (b[1] - b[0]) * (b[3] - b[2]) * (b[5] - b[4]))
         longest = max(longest, b[1] - b[0], b[3] - b[2], b[5] - b[4])
+        largest = max(largest, object_starts[label + 1] - object_starts[label])
+    channels = image.shape[1]
+    context_values = np.empty((biggest + 1, channels), dtype=image.dtype)
+    own_values = np.empty((largest, channels), dtype=image.dtype)
+    if n_z == 1:
+        reach_2d = reach_by_row(pitch_zyx[1], pitch_zyx[2], limit)
+        runs = np.empty((largest + 1, 3), dtype=np.int64)
+        lows = np.empty(largest, dtype=np.int64)
+        highs = np.empty(largest, dtype=np.int64)
+        biggest = 0   # no box-sized scratch in 2D
     mask_buffer = np.empty(biggest, dtype=np.uint8)
     near_buffer = np.empty(biggest, dtype=np.uint8)
     distance_buffer = np.empty(biggest, dtype=np.int64)
-    context_pixels = np.empty(biggest, dtype=np.int64)
-    own = np.zeros((1, lay.width), dtype=np.float64)
     line = np.empty(longest, dtype=np.int64)
     sites = np.empty(longest, dtype=np.int64)
     starts = np.empty(longest, dtype=np.int64)
     result = np.empty(longest, dtype=np.int64)
     reach = np.empty(longest, dtype=np.int64)
-    diff = np.empty(image.shape[1], dtype=np.float64)
+    own = np.zeros((1, lay.width), dtype=np.float64)
+    diff = np.empty(channels, dtype=np.float64)
     bins = context_histograms.shape[1]
+    mappings = np.empty((2, 2))
+    counts = np.zeros((2, bins + 2), dtype=np.int64)
+    central = want_central or want_scatter
     for label in range(first, last):
-        z0, z1, y0, y1, x0, x1 = boxes[label]
-        shape = (z1 - z0, y1 - y0, x1 - x0)
-        size = shape[0] * shape[1] * shape[2]
-        mask = mask_buffer[:size].reshape(shape)
-        distance = distance_buffer[:size].reshape(shape)
-        near = near_buffer[:size].reshape(shape)
-        for z in range(z0, z1):
-            for y in range(y0, y1):
-                for x in range(x0, x1):
-                    mask[z - z0, y - y0, x - x0] = labels[z, y, x] == label
-        near_object(mask, pitch_zyx, limit, distance, near, line, sites, starts, result, reach)
-        n_context = 0   # the neighbourhood as flat image indices in scan order
-        for z in range(z0, z1):
-            for y in range(y0, y1):
-                row_start = (z * n_y + y) * n_x
-                for x in range(x0, x1):
-                    if near[z - z0, y - y0, x - x0] and not mask[z - z0, y - y0, x - x0]:
-                        context_pixels[n_context] = row_start + x
-                        n_context += 1
         start, stop = object_starts[label], object_starts[label + 1]
+        if n_z == 1:
+            n_context = _context_2d(image, order, start, stop, labels.shape[2], boxes[label], reach_2d, runs, lows,
+                                    highs, context_values)
+        else:
+            z0, z1, y0, y1, x0, x1 = boxes[label]
+            shape = (z1 - z0, y1 - y0, x1 - x0)
+            size = shape[0] * shape[1] * shape[2]
+            n_context = _context_3d(labels, label, image, boxes[label], pitch_zyx, limit,
+                                    mask_buffer[:size].reshape(shape), distance_buffer[:size].reshape(shape),
+                                    near_buffer[:size].reshape(shape), line, sites, starts, result, reach,
+                                    context_values)
+        gather(image, order, start, stop, own_values)
         own[0] = 0.0
-        central = want_central or want_scatter
-        values_pass(context, label, image, context_pixels, 0, n_context, lay, False, diff)
-        values_pass(own, 0, image, order, start, stop, lay, False, diff)
+        values_pass(context, label, context_values, n_context, lay, False, diff)
+        values_pass(own, 0, own_values, stop - start, lay, False, diff)
+        n_maps = 0
+        counts[:] = 0
+        if want_histogram:   # over the merged set's range (a first merge gives it), and over the neighbourhood's
+            merge_rows(context, label, own, 0, passed, label, lay, diff)
+            mappings[0, 0], mappings[0, 1] = histogram_mapping(passed[label, lay.min], passed[label, lay.max], bins)
+            mappings[1, 0], mappings[1, 1] = histogram_mapping(context[label, lay.min], context[label, lay.max], bins)
+            n_maps = 2
         if n_context and (central or want_histogram):
-            mapping = histogram_mapping(context[label, lay.min], context[label, lay.max], bins)
-            central_pass(context, label, image, context_pixels, 0, n_context, lay, central,
-                         want_scatter, want_histogram, context_histograms, context_outliers,
-                         mapping, diff)
-        if central:
-            central_pass(own, 0, image, order, start, stop, lay, True, want_scatter, False,
-                         context_histograms, context_outliers, (0.0, 1.0), diff)
+            central_pass(context, label, context_values, n_context, lay, central, want_scatter, mappings[:n_maps],
+                         counts, diff)
+        if central or want_histogram:
+            central_pass(own, 0, own_values, stop - start, lay, central, want_scatter, mappings[:min(n_maps, 1)],
+                         counts, diff)
         merge_rows(context, label, own, 0, passed, label, lay, diff)
-        if want_histogram:   # over the merged set's own range: both parts once more
-            mapping = histogram_mapping(passed[label, lay.min], passed[label, lay.max], bins)
-            for pixels, first_pixel, last_pixel in ((context_pixels, 0, n_context),
-                                                    (order, start, stop)):
-                central_pass(passed, label, image, pixels, first_pixel, last_pixel, lay, False,
-                             False, True, passed_histograms, passed_outliers, mapping, diff)
+        if want_histogram:
+            add_counts(counts[0], passed_histograms, passed_outliers, label)
+            if n_context:
+                add_counts(counts[1], context_histograms, context_outliers, label)
 
 
 def neighborhood_boxes(geometry: np.ndarray, dims: int, margin_zyx: np.ndarray, frame_shape,

@@ -7,7 +7,8 @@ order: `object_id` (running, 0-based), `timestep`, `labelimage_oid` (the id in i
 features: plugins in the order they were computed, "Default features" last, each feature
 under its display name (`Size in pixels`, `Bounding Box Minimum`, ...), multi-column ones
 with `_<i>` suffixes, a display name that already appeared skipped (so the default features
-show up once). Feature values stay float32, as ilastik prints them.
+show up once). Feature values stay float32, as ilastik prints them; ids (the label-image
+variant's `original_oid`) stay integers.
 
 A project without a classifier gets no prediction and probability columns (ilastik cannot
 export its table at all then).
@@ -83,7 +84,9 @@ def _feature_columns(features: Sequence[dict[str, dict[str, np.ndarray]]],
             if title in seen or not (plugin == DEFAULT or name in listed or title in listed):
                 continue
             seen.add(title)
-            stacked = np.concatenate([frame[plugin][name][1:] for frame in features]).astype(np.float32)
+            stacked = np.concatenate([frame[plugin][name][1:] for frame in features])
+            if stacked.dtype.kind == "f":   # ids (original_oid) stay integers
+                stacked = stacked.astype(np.float32)
             if first.shape[1] == 1:
                 columns[title] = stacked[:, 0]
             else:

@@ -19,10 +19,16 @@ CellDensityCounting2d3c.ilp from ilastik 1.3.0):
 - `Counting/CountingWrappers`: the trained regressors as pickles. Never read here.
 - method, tree count and depth are not stored (`countingSerializer.py` has no slot for them).
 
+- `Density Export/CsvFilepath`: where ilastik's export writes the counts, if the user set it
+  (`countingDataExportApplet.py` serializes the CsvFilepath slot).
+
 pixelserve stores its own trained regressors as plain arrays in `Counting/PixelserveRegressors`
 (`regressor_<r>/tree_<i>`, layout in `classifiers/regression_trees.py`), with the
-fingerprint of the training input they came from, so that a project whose labels changed
-afterwards (in ilastik) is retrained instead of predicted with stale regressors.
+fingerprint of the training input they came from (labels, features, sigma, and each lane's
+stored file path, shape and dataset id), so that a project whose labels or training images
+changed afterwards in ilastik is retrained instead of predicted with stale regressors. (A
+training image overwritten on disk under the same name is not noticed: the fingerprint does
+not read pixels, since stored regressors must work where the training images are absent.)
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from ..classifiers.regression_trees import (
 )
 from ..errors import ProjectError, UserError
 from ..features import FeatureSpec
-from .h5values import as_text_list, read_scalar
+from .h5values import as_text_list, read_scalar, read_text
 from .ilp import DatasetInfo, ProjectFile, open_h5, read_project_file
 from .label_sets import SparseLabels, read_label_sets
 from .pixel_classification import read_feature_specs, structure_tensor_order_for
@@ -94,6 +100,14 @@ class CountingModel:
     box_constraints: list[BoxConstraint]
     label_names: list[str]
     stored_regressors: CountingRegressors | None   # None: absent or trained on other labels
+    lane_ids: list[str]                # per lane, what identifies its stored training image
+    csv_file: str | None = None        # the project's CSV file for the counts, if it stores one
+
+    @property
+    def fingerprint(self) -> str:
+        """The fingerprint regressors trained on this project's labels and images carry."""
+        return training_fingerprint(self.labels, self.feature_specs, self.structure_tensor_order,
+                                    self.sigma, self.lane_ids)
 
 
 def internal_axis_order(info: DatasetInfo, where: str) -> str:
@@ -148,18 +162,43 @@ def read_counting(file: h5py.File, project: ProjectFile,
         label_names=as_text_list(group["LabelNames"]) if "LabelNames" in group
         else ["Foreground", "Background"],
         stored_regressors=None,
+        lane_ids=_lane_ids(file, raw_role),
+        csv_file=read_text(file, "Density Export/CsvFilepath") or None,
     )
     stored = group.get(REGRESSORS_GROUP)
     if isinstance(stored, h5py.Group):
         regressors = _read_regressors(stored, name)
-        if regressors.fingerprint == training_fingerprint(
-                model.labels, specs, model.structure_tensor_order, model.sigma):
+        if regressors.fingerprint == model.fingerprint:
             model.stored_regressors = regressors
         else:
             logger.warning("%s: the regressors pixelserve stored were trained on other labels, "
-                           "sigma or features than the project holds now; they are retrained.",
-                           name)
+                           "images, sigma or features than the project holds now; they are "
+                           "retrained.", name)
     return model
+
+
+def _lane_ids(file: h5py.File, role: str) -> list[str]:
+    """Per lane, the stored path, shape and dataset id of its raw data ('' without one)."""
+    infos = file.get("Input Data/infos")
+    if not isinstance(infos, h5py.Group):
+        return []
+    found = []
+    for lane in sorted(infos):
+        info = infos[lane].get(role)
+        if not isinstance(info, h5py.Group) or not len(info):
+            found.append("")
+            continue
+        shape = info.get("shape")
+        found.append("|".join((read_text(info, "filePath", ""), read_text(info, "datasetId", ""),
+                               repr(shape[()].tolist()) if isinstance(shape, h5py.Dataset) else "")))
+    return found
+
+
+def is_counting_project(path) -> bool:
+    """Whether the project file at `path` is a Cell Density Counting project."""
+    path = Path(path)
+    with open_h5(path) as file:
+        return read_project_file(file, path).workflow_name in (COUNTING, "CountingWorkflow")
 
 
 def read_counting_project(path, structure_tensor_order: str | None = None) -> CountingModel:
@@ -241,11 +280,14 @@ def _listed(group, name: str):
 # -- stored regressors -------------------------------------------------------------------
 
 def training_fingerprint(labels: list[SparseLabels], specs: list[FeatureSpec],
-                         structure_tensor_order: str, sigma: float) -> str:
-    """A digest of everything training reads besides the images: labels, features, sigma."""
+                         structure_tensor_order: str, sigma: float,
+                         images: list[str] = ()) -> str:
+    """A digest of everything training reads: labels, features, sigma, and what identifies
+    the training images (`images`, e.g. CountingModel.lane_ids)."""
     digest = hashlib.sha256()
     digest.update(repr((float(sigma), structure_tensor_order,
-                        [(s.feature_id, s.scale, s.in_2d) for s in specs])).encode())
+                        [(s.feature_id, s.scale, s.in_2d) for s in specs],
+                        list(images))).encode())
     for lane in labels:
         digest.update(np.int64(len(lane)).tobytes())
         digest.update(np.ascontiguousarray(lane.coords, dtype=np.int64).tobytes())

@@ -39,6 +39,8 @@ from .ilp import ProjectFile
 from .pixel_classification import _refuse_pickled_classifier
 
 WORKFLOW_NAME = "Edge Training With Multicut"
+# A project made with `--new_project --workflow=<class>` stores the class name.
+WORKFLOW_NAMES = (WORKFLOW_NAME, "EdgeTrainingWithMulticutWorkflow")
 WATERSHED_GROUP = "DT Watershed"
 TRAINING_GROUP = "Training and Multicut"
 # ilastik 1.3 came with ilastikrag >= 0.1.2, which widens the edge-quantile histogram.
@@ -89,7 +91,7 @@ class MulticutModel:
 
 def read_multicut(file: h5py.File, project: ProjectFile) -> MulticutModel:
     """The multicut model of an open project file."""
-    if project.workflow_name != WORKFLOW_NAME:
+    if project.workflow_name not in WORKFLOW_NAMES:
         raise ProjectError(f"{project.path.name} is a '{project.workflow_name}' project, not a "
                            f"'{WORKFLOW_NAME}' (Boundary-based Segmentation with Multicut) one.")
     if WATERSHED_GROUP not in file or TRAINING_GROUP not in file:
@@ -149,7 +151,8 @@ def read_watershed_settings(group: h5py.Group, project_name: str = "The project"
 
 
 def read_stored_superpixels(file: h5py.File, lane: int) -> np.ndarray | None:
-    """The superpixels ilastik cached for a lane ((z,) y, x uint32), or None."""
+    """The superpixels ilastik cached for a lane ((z,) y, x uint32), or None (also when the
+    cache holds only some blocks of the image)."""
     group = file.get(f"{WATERSHED_GROUP}/Superpixels/superpixels{lane:03d}")
     if group is None or not len(group):
         return None
@@ -161,8 +164,12 @@ def read_stored_superpixels(file: h5py.File, lane: int) -> np.ndarray | None:
         blocks.append((slicing, dataset))
     shape = tuple(max(s[axis].stop for s, _ in blocks) for axis in range(len(blocks[0][0])))
     labels = np.zeros(shape, dtype=np.uint32)
+    covered = np.zeros(shape, dtype=bool)
     for slicing, dataset in blocks:
         labels[slicing] = dataset[()]
+        covered[slicing] = True
+    if not covered.all():
+        return None   # ilastik saved only the blocks it had computed: not a whole image
     return labels[..., 0] if labels.shape[-1] == 1 else labels
 
 

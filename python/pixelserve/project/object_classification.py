@@ -5,8 +5,10 @@ pixel-classification variants), `ObjectExtraction/Features/<plugin>/<feature>/ma
 `ObjectClassification/{SelectedFeatures, LabelNames, LabelColors, PmapColors, LabelInputs,
 ClassifierForests, CachedProbabilities, ExportSettings}`, `Blockwise Object Classification`,
 and ilastik's caches (`ObjectExtraction/RegionFeatures`, `LabelImage_v2`, `RelabelData`), which
-are read here for verification only. Nothing is unpickled: the `ExportSettings` pickle is
-recognised by its bytes when it is the `(None, None)` ilastik writes by default.
+are read here for verification only. Nothing is unpickled: the `ExportSettings` pickle (the
+object table's settings from ilastik's export dialog) is recognised by its bytes when it is
+the `(None, None)` ilastik writes by default, and otherwise read as plain values by
+`plain_pickle`, which constructs nothing else.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -24,9 +27,10 @@ from ..io.axes import parse_axistags
 from ..objects.catalog import FeatureSelection
 from ..objects.segmentation import ThresholdSettings
 from .h5values import as_text_list, read_array, read_scalar
-from .ilp import ProjectFile
+from .ilp import ProjectFile, open_h5, read_export_group, read_project_file
 from .label_sets import parse_block_slice
 from .pixel_classification import StageModel, _colors, _refuse_pickled_classifier, read_stage
+from .plain_pickle import NotPlain, plain_value
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,13 @@ FROM_PIXELS = "Object Classification (from pixel classification)"
 # The role holding the segmentation's source in each variant (the pixel variant computes it).
 SEGMENTATION_ROLE = {FROM_PREDICTION: "Prediction Maps", FROM_BINARY: "Segmentation Image",
                      FROM_LABELS: "Label Image", FROM_PIXELS: None}
+
+# Projects made with `ilastik --new_project --workflow=<class>` store the class name
+# (ilastik/shell/projectManager.py:155).
+VARIANT_OF_CLASS = {"ObjectClassificationWorkflowPrediction": FROM_PREDICTION,
+                    "ObjectClassificationWorkflowBinary": FROM_BINARY,
+                    "ObjectClassificationWorkflowLabels": FROM_LABELS,
+                    "ObjectClassificationWorkflowPixel": FROM_PIXELS}
 
 EXPORT_GROUP = "Object Information Export"
 # pickle.dumps((None, None), protocol=0) with its memo index: what every fixture stores.
@@ -52,6 +63,18 @@ class BlockwiseSettings:
 
     block_shape_zyx: tuple[int, int, int] = (512, 512, 512)
     halo_zyx: tuple[int, int, int] = (64, 64, 64)
+
+
+@dataclass(frozen=True)
+class TableSettings:
+    """The object table export as configured in ilastik's dialog
+    (`ilastik/widgets/exportObjectInfoDialog.py` `settings`, and its feature list)."""
+
+    file_path: str | None = None
+    file_type: str | None = None           # "csv" or "h5"
+    margin: int = 0                        # HDF5 only: context around each object's crop
+    include_raw: bool = False              # HDF5 only: the whole raw image instead of crops
+    features: tuple[str, ...] | None = None   # names or display names; None: all
 
 
 @dataclass(frozen=True)
@@ -71,13 +94,20 @@ class ObjectClassificationProject:
     known_labels: np.ndarray             # the class of each forest output column
     blockwise: BlockwiseSettings
     export_group: str | None
-    table_settings_ignored: bool         # a GUI-configured table export we cannot read
+    export_settings: dict                # the stored export settings, as ilastik keys them
+    table_settings: TableSettings | None  # configured in ilastik's GUI (None: never)
+    table_settings_ignored: bool         # configured, but stored as more than plain values
     coord_maximum_exclusive: bool        # Coord<Maximum> is +1 (ilastik >= 1.3.3post2)
     pixel_stage: StageModel | None       # the pixel-classification variant's first stage
 
     @property
     def workflow_name(self) -> str:
         return self.project.workflow_name
+
+    @property
+    def variant(self) -> str:
+        """The variant's workflowName (FROM_PREDICTION, ...), also for projects storing the class name."""
+        return VARIANT_OF_CLASS.get(self.workflow_name, self.workflow_name)
 
     @property
     def n_classes(self) -> int:
@@ -89,7 +119,7 @@ class ObjectClassificationProject:
 
 
 def read_object_classification(file: h5py.File, project: ProjectFile) -> ObjectClassificationProject:
-    name = project.workflow_name
+    name = VARIANT_OF_CLASS.get(project.workflow_name, project.workflow_name)
     if name not in SEGMENTATION_ROLE:
         raise ProjectError(f"{project.path.name} is a '{name}' project, not an Object Classification "
                            "project. Fix: pass a project made with one of ilastik's Object "
@@ -101,6 +131,7 @@ def read_object_classification(file: h5py.File, project: ProjectFile) -> ObjectC
     _check_subset(selected, features, project.path.name)
     forests, known_labels = _read_forests(group, where)
     label_names = _label_names(group, where)
+    table_settings, table_settings_ignored = _table_settings(group, project.path.name)
     if forests and not label_names:
         label_names = tuple(f"Label {k}" for k in range(1, int(known_labels.max()) + 1))
     return ObjectClassificationProject(
@@ -117,10 +148,27 @@ def read_object_classification(file: h5py.File, project: ProjectFile) -> ObjectC
         known_labels=known_labels,
         blockwise=_blockwise(file.get("Blockwise Object Classification")),
         export_group=EXPORT_GROUP if EXPORT_GROUP in file else None,
-        table_settings_ignored=_table_settings_ignored(group, project.path.name),
+        export_settings=read_export_group(file),
+        table_settings=table_settings,
+        table_settings_ignored=table_settings_ignored,
         coord_maximum_exclusive=coord_maximum_exclusive(project.ilastik_version),
         pixel_stage=read_stage(file, 1, project) if name == FROM_PIXELS else None,
     )
+
+
+def read_object_project(path) -> ObjectClassificationProject:
+    """An Object Classification project file, read (and closed)."""
+    path = Path(path)
+    with open_h5(path) as file:
+        return read_object_classification(file, read_project_file(file, path))
+
+
+def is_object_project(path) -> bool:
+    """Whether the project file at `path` is an Object Classification project."""
+    path = Path(path)
+    with open_h5(path) as file:
+        name = read_project_file(file, path).workflow_name
+        return name in SEGMENTATION_ROLE or name in VARIANT_OF_CLASS
 
 
 def coord_maximum_exclusive(ilastik_version: str) -> bool:
@@ -236,18 +284,31 @@ def _blockwise(group: h5py.Group | None) -> BlockwiseSettings:
                              zyx("HaloPadding3dDict", defaults.halo_zyx))
 
 
-def _table_settings_ignored(group: h5py.Group | None, project_name: str) -> bool:
+def _table_settings(group: h5py.Group | None, project_name: str) -> tuple[TableSettings | None, bool]:
+    """(settings, ignored): the table export settings stored as a pickle of plain values."""
     if group is None or "ExportSettings" not in group:
-        return False
+        return None, False
     value = group["ExportSettings"][()]
     raw = value.tobytes() if isinstance(value, (np.void, np.ndarray)) else value
     raw = raw.encode() if isinstance(raw, str) else bytes(raw)
     if _NO_TABLE_SETTINGS.fullmatch(raw):
-        return False
-    logger.info("%s: ignoring the table export settings configured in ilastik's GUI (stored as a "
-                "Python pickle, which pixelserve never unpickles); the default table is written",
-                project_name)
-    return True
+        return None, False
+    try:
+        settings, features = plain_value(raw)
+        if settings is None:
+            return None, False
+        return TableSettings(
+            file_path=str(settings["file path"]) if settings.get("file path") else None,
+            file_type=settings.get("file type"),
+            margin=int(settings.get("margin", 0)),
+            include_raw=bool(settings.get("include raw", False)),
+            features=tuple(str(name) for name in features) if features is not None else None,
+        ), False
+    except (NotPlain, TypeError, ValueError, AttributeError) as error:
+        logger.info("%s: ignoring the table export settings configured in ilastik's GUI: they are not plain "
+                    "values (%s), and pixelserve never unpickles project content; the default table is written",
+                    project_name, error)
+        return None, True
 
 
 # ---- ilastik's caches, read to verify recomputed results ----------------------------------

@@ -196,8 +196,9 @@ def read_stored_project(path) -> StoredProject:
         if project.workflow_name not in TRAINABLE_WORKFLOWS:
             raise ProjectError(
                 f"{path.name} is a '{project.workflow_name}' project; 'pixelserve train' "
-                "continues Pixel Classification and Autocontext projects only. Fix: pass such a "
-                "project with --project, or leave --project out to start a new one."
+                "continues Pixel Classification, Autocontext, Object Classification and Cell Density "
+                "Counting projects only. Fix: pass such a project with --project, or leave --project "
+                "out to start a new one."
             )
         raw_role = project.role_names[0] if project.role_names else "Raw Data"
         lanes = [_stored_lane(file, index, raw_role, lane[raw_role])

@@ -32,9 +32,12 @@ import numpy as np
 
 from ..classifiers import VigraForest, read_vigra_forest
 from ..errors import ProjectError
-from .h5values import as_text, as_text_list, read_array, read_scalar
+from ..objects.catalog import DIVISION, FeatureSelection
+from ..objects.segmentation import ThresholdSettings
+from .h5values import as_text, as_text_list, read_scalar
 from .ilp import ProjectFile
 from .label_sets import parse_block_slice
+from .object_classification import read_feature_selection, read_threshold_settings
 
 STRUCTURED = "StructuredTracking"
 CONSERVATION = "ConservationTracking"
@@ -121,27 +124,13 @@ class TrackingParameters:
 
 
 @dataclass
-class ThresholdSettings:
-    """`ThresholdTwoLevels` (object extraction from prediction maps; thresholdTwoLevelsSerializer.py)."""
-
-    method: int            # CurOperator: 0 simple, 1 hysteresis, 2 graph cut, 3 IPHT
-    channel: int
-    core_channel: int
-    low_threshold: float
-    high_threshold: float
-    min_size: int
-    max_size: int
-    sigmas_zyx: tuple[float, float, float]
-
-
-@dataclass
 class ObjectClassifier:
     """One object classifier of a tracking project (object count or division detection)."""
 
     group: str                              # "CountClassification" or "DivisionDetection"
     label_names: list[str]
     forests: list[VigraForest]
-    selected_features: dict[str, list[str]]  # plugin -> feature names the classifier uses
+    selected_features: FeatureSelection      # the features the classifier reads
 
     @property
     def n_classes(self) -> int:
@@ -158,7 +147,7 @@ class TrackingProject:
     parameters: TrackingParameters
     learned_weights: TrackingWeights | None     # structured learning only
     threshold: ThresholdSettings | None         # None for binary input
-    object_features: dict[str, dict[str, dict]]   # plugin -> feature -> parameters (margin, ...)
+    object_features: FeatureSelection           # what TrackingFeatureExtraction computes
     division_features: list[str]
     count_classifier: ObjectClassifier | None
     division_classifier: ObjectClassifier | None
@@ -186,6 +175,12 @@ def read_tracking_project(file: h5py.File, project: ProjectFile) -> TrackingProj
         raise ProjectError(f"{project.path.name} has no trained object count classifier, which ilastik's "
                            "tracking needs for its detection energies. Fix: open the project in ilastik, "
                            "label objects in Object Count Classification, and save it.")
+    if not parameters.with_classifier_prior:
+        # hytra reads every detection's energies from the count classifier (getDetectionFeatures);
+        # without the prior ilastik's traxels carry none and its tracking stops with an error
+        raise ProjectError(f"{where}: 'Use classifier prior' is off, which ilastik's tracking cannot run "
+                           "with (its detections then have no energies). Fix: tick it in ilastik's "
+                           "tracking applet and save the project.")
     if parameters.with_divisions and division is None:
         raise ProjectError(f"{project.path.name} tracks dividing objects but has no trained division "
                            "classifier. Fix: train Division Detection in ilastik (or untick 'Divisible "
@@ -201,11 +196,10 @@ def read_tracking_project(file: h5py.File, project: ProjectFile) -> TrackingProj
         input_kind=input_kind,
         parameters=parameters,
         learned_weights=_read_learned_weights(file[group]),
-        threshold=_read_threshold(file["ThresholdTwoLevels"]) if input_kind == "prediction"
-        and "ThresholdTwoLevels" in file else None,
-        object_features=_feature_tree(features.get("FeatureNamesVigra")) if features else {},
-        division_features=sorted(_feature_tree(features.get("FeatureNamesDivision")).get(
-            "Cell Division Features", {})) if features else [],
+        threshold=read_threshold_settings(file) if input_kind == "prediction" else None,
+        object_features=read_feature_selection(features.get("FeatureNamesVigra")) if features else {},
+        division_features=sorted(read_feature_selection(features.get("FeatureNamesDivision")).get(
+            DIVISION, {})) if features else [],
         count_classifier=count,
         division_classifier=division if parameters.with_divisions else None,
         stored_frames=stored_feature_frames(file),
@@ -260,41 +254,6 @@ def _read_learned_weights(group: h5py.Group) -> TrackingWeights | None:
     return TrackingWeights(*(float(read_scalar(group[name], "0000")) for name in names))
 
 
-def _read_threshold(group: h5py.Group) -> ThresholdSettings:
-    channel = int(read_scalar(group, "Channel", 0))
-    low = read_scalar(group, "LowThreshold")
-    if low is None:     # projects before the two-level operator stored one threshold
-        low = read_scalar(group, "SingleThreshold", 0.5)
-    sigmas = group.get("SmootherSigma")
-    sigma = (lambda axis: float(read_scalar(sigmas, axis, 1.0))) if sigmas is not None else (lambda axis: 1.0)
-    return ThresholdSettings(
-        method=int(read_scalar(group, "CurOperator", 0)),
-        channel=channel,
-        core_channel=int(read_scalar(group, "CoreChannel", channel)),
-        low_threshold=float(low),
-        high_threshold=float(read_scalar(group, "HighThreshold", 0.8)),
-        min_size=int(read_scalar(group, "MinSize", 10)),
-        max_size=int(read_scalar(group, "MaxSize", 1000000)),
-        sigmas_zyx=(sigma("z"), sigma("y"), sigma("x")),
-    )
-
-
-def _feature_tree(group: h5py.Group | None) -> dict[str, dict[str, dict]]:
-    """plugin -> feature -> {parameter: value} of a `FeatureNames*`/`SelectedFeatures` group."""
-    if group is None:
-        return {}
-    tree: dict[str, dict[str, dict]] = {}
-    for plugin, features in group.items():
-        if not isinstance(features, h5py.Group):
-            continue
-        tree[plugin] = {}
-        for name, params in features.items():
-            tree[plugin][name] = ({key: read_array(params, key) for key in params
-                                   if isinstance(params[key], h5py.Dataset)}
-                                  if isinstance(params, h5py.Group) else {})
-    return tree
-
-
 def _read_classifier(file: h5py.File, name: str) -> ObjectClassifier | None:
     group = file.get(name)
     if group is None:
@@ -305,8 +264,7 @@ def _read_classifier(file: h5py.File, name: str) -> ObjectClassifier | None:
         return None
     forests = [read_vigra_forest(forests_group[key]) for key in names]
     label_names = as_text_list(group["LabelNames"]) if "LabelNames" in group else []
-    selected = {plugin: sorted(features) for plugin, features in
-                _feature_tree(group.get("SelectedFeatures")).items()}
+    selected = read_feature_selection(group.get("SelectedFeatures"))
     if not label_names or forests[0].n_classes > len(label_names):
         raise ProjectError(f"{file.filename} ({name}): the classifier has {forests[0].n_classes} classes "
                            f"but {len(label_names)} label names are stored. {_RETRAIN}")

@@ -10,7 +10,6 @@ installed pixelserve needs neither the sources nor grpcio-tools.
 from __future__ import annotations
 
 import ctypes
-import mmap
 import sys
 from typing import Iterator
 
@@ -18,7 +17,10 @@ import numpy as np
 
 from ..errors import UserError
 from ..export.tables import Table
+from .buffers import ReceiveBuffer, byte_count
 from .v1 import arrays_pb2 as arrays
+from .v1 import batch_pb2 as batch
+from .v1 import batch_pb2_grpc as batch_grpc
 from .v1 import datasets_pb2 as datasets
 from .v1 import datasets_pb2_grpc as datasets_grpc
 from .v1 import prediction_pb2 as prediction
@@ -33,7 +35,7 @@ from .v1 import training_pb2_grpc as training_grpc
 #: Chunks of at most this many bytes (the protocol promises "a few MB").
 DEFAULT_CHUNK_BYTES = 4 << 20
 
-__all__ = ["arrays", "datasets", "datasets_grpc", "prediction", "prediction_grpc", "projects", "projects_grpc",
+__all__ = ["arrays", "batch", "batch_grpc", "datasets", "datasets_grpc", "prediction", "prediction_grpc", "projects", "projects_grpc",
            "server", "server_grpc", "training", "training_grpc", "ArrayReceiver", "ProtocolError", "RequestTooLarge", "array_header",
            "describe_header", "iter_chunks", "receive_arrays", "numpy_dtype", "dtype_code", "DEFAULT_CHUNK_BYTES",
            "TableReceiver", "iter_table", "option_message"]
@@ -88,7 +90,7 @@ def describe_header(header, what: str, max_bytes: int | None = None) -> tuple[tu
     if len(axes) != len(shape) or set(axes) - set("tzyxc") or len(set(axes)) != len(axes):
         raise ProtocolError(f"{what} has the axes {header.axes!r} for the shape {list(shape)}: give one distinct "
                             "letter of 'tzyxc' per dimension, e.g. 'zyx'")
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    nbytes = byte_count(shape, dtype)
     if max_bytes is not None and nbytes > max_bytes:
         raise RequestTooLarge(f"{what} has {nbytes} bytes, more than this server's limit of {max_bytes} "
                               "(pixelserve serve --max-request-bytes): send it in parts or raise the limit")
@@ -115,18 +117,6 @@ def iter_chunks(array: np.ndarray, max_bytes: int = DEFAULT_CHUNK_BYTES, array_i
         return
     for begin in range(0, array.shape[0], rows):
         yield arrays.Chunk(array_index=array_index, data=np.ascontiguousarray(array[begin:begin + rows]).tobytes())
-
-
-def populated_empty(shape, dtype) -> np.ndarray:
-    """np.empty whose memory is mapped in one go (Linux MAP_POPULATE) when large: touching
-    fresh pages one fault at a time made receiving 3-4x slower than the network."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    flags = getattr(mmap, "MAP_POPULATE", None)
-    if flags is None or nbytes < (64 << 20):
-        return np.empty(shape, dtype)
-    memory = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | flags)
-    return np.frombuffer(memory, dtype).reshape(shape)
 
 
 def keep_freed_memory() -> None:
@@ -156,14 +146,19 @@ def receive_arrays(messages, receivers: dict, name_of, order: str) -> None:
                 raise ProtocolError(f"A chunk for {name_of(message.chunk.array_index)} arrived while {name_of(index)} "
                                     f"was incomplete: {order}")
             receiver.add(message.chunk.data)
+    if next(messages, None) is not None:
+        raise ProtocolError("A message arrived after all the bytes the header announces: send exactly the "
+                            "announced bytes, then end the request stream")
 
 
 class ArrayReceiver:
-    """Assembles an array from consecutive chunks into one preallocated buffer."""
+    """Assembles an array from consecutive chunks into one buffer, whose memory is taken as
+    the bytes arrive and given back by `release()` (protocol.buffers)."""
 
     def __init__(self, shape, dtype, what: str, max_chunk_bytes: int):
-        self.array = populated_empty(shape, dtype)
-        self._bytes = self.array.reshape(-1).view(np.uint8)
+        self._buffer = ReceiveBuffer(byte_count(shape, dtype))
+        self._bytes = self._buffer.array
+        self.array = self._bytes.view(dtype).reshape(shape)
         self._filled = 0
         self.what = what
         self.max_chunk_bytes = max_chunk_bytes
@@ -181,8 +176,13 @@ class ArrayReceiver:
             raise ProtocolError(f"{self.what} got {end} bytes but its header announces "
                                 f"{self._bytes.size} (shape {list(self.array.shape)}, {self.array.dtype}): "
                                 "send exactly the bytes of the announced array")
+        self._buffer.prepare(end)
         self._bytes[self._filled:end] = np.frombuffer(data, np.uint8)
         self._filled = end
+
+    def release(self) -> None:
+        """Give the buffer's memory back now (the array reads as zeros afterwards)."""
+        self._buffer.release()
 
     def result(self) -> np.ndarray:
         if not self.complete:

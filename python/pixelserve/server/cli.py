@@ -28,6 +28,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", "--token_file", help="a file holding the token clients must send (authorization: Bearer TOKEN)")
     p.add_argument("--max-request-bytes", "--max_request_bytes", type=_size, default=8 << 30,
                    help="largest image a request may send or ask for, e.g. 2G or 500M (default 8G)")
+    p.add_argument("--max-inflight-bytes", "--max_inflight_bytes", type=_size, default=None, metavar="N",
+                   help="memory for the images being received, all requests together, e.g. 16G; a request "
+                        "beyond it is refused until others finish (default: half the machine's memory)")
+    p.add_argument("--max-streams", "--max_streams", type=int, default=32, metavar="N",
+                   help="streaming requests (predictions, training, dataset reads and writes) open at once; "
+                        "more are refused, while health checks and small requests are always served (default 32)")
+    p.add_argument("--idle-timeout", "--idle_timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="end a stream whose client sends nothing, or takes no answer, this long (default 60)")
     p.add_argument("--workers", type=int, default=2, help="requests computed at once (default 2); more wait in line")
     p.add_argument("--threads", type=int, default=0,
                    help="threads computing blocks, shared by all requests (default: all cores, or LAZYFLOW_THREADS)")
@@ -72,17 +80,22 @@ def main(argv: list[str]) -> int:
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     logging.getLogger("pixelserve.server").addHandler(handler)
     logging.getLogger("pixelserve.server").propagate = False
-    if options.workers < 1:
-        raise UserError(f"--workers {options.workers}: give at least 1")
+    for flag, value, least in (("--workers", options.workers, 1), ("--max-streams", options.max_streams, 1),
+                               ("--idle-timeout", options.idle_timeout, 0.1)):
+        if value < least:
+            raise UserError(f"{flag} {value}: give at least {least}")
 
     from .app import Limits, Server, ServerConfig
+    from .limits import half_the_memory
 
     config = ServerConfig(
         allowed_roots=tuple(options.allowed_root or [os.getcwd()]),
         allowed_urls=tuple(options.allowed_url),
         host=options.host, port=options.port,
         token=_read_token(options.token_file) if options.token_file else None,
-        limits=Limits(max_chunk_bytes=DEFAULT_CHUNK_BYTES, max_request_bytes=options.max_request_bytes),
+        limits=Limits(max_chunk_bytes=DEFAULT_CHUNK_BYTES, max_request_bytes=options.max_request_bytes,
+                      max_streams=options.max_streams, idle_timeout=options.idle_timeout,
+                      max_inflight_bytes=options.max_inflight_bytes or half_the_memory()),
         workers=options.workers, threads=options.threads,
     )
     server = Server(config)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from .. import protocol
 from ..export import ExportSettings, InMemoryResult, export_result
 from ..io import list_datasets, split_internal_path
-from ..protocol import ArrayReceiver, ProtocolError, describe_header
+from ..protocol import ProtocolError, describe_header
+from ..protocol.buffers import byte_count
 from .prediction import region_of
 
 
@@ -32,7 +31,7 @@ class DatasetServicer(protocol.datasets_grpc.DatasetServiceServicer):
         region = (region_of(request.subregion, dataset.shape, request.path) if request.HasField("subregion")
                   else tuple((0, n) for n in dataset.shape))
         shape = tuple(stop - start for start, stop in region)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dataset.dtype.itemsize
+        nbytes = byte_count(shape, dataset.dtype)
         if nbytes > self.server.limits.max_request_bytes:
             raise protocol.RequestTooLarge(f"{request.path} has {nbytes} bytes to send, more than this server's limit "
                                            f"of {self.server.limits.max_request_bytes}: read a subregion")
@@ -63,8 +62,10 @@ class DatasetServicer(protocol.datasets_grpc.DatasetServiceServicer):
         external, internal = split_internal_path(path)
         if not external.endswith(".h5"):
             raise ProtocolError(f"WriteDataset writes HDF5 files ending in .h5, not {header.path!r}: name the file *.h5")
+        if os.path.exists(external):  # its other datasets are kept: none may lead out of the roots
+            self.server.paths.check_file(external, header.path, "output file")
         shape, dtype, axes = describe_header(header.array, "The dataset", self.server.limits.max_request_bytes)
-        receiver = ArrayReceiver(shape, dtype, "the dataset", self.server.limits.max_chunk_bytes)
+        receiver = self.server.inflight.receiver(context, shape, dtype, "the dataset", self.server.limits.max_chunk_bytes)
         for message in requests:
             if message.WhichOneof("kind") != "chunk":
                 raise ProtocolError("Only Chunk messages may follow the WriteDatasetHeader")

@@ -17,6 +17,11 @@ logger = logging.getLogger(__name__)
 
 def export_settings(message) -> ExportSettings:
     """The ExportSettings of a protocol message (unset fields: ilastik's defaults)."""
+    return ExportSettings(**export_choices(message)).validated()
+
+
+def export_choices(message) -> dict:
+    """The settings an ExportSettings message sets, keyed like the headless flags."""
     chosen = {}
     if message.export_dtype:
         chosen["export_dtype"] = message.export_dtype
@@ -29,7 +34,7 @@ def export_settings(message) -> ExportSettings:
         chosen["cutout_subregion"] = (tuple(region.start) or None, tuple(n or None for n in region.stop) or None)
     if message.output_axis_order:
         chosen["output_axis_order"] = message.output_axis_order
-    return ExportSettings(**chosen).validated()
+    return chosen
 
 
 def region_of(subregion, shape, what: str) -> tuple[tuple[int, int], ...]:
@@ -74,15 +79,17 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
                                 "set tables to receive the tables")
         request = LaneRequest(given.export_source or None, image=not given.table_only, tables=header.tables,
                               options=parse_options(workflow.options, dict(given.options)))
-        inputs = self._open_inputs(header, workflow)
+        inputs = self._open_inputs(header, workflow, context)
         receive_arrays(requests, {index: item.receiver for index, item in enumerate(inputs) if item.receiver},
                        name_of=lambda index: f"input {index}",
                        order="send the array inputs one after another, in the order of PredictHeader.inputs")
-        volumes = {item.role: item.volume or Volume.from_array(item.receiver.result(), item.axes, name=f"{item.role} array")
+        volumes = {item.role: item.volume or Volume.from_array(item.receiver.result(), item.axes,
+                                                               name=_array_name(header, workflow, item.role))
                    for item in inputs}
 
         lane = workflow.open_lane(volumes, request, parallel_blocks=self.server.jobs.threads)
         export_source = workflow.resolve_export_source(request.export_source)
+        lane.check_gives_results(export_source)
         if header.describe:
             yield protocol.prediction.PredictResponse(result=_description(lane, settings, export_source))
             return
@@ -98,7 +105,9 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
                 image = export_to_array(lane.image, settings,
                                         progress=lambda done, total: progress.put(progress_of(done, total, "computing")),
                                         **options)
-            return image, [table for table in lane.tables() if header.tables or table.file is not None]
+            # per-run tables (one row per image) go back too: a headless run logs them
+            return image, [table for table in lane.tables()
+                           if header.tables or table.file is not None or table.per_run]
 
         try:
             image, tables = yield from self.server.jobs.follow(
@@ -112,7 +121,7 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
                 return
             yield response
 
-    def _open_inputs(self, header, workflow) -> list[_Input]:
+    def _open_inputs(self, header, workflow, context) -> list[_Input]:
         roles = {role.name.lower(): role.name for role in workflow.input_roles}
         if not header.inputs:
             raise ProtocolError("The PredictHeader has no inputs: add the raw data as an array or a dataset path")
@@ -127,8 +136,8 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
             kind = given.WhichOneof("data")
             if kind == "array":
                 shape, dtype, axes = describe_header(given.array, f"Input {index} ({role})", self.server.limits.max_request_bytes)
-                inputs.append(_Input(role, axes, receiver=ArrayReceiver(shape, dtype, f"input {index} ({role})",
-                                                                        self.server.limits.max_chunk_bytes)))
+                inputs.append(_Input(role, axes, receiver=self.server.inflight.receiver(
+                    context, shape, dtype, f"input {index} ({role})", self.server.limits.max_chunk_bytes)))
             elif kind == "dataset":
                 inputs.append(_Input(role, given.axes, volume=self._dataset_volume(given, role, workflow)))
             else:
@@ -144,6 +153,14 @@ class PredictionServicer(protocol.prediction_grpc.PredictionServiceServicer):
         region = region_of(given.dataset.subregion, dataset.shape, given.dataset.path) if given.dataset.HasField("subregion") else None
         # without axes: the workflow's rule, the same as the headless mode's without --input_axes
         return workflow.input_volume(dataset, given.axes.lower() or None, role, name=given.dataset.path, region=region)
+
+
+def _array_name(header, workflow, role: str) -> str:
+    """How messages and tables (e.g. counting's image column) name a streamed input: the raw
+    data by the client's PredictHeader.image_name (Fiji's image title), else by its role."""
+    if header.image_name and role == workflow.input_roles[0].name:
+        return header.image_name
+    return f"{role} array"
 
 
 def _result_messages(image, export_source: str, lane_wide: bool, tables, max_chunk_bytes: int):

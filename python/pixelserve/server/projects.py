@@ -34,8 +34,9 @@ class ProjectCache:
     project load it once.
     """
 
-    def __init__(self, max_bytes: int = 2 << 30):
+    def __init__(self, max_bytes: int = 2 << 30, check_stored_file=None):
         self.max_bytes = max_bytes
+        self.check_stored_file = check_stored_file  # files a project names pass it (the allowed roots)
         self._projects: OrderedDict[ProjectKey, tuple[Project, int]] = OrderedDict()
         self._loading: dict[ProjectKey, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -51,7 +52,7 @@ class ProjectCache:
             with self._lock:
                 if key in self._projects:
                     return self._projects[key][0]
-            project = open_project(path)
+            project = open_project(path, check_stored_file=self.check_stored_file)
             footprint = project.workflow.memory_bytes()
             with self._lock:
                 self._loading.pop(key, None)

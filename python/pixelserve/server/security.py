@@ -12,6 +12,7 @@ import grpc
 
 from ..errors import UserError
 from ..io import split_internal_path
+from ..io.linked_files import Link, linked_files
 
 
 class PathDenied(UserError):
@@ -43,12 +44,41 @@ class PathPolicy:
         return real + (f"/{internal}" if internal else "")
 
     def check_inside(self, real: str, path: str, what: str) -> None:
-        """Refuse a real (symlink-free) path outside every root."""
+        """Refuse a path outside every root (after following its symlinks)."""
         real = os.path.realpath(real)
-        if not any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.roots):
-            roots = ", ".join(self.roots)
-            raise PathDenied(f"The {what} {path!r} resolves to {real}, outside the server's allowed roots ({roots}): "
+        if not self._inside(real):
+            raise PathDenied(f"The {what} {path!r} resolves to {real}, outside the server's allowed roots ({self._listed()}): "
                              "use a file inside them, or start the server with --allowed-root for its folder")
+
+    def check_file(self, real: str, path: str, what: str) -> None:
+        """Refuse a file outside the roots, or one that makes its reader open a file outside
+        them: HDF5 external links, external storage and virtual datasets, symbolic links in
+        N5 and zarr folders, the other files of an OME-TIFF series (io.linked_files), followed
+        from file to file. Nothing outside the roots is opened to find out."""
+        self.check_inside(real, path, what)
+        pending, seen = [Link(os.path.realpath(real), "")], set()
+        while pending:
+            current = pending.pop()
+            try:
+                links = linked_files(current.target, within_container=current.within_container)
+            except (OSError, RuntimeError, KeyError, ValueError) as error:
+                raise UserError(f"The {what} {path!r} cannot be checked: {current.target} is damaged ({error}). "
+                                "Fix: copy or export the file again") from None
+            for link in links:
+                target = os.path.realpath(link.target)
+                if not self._inside(target):
+                    raise PathDenied(f"The {what} {path!r} reads {target} through {link.how} in {current.target}, "
+                                     f"outside the server's allowed roots ({self._listed()}): copy that data into "
+                                     "the file, or start the server with --allowed-root for its folder")
+                if (target, link.within_container) not in seen:
+                    seen.add((target, link.within_container))
+                    pending.append(Link(target, link.how, link.within_container))
+
+    def _inside(self, real: str) -> bool:
+        return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.roots)
+
+    def _listed(self) -> str:
+        return ", ".join(self.roots)
 
 
 class UrlPolicy:

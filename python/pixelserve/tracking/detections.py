@@ -9,10 +9,8 @@ ilastik (`OpConservationTracking._generate_traxelstore`, opConservationTracking.
   objects), each clamped to [1e-7, 0.99999999]; its division probability is the division
   classifier's P(dividing), clamped the same way.
 
-The classifiers see ilastik's `make_feature_array` matrix (opObjectClassification.py:943-992):
-plugins in sorted order, feature names sorted within a plugin, only selected ones, "Default
-features" never, each (objects + 1, k) array flattened column by column, the background row
-included; NaN and infinities become 0; probabilities of row 0 are zeroed.
+The classifiers see ilastik's `make_feature_array` matrix (`objects.classify.feature_matrix`);
+probabilities of row 0 are zeroed.
 """
 
 from __future__ import annotations
@@ -22,9 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..classifiers import ForestEnsemble
+from ..errors import ProjectError
+from ..objects.catalog import DEFAULT
+from ..objects.classify import feature_matrix
 from ..project.tracking import ObjectClassifier, TrackingParameters
 
-DEFAULT_FEATURES = "Default features"
 LOWEST_PROBABILITY = 1e-7
 HIGHEST_PROBABILITY = 0.99999999
 
@@ -61,36 +61,22 @@ class Detections:
 def classifier_probabilities(ensemble: ForestEnsemble, classifier: ObjectClassifier,
                              features: dict[str, dict[str, np.ndarray]]) -> np.ndarray:
     """(objects + 1, classes) float32 probabilities of one frame's objects, row 0 zero."""
-    matrix = _feature_matrix(features, classifier.selected_features)
+    matrix = feature_matrix(features, classifier.selected_features)
     if matrix.shape[1] != ensemble.n_features:
-        raise ValueError(f"the {classifier.group} classifier takes {ensemble.n_features} features, "
-                         f"the selected features give {matrix.shape[1]}")
+        raise ProjectError(f"The {classifier.group} classifier reads {ensemble.n_features} object features, but "
+                           f"the features it selects give {matrix.shape[1]}: the raw data has another channel "
+                           "count than the project's, or the project is inconsistent. Fix: pass raw data like "
+                           "the project's, or retrain the classifier in ilastik and save.")
     probabilities = ensemble.predict_proba(matrix)
     probabilities[0] = 0
     return probabilities
-
-
-def _feature_matrix(features: dict[str, dict[str, np.ndarray]], selected: dict[str, list[str]]) -> np.ndarray:
-    """ilastik's `make_feature_array` for one frame. The same function exists for object
-    classification; the two are to be merged into `pixelserve.objects`."""
-    columns = []
-    for plugin in sorted(features):
-        if plugin == DEFAULT_FEATURES or plugin not in selected:
-            continue
-        for name in sorted(features[plugin]):
-            if name in selected[plugin]:
-                values = np.asarray(features[plugin][name])
-                columns.append(values.reshape(values.shape[0], -1))
-    matrix = np.concatenate(columns, axis=1).astype(np.float32)
-    matrix[~np.isfinite(matrix)] = 0
-    return matrix
 
 
 def frame_detections(frame: int, features: dict[str, dict[str, np.ndarray]], count_probabilities: np.ndarray,
                      division_probabilities: np.ndarray | None, parameters: TrackingParameters) -> Detections:
     """The detections of one frame from its features (the "Default features" are used) and the
     classifiers' (objects + 1, classes) probabilities; filtered as ilastik filters them."""
-    default = features[DEFAULT_FEATURES]
+    default = features[DEFAULT]
     centers = np.asarray(default["RegionCenter"], dtype=np.float64)[1:]
     lower = np.asarray(default["Coord<Minimum>"], dtype=np.float64)[1:]
     upper = np.asarray(default["Coord<Maximum>"], dtype=np.float64)[1:]

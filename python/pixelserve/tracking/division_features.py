@@ -27,8 +27,6 @@ import math
 
 import numpy as np
 
-PLUGIN = "Cell Division Features"
-STANDARD = "Standard Object Features"
 WINDOW = 50
 CANDIDATES = 3
 MIN_CHILD_SIZE = 4

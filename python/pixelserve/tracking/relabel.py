@@ -11,14 +11,31 @@
 A split merger's pixel goes to the mixture component with the largest weighted density
 (scikit-learn's GaussianMixture.predict, which hytra's `updateLabelImage` calls on the
 stored fit), evaluated at the pixel's x, y, z coordinates in the whole image.
+
+The export plugins see the split objects' features too (`features_with_split_mergers`, ilastik's
+OpRelabeledMergerFeatureExtraction): some Standard Object Features and the default features are
+computed on the split objects' pixels and stored at their new labels; the other plugins' arrays
+keep their rows, so the plugins read 0 there.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..objects.catalog import STANDARD
+from ..objects.features import compute_object_features
 from .lineage import NO_ID, Lineage, SolvedGraph
 from .mergers import MergerFit, ResolvedMergers
+
+FeatureTable = dict[str, dict[str, np.ndarray]]   # plugin -> feature -> (labels + 1, k) array
+
+#: The Standard Object Features ilastik computes for split objects
+#: (opConservationTracking._setupRelabeledFeatureSlot: trackingFeatureExtraction's
+#: `vigra_features` and the object count classifier's defaults); its two advanced
+#: Coord<Principal<...>> features are left out, since only features the objects already have
+#: are merged and tracking never computes those.
+SPLIT_OBJECT_FEATURES = ("Count", "RegionCenter", "Mean", "Variance", "RegionRadii", "Maximum", "Minimum",
+                         "Skewness", "Sum", "Kurtosis", "RegionAxes")
 
 BACKGROUND = 0
 FALSE_DETECTION = 1
@@ -72,3 +89,31 @@ def relabel(labels: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Labels mapped through a lookup table, in the labels' dtype (labels beyond it become 0)."""
     inside = labels < table.size
     return np.where(inside, table[np.where(inside, labels, 0)], BACKGROUND).astype(labels.dtype)
+
+
+def features_with_split_mergers(features: FeatureTable, raw: np.ndarray, labels: np.ndarray, split: np.ndarray, *,
+                                coord_maximum_exclusive: bool, threads: int = 1) -> FeatureTable:
+    """One frame's features with rows for its split objects (see the module docstring).
+
+    features: the frame's object features; raw: its (z, y, x, c) raw data; labels: its object
+    labels; split: the same with the mergers split (`split_mergers`). Like ilastik, the split
+    objects' pixels (where `split` differs from `labels`) are numbered 1..k in order of their
+    new label, measured, and each row written at its new label, growing the arrays."""
+    changed = split != labels
+    new_labels = np.unique(split[changed])
+    if not new_labels.size:
+        return features
+    compact = np.where(changed, np.searchsorted(new_labels, split) + 1, 0).astype(np.uint32)
+    measured = compute_object_features(raw, compact, {STANDARD: {name: () for name in SPLIT_OBJECT_FEATURES}},
+                                       coord_maximum_exclusive=coord_maximum_exclusive, threads=threads)
+    merged = {plugin: dict(arrays) for plugin, arrays in features.items()}
+    for plugin, arrays in measured.items():
+        for name, values in arrays.items():
+            if name not in merged.get(plugin, {}):
+                continue
+            old = np.asarray(merged[plugin][name])
+            grown = np.zeros((max(int(new_labels.max()) + 1, old.shape[0]),) + old.shape[1:], dtype=old.dtype)
+            grown[:old.shape[0]] = old
+            grown[new_labels] = values[1:].reshape((new_labels.size,) + old.shape[1:])
+            merged[plugin][name] = grown
+    return merged

@@ -18,6 +18,7 @@ class Progress:
         self.bar = None
         self.report = enabled if callable(enabled) else None
         self.phase = title
+        self._last = (0, 0)
         if self.report is not None:
             self.report(0, 0, title)
         elif progress_wanted() if enabled is None else enabled:
@@ -36,12 +37,18 @@ class Progress:
         return False
 
     def update(self, done: int, total: int) -> None:
+        self._last = (done, total)
         if self.report is not None:
             self.report(done, total, self.phase)
         if self.bar is not None:
             self.bar.total = total
             self.bar.n = done
             self.bar.refresh()
+
+    def tick(self) -> None:
+        """Report again, unchanged: a point between steps that report nothing (e.g. growing
+        a forest) where a report function may stop the run."""
+        self.update(*self._last)
 
     def note(self, text: str) -> None:
         if self.report is not None:

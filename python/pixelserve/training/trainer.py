@@ -21,6 +21,7 @@ from ..features import FeatureSpec, feature_count
 from ..project.pixel_classification import StageModel
 from ..project.writer import LaneRecord, StageRecord, write_project
 from ..workflows.stages import Stage
+from .counting import CountingTrainingResult, train_counting_project, wants_counting
 from .plan import TrainingPlan, build_plan, output_path
 from .progress import Progress
 from .samples import LaneData, labelled_rows
@@ -67,20 +68,30 @@ class TrainingResult:
 
 
 def fit_forest(features: np.ndarray, labels: np.ndarray, *, n_trees: int = 100,
-               seed: int | None = None, threads: int | None = None):
+               seed: int | None = None, threads: int | None = None, progress=None):
     """(scikit-learn forest, its vigra conversion) trained on feature rows and label values.
 
     ilastik's vigra forest options, as far as scikit-learn has them: sqrt(F) features tried
-    per split, bootstrap samples of the training set's size, splits until leaves are pure."""
+    per split, bootstrap samples of the training set's size, splits until leaves are pure.
+    The trees grow one per thread at a time, `progress(trees done, n_trees)` after each
+    round, so that a progress function can stop the training between rounds (the server's
+    cancel). Growing a warm-started forest this way gives the very forest one fit gives:
+    scikit-learn draws the seeds of the trees in order (BaseForest.fit, warm_start)."""
     from sklearn.ensemble import RandomForestClassifier
 
     classes = np.unique(labels)
     if classes.size < 2:
         raise UserError(f"Only class {int(classes[0])} is labelled. Fix: label at least two "
                         "classes; a classifier needs something to tell apart.")
-    classifier = RandomForestClassifier(n_estimators=n_trees, random_state=seed,
-                                        n_jobs=threads or default_threads())
-    classifier.fit(features, labels)
+    threads = threads or default_threads()
+    classifier = RandomForestClassifier(random_state=seed, n_jobs=threads, warm_start=True)
+    grown = 0
+    while grown < n_trees:
+        grown = min(n_trees, grown + threads)
+        classifier.set_params(n_estimators=grown)
+        classifier.fit(features, labels)
+        if progress is not None:
+            progress(grown, n_trees)
     return classifier, forest_from_sklearn(classifier, labels=classes.astype(np.uint32))
 
 
@@ -88,8 +99,16 @@ def train_project(output, raw=None, labels=None, *, project=None, label_names=No
                   features=None, in_2d: bool | None = None, max_scale: float | None = None,
                   trees: int | None = None, seed: int | None = None,
                   workflow: str | None = None, stage_labels: str = "crossfit", axes=None,
-                  threads: int | None = None, progress: bool | None = None) -> TrainingResult:
+                  threads: int | None = None, progress: bool | None = None,
+                  sigma: float | None = None) -> TrainingResult | CountingTrainingResult:
     """Train and write a project; see `pixelserve.train` for the arguments."""
+    if wants_counting(workflow, project):
+        return train_counting_project(output, raw, labels, project=project, label_names=label_names,
+                                      features=features, max_scale=max_scale, sigma=sigma, trees=trees,
+                                      seed=seed, axes=axes, threads=threads)
+    if sigma is not None:
+        raise UserError("--sigma is the dots' smoothing of counting projects. Fix: drop it, or "
+                        "train with --workflow counting.")
     started = time.monotonic()
     output = output_path(output)
     plan = build_plan(raw, labels, project=project, label_names=label_names, features=features,
@@ -102,8 +121,9 @@ def train_project(output, raw=None, labels=None, *, project=None, label_names=No
                            input_channels=t.input_channels, labels=s.labels)
                for t, s in zip(trained, plan.stages)]
     lanes = [lane.record for lane in plan.lanes]
-    path = write_project(output, lanes=lanes, stages=records,
-                         export_settings=plan.export_settings)
+    with Progress("writing the project", enabled=progress if callable(progress) else False):
+        path = write_project(output, lanes=lanes, stages=records,
+                             export_settings=plan.export_settings)
     return TrainingResult(path=path, workflow_name=plan.workflow_name, stages=trained,
                           lanes=lanes, seconds=time.monotonic() - started)
 
@@ -129,7 +149,7 @@ def train_stages(plan: TrainingPlan, *, seed: int | None, threads: int,
                                              threads=threads, progress=bar.update)
             bar.note(f"training {plan.trees} trees on {len(values)} pixels")
             classifier, forest = fit_forest(rows, values.astype(np.int64), n_trees=plan.trees,
-                                            seed=_seed(seed, index), threads=threads)
+                                            seed=_seed(seed, index), threads=threads, progress=bar.update)
         previous_rows = (rows, values)
         trained.append(TrainedStage(specs=planned.specs, classifier=classifier, forest=forest,
                                     label_names=planned.label_names,
@@ -179,7 +199,7 @@ def _crossfit_rows(plan, index, lanes, previous_rows, chain, seed, threads, bar)
         if np.unique(values_before[outside]).size >= 2:
             forest = fit_forest(rows_before[outside], values_before[outside].astype(np.int64),
                                 n_trees=plan.trees, seed=_seed(seed, index - 1, fold),
-                                threads=threads)[1]
+                                threads=threads, progress=lambda *_: bar.tick())[1]
             fold_chain = chain[:-1] + [_stage(index - 1, before, forest, channels_before, depth)]
         else:   # too few labels outside the fold to train without it: use the full stage
             fold_chain = chain

@@ -4,7 +4,13 @@
 from __future__ import annotations
 
 from ..features import STRUCTURE_TENSOR_ORDERS
-from . import pixel_classification  # noqa: F401  (registers Pixel Classification and Autocontext)
+from . import (  # noqa: F401  (each registers its workflows)
+    counting,
+    multicut,
+    object_classification,
+    pixel_classification,
+    tracking,
+)
 from .base import InputRole, Workflow
 from .lane import LaneRequest, LaneResult, LaneState, LaneWideResult
 from .options import WorkflowOption, parse_options

@@ -4,7 +4,8 @@ Every front door (command line, server, Python API) runs a lane the same way:
 `workflow.open_lane(inputs, request)` reads only headers and checks the inputs; `prepare()`
 computes what the lane needs as a whole (nothing for block-local results; objects, graphs
 or tracks for lane-wide ones), with progress and cancel; then the export pipeline computes
-the image block by block, and `tables()` gives the tables.
+the image block by block, and `tables()` gives the tables. A lane may also write files of
+formats of its own (tracking's export plugins): a headless run calls `write_files`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
+from ..errors import UserError
 from ..export.result import PhaseProgress, ResultKind, ResultSource
 from ..export.tables import Table
 
@@ -76,13 +78,22 @@ class LaneWideResult(ResultSource):
         self.state.prepare(progress, threads=threads, pool=pool, cancel=cancel)
 
 
+#: write_files(name_format, placeholders) -> the paths written: a lane's files of formats of its
+#: own, named after --output_filename_format (`name_format`) with the run's placeholders
+#: ({dataset_dir}, {nickname}, {result_type}, ...), written atomically, after prepare.
+FileWriter = Callable[[str, Mapping[str, object]], list[str]]
+
+
 @dataclass
 class LaneResult:
-    """One lane's image (None when only tables were asked for) and tables."""
+    """One lane's image (None when only tables were asked for, or when the lane writes files of
+    its own instead), tables, and files of its own (`FileWriter`; only a headless run, which
+    writes files, asks for them: the server and the Python API give the image and tables)."""
 
     image: ResultSource | None
     state: LaneState | None = None
     make_tables: Callable[[], list[Table]] = list
+    write_files: FileWriter | None = None
 
     def prepare(self, progress: PhaseProgress | None = None, *, threads: int = 1, pool: Executor | None = None,
                 cancel: threading.Event | None = None) -> None:
@@ -94,6 +105,14 @@ class LaneResult:
         if self.image is not None:
             return self.image.kind
         return ResultKind.LANE_WIDE if self.state is not None else ResultKind.BLOCK_LOCAL
+
+    def check_gives_results(self, export_source: str) -> None:
+        """For front doors that return results rather than write files (the server, the Python
+        API): refuse a lane that writes files of its own instead of an image."""
+        if self.write_files is not None:
+            raise UserError(f"'{export_source}' writes files of formats of its own, which only a headless run on "
+                            "this machine writes. Fix: run 'pixelserve --headless' without --server, or ask for "
+                            "an image source, or for the tables only.")
 
     def tables(self) -> list[Table]:
         """The lane's tables (after prepare, and after the image's export where a table sums

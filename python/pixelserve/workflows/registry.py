@@ -65,11 +65,19 @@ ILASTIK_WORKFLOWS: dict[str, tuple[str, ...]] = {
     "Data Conversion": ("Data Conversion", "DataConversionWorkflow"),
 }
 
+def _any_file(path: str) -> str:
+    return path
+
+
 @dataclass(frozen=True)
 class LoadSettings:
-    """How to load a project, beyond its path (headless flags that change loading)."""
+    """How to load a project, beyond its path: headless flags that change loading, and
+    `check_stored_file(path) -> path`, which every file the project names (e.g. the training
+    images a workflow retrains from) passes before the workflow opens it: the server refuses
+    files outside its allowed roots there."""
 
     structure_tensor_order: str | None = None  # pixel features: override the project's era
+    check_stored_file: Callable[[str], str] = _any_file
 
 
 Loader = Callable[[h5py.File, ProjectFile, LoadSettings], Workflow]
@@ -125,9 +133,11 @@ def _load_plugins() -> None:
 
 
 def workflow_types() -> list[WorkflowType]:
-    """Every workflow pixelserve runs, built-in ones first."""
+    """Every workflow pixelserve runs: ilastik's in the order of ILASTIK_WORKFLOWS, then
+    the plugins' in the order they registered."""
     _load_plugins()
-    return list(_registered.values())
+    order = list(ILASTIK_WORKFLOWS)
+    return sorted(_registered.values(), key=lambda kind: order.index(kind.title) if kind.title in order else len(order))
 
 
 def find_workflow_type(workflow_name: str) -> WorkflowType | None:
@@ -137,8 +147,10 @@ def find_workflow_type(workflow_name: str) -> WorkflowType | None:
     return None
 
 
-def load_workflow(path, *, structure_tensor_order: str | None = None) -> Workflow:
-    """Read a project file and return its workflow, ready to predict.
+def load_workflow(path, *, structure_tensor_order: str | None = None,
+                  check_stored_file: Callable[[str], str] | None = None) -> Workflow:
+    """Read a project file and return its workflow, ready to predict (`check_stored_file`:
+    see LoadSettings).
 
     The file is opened read-only and closed before returning: predictions never touch it.
     """
@@ -148,7 +160,8 @@ def load_workflow(path, *, structure_tensor_order: str | None = None) -> Workflo
         kind = find_workflow_type(project.workflow_name)
         if kind is None:
             raise ProjectError(_unsupported(path, project.workflow_name))
-        return kind.load(file, project, LoadSettings(structure_tensor_order=structure_tensor_order))
+        return kind.load(file, project, LoadSettings(structure_tensor_order=structure_tensor_order,
+                                                     check_stored_file=check_stored_file or _any_file))
 
 
 def _unsupported(path: Path, workflow_name: str) -> str:

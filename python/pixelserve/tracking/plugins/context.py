@@ -9,13 +9,7 @@ import numpy as np
 
 from ...project.tracking import TrackingParameters
 from ..lineage import NO_ID, Lineage, SolvedGraph
-
-FeatureTable = dict[str, dict[str, np.ndarray]]   # plugin -> feature -> (labels + 1, k) array
-
-
-def plain_name(plugin: str, feature: str) -> str:
-    """ilastik's fallback when a plugin offers no display name (`_getFeatureNameTranslation`)."""
-    return feature
+from ..relabel import FeatureTable
 
 
 @dataclass
@@ -26,8 +20,7 @@ class TrackingExport:
     with resolved mergers split, when merger resolution ran; else the object labels);
     features(t): that frame's object features by plugin (with division and relabelled merger
     features where ilastik adds them); raw_frame(t): the raw frame as (z, y, x, c), needed by
-    Contours-With-Head only; display_name(plugin, feature): the CSV column names (ilastik's
-    plugins' display texts; the feature name without them)."""
+    Contours-With-Head only."""
 
     graph: SolvedGraph
     lineage: Lineage
@@ -36,7 +29,6 @@ class TrackingExport:
     label_frame: Callable[[int], np.ndarray]
     features: Callable[[int], FeatureTable] | None = None
     raw_frame: Callable[[int], np.ndarray] | None = None
-    display_name: Callable[[str, str], str] = plain_name
     bdv_file: str | None = None          # Fiji-MaMuT: the BigDataViewer XML of the raw data
     seed: int = 0                        # Fiji-MaMuT's random track colours (ilastik: unseeded)
 

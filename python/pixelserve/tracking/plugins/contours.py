@@ -26,9 +26,9 @@ import numpy as np
 from skimage import measure
 
 from ...errors import UserError
+from ...objects.catalog import STANDARD
 from .context import TrackingExport
 
-STANDARD = "Standard Object Features"
 HEAD_WINDOW = 20          # ilastik's CONV_WINDOW_SIZE
 HEAD_CHANNEL = 2
 

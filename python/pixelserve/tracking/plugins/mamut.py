@@ -20,10 +20,10 @@ from xml.etree import ElementTree
 
 import numpy as np
 
+from ...objects.catalog import STANDARD
 from ..lineage import NO_ID
 from .context import TrackingExport
 
-STANDARD = "Standard Object Features"
 _SPOT_FEATURES = [("QUALITY", "Quality", "QUALITY"), ("POSITION_X", "X", "POSITION"),
                   ("POSITION_Y", "Y", "POSITION"), ("POSITION_Z", "Z", "POSITION"), ("POSITION_T", "T", "TIME"),
                   ("FRAME", "Frame", "NONE"), ("RADIUS", "Radius", "LENGTH"), ("VISIBILITY", "Visibility", "NONE")]

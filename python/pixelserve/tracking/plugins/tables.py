@@ -5,7 +5,8 @@ label); columns frame, labelimageId, trackId, lineageId (-1 without), parentTrac
 dividing mother's track, else 0), mergerLabelId (the merger a split object came from, else 0),
 then every feature of the first detection's frame: plugins in the table's order, features
 sorted, "Histogram" left out, "Standard Object Features" that "Default features" also hold
-left out, one column per array column named `<display name>_<column>` (spaces as "_");
+left out, one column per array column named `<display name>_<column>` (spaces as "_"; the
+display names of ilastik's `_getFeatureNameTranslation`: `objects.catalog.display_name`);
 columns whose name contains Number_of, Center_of or Bounding_Box (or is Size_in_pixels) are
 written as integers (truncated), the rest with "%f"; missing rows give 0 (9999 for
 SquaredDistances).
@@ -29,29 +30,30 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ...objects.catalog import DEFAULT, STANDARD, display_name
 from ..detections import Detections
 from ..energies import energy_features
 from ..graph import CandidateGraph, single_tracklets
 from .context import TrackingExport
 
-DEFAULT_FEATURES = "Default features"
-STANDARD_FEATURES = "Standard Object Features"
 _INTEGER_MARKS = ("Number_of", "Center_of", "Bounding_Box")
 _SETTINGS = {"statesShareWeights": True, "allowPartialMergerAppearance": False,
              "requireSeparateChildrenOfDivision": True, "optimizerEpGap": 0.01, "optimizerVerbose": True,
              "optimizerNumThreads": 1}
 
 
-def write_csv_table(path: Path, export: TrackingExport) -> list[Path]:
+def csv_table(export: TrackingExport) -> dict[str, np.ndarray]:
+    """The CSV-Table's columns (see the module docstring): int64 where ilastik prints "%d"
+    (values truncated as "%d" truncates), float64 elsewhere; rows sorted by (frame, label)."""
     graph, lineage = export.graph, export.lineage
     features_of = export.need_features("CSV-Table")
     sample = features_of(int(graph.frame[0])) if len(graph) else {}
     columns = _feature_columns(sample, export)
     headers = ["frame", "labelimageId", "trackId", "lineageId", "parentTrackId", "mergerLabelId"]
-    formats = ["%d"] * len(headers)
+    integral = [True] * len(headers)
     for _, _, name in columns:
         headers.append(name)
-        formats.append("%d" if any(mark in name for mark in _INTEGER_MARKS) or name == "Size_in_pixels" else "%f")
+        integral.append(any(mark in name for mark in _INTEGER_MARKS) or name == "Size_in_pixels")
     table = np.zeros((len(graph), len(headers)))
     table[:, 0] = graph.frame
     table[:, 1] = graph.label
@@ -73,21 +75,29 @@ def write_csv_table(path: Path, export: TrackingExport) -> list[Path]:
             table[rows, 6 + offset] = np.where(inside, values[np.minimum(labels, values.shape[0] - 1), column],
                                                default)
     table = table[np.lexsort((table[:, 1], table[:, 0]))]
+    return {name: table[:, i].astype(np.int64) if whole else table[:, i]
+            for i, (name, whole) in enumerate(zip(headers, integral))}
+
+
+def write_csv_table(path: Path, export: TrackingExport) -> list[Path]:
+    columns = csv_table(export)
     target = path.with_name(path.name + ".csv")
-    np.savetxt(target, table, header=",".join(headers), delimiter=",", comments="", fmt=formats)
+    np.savetxt(target, np.column_stack(list(columns.values())) if columns else np.zeros((0, 0)),
+               header=",".join(columns), delimiter=",", comments="",
+               fmt=["%d" if values.dtype.kind == "i" else "%f" for values in columns.values()])
     return [target]
 
 
 def _feature_columns(features, export: TrackingExport) -> list[tuple[str, tuple[str, int], str]]:
     """(plugin, (feature, column), header) of every feature column ilastik writes."""
-    blocked = set(features.get(DEFAULT_FEATURES, {})) if DEFAULT_FEATURES in features and \
-        STANDARD_FEATURES in features else set()
+    blocked = set(features.get(DEFAULT, {})) if DEFAULT in features and \
+        STANDARD in features else set()
     columns = []
     for plugin, table in features.items():
         for name in sorted(table):
-            if name == "Histogram" or (plugin == STANDARD_FEATURES and name in blocked):
+            if name == "Histogram" or (plugin == STANDARD and name in blocked):
                 continue
-            label = export.display_name(plugin, name).replace(" ", "_")
+            label = display_name(plugin, name).replace(" ", "_")
             values = np.asarray(table[name])
             if values.ndim == 2:
                 columns += [(plugin, (name, c), f"{label}_{c}") for c in range(values.shape[1])]

@@ -31,6 +31,25 @@ public enum DType {
         return this == UINT32 || this == INT32 || this == UINT64 || this == INT64 || this == FLOAT64;
     }
 
+    /** The next value of this type in `data` (little-endian), as a double: unsigned types as their unsigned value. */
+    public double read(java.nio.ByteBuffer data) {
+        switch (this) {
+            case UINT8: return data.get() & 0xff;
+            case UINT16: return data.getShort() & 0xffff;
+            case UINT32: return data.getInt() & 0xffffffffL;
+            case UINT64: {
+                long value = data.getLong();
+                return value >= 0 ? value : (double) (value >>> 1) * 2.0 + (value & 1);
+            }
+            case INT8: return data.get();
+            case INT16: return data.getShort();
+            case INT32: return data.getInt();
+            case INT64: return data.getLong();
+            case FLOAT32: return data.getFloat();
+            default: return data.getDouble();
+        }
+    }
+
     /** numpy's name, as ExportSettings.export_dtype and error messages use it. */
     public String numpyName() {
         return name().toLowerCase(java.util.Locale.ROOT);

@@ -8,12 +8,18 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.MetadataUtils;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.concurrent.TimeUnit;
 import org.pixelserve.fiji.PixelserveException;
+import org.pixelserve.v1.BatchRequest;
+import org.pixelserve.v1.BatchResponse;
+import org.pixelserve.v1.BatchServiceGrpc;
+import org.pixelserve.v1.BatchSummary;
 import org.pixelserve.v1.Chunk;
 import org.pixelserve.v1.DatasetInfo;
 import org.pixelserve.v1.DatasetServiceGrpc;
@@ -25,6 +31,7 @@ import org.pixelserve.v1.PredictionServiceGrpc;
 import org.pixelserve.v1.ProjectInfo;
 import org.pixelserve.v1.ProjectInfoRequest;
 import org.pixelserve.v1.ProjectServiceGrpc;
+import org.pixelserve.v1.Progress;
 import org.pixelserve.v1.ReadDatasetRequest;
 import org.pixelserve.v1.ReadDatasetResponse;
 import org.pixelserve.v1.ResultHeader;
@@ -135,29 +142,25 @@ public final class PixelserveClient implements AutoCloseable {
 
     /**
      * Runs a project: sends the header, then the bytes of each array input (keyed by its index in
-     * {@code header.inputs}, in that order), follows the server's progress, and reads the result
-     * into the reader the factory makes from the ResultHeader. Cancelling the monitor cancels the
-     * call, which stops the server's job.
+     * {@code header.inputs}, in that order), follows the server's progress, and receives the
+     * results as the protocol sends them, each a ResultHeader then its chunks: the image (into
+     * the reader the factory makes from its header; its chunks have array_index 0), then any
+     * tables (column after column, array_index = the column). Cancelling the monitor cancels
+     * the call, which stops the server's job.
      */
-    public ResultHeader predict(PredictHeader header, Map<Integer, ArrayWriter> arrays,
-                                ReaderFactory<ResultHeader> results, JobMonitor monitor) throws PixelserveException {
-        final ResultHeader[] result = new ResultHeader[1];
-        final ArrayReader[] reader = new ArrayReader[1];
+    public Prediction predict(PredictHeader header, Map<Integer, ArrayWriter> arrays,
+                              ReaderFactory<ResultHeader> images, JobMonitor monitor) throws PixelserveException {
+        Results results = new Results(images);
         Exchange<PredictRequest, PredictResponse> exchange = new Exchange<>(response -> {
             switch (response.getKindCase()) {
                 case PROGRESS:
-                    monitor.progress(response.getProgress().getDone(), response.getProgress().getTotal(),
-                        response.getProgress().getPhase());
+                    report(monitor, response.getProgress());
                     break;
                 case RESULT:
-                    result[0] = response.getResult();
-                    reader[0] = results.create(response.getResult());
+                    results.start(response.getResult());
                     break;
                 case CHUNK:
-                    if (reader[0] == null) {
-                        throw new ProtocolException("The server sent result bytes before the result's header");
-                    }
-                    reader[0].accept(response.getChunk().getData().asReadOnlyByteBuffer());
+                    results.accept(response.getChunk());
                     break;
                 default:
                     break;
@@ -166,11 +169,92 @@ public final class PixelserveClient implements AutoCloseable {
         PredictionServiceGrpc.newStub(calls).predict(exchange);
         upload(exchange, PredictRequest.newBuilder().setHeader(header).build(), arrays,
             chunk -> PredictRequest.newBuilder().setChunk(chunk).build());
-        if (reader[0] == null) {
-            throw new ProtocolException("The server ended the call without a result");
+        return results.finish();
+    }
+
+    /** The results of one prediction as they arrive: one image at most, then tables. */
+    private static final class Results {
+        private final ReaderFactory<ResultHeader> images;
+        private final List<Table> tables = new ArrayList<>();
+        private ResultHeader image;
+        private ArrayReader imageReader;
+        private TableAssembler table;
+        private boolean started;
+
+        Results(ReaderFactory<ResultHeader> images) {
+            this.images = images;
         }
-        reader[0].finish();
-        return result[0];
+
+        void start(ResultHeader header) throws PixelserveException {
+            finishCurrent();
+            started = true;
+            if (header.hasTable()) {
+                table = new TableAssembler(header.getTable());
+            } else if (image != null) {
+                throw new ProtocolException("The server sent a second image: a prediction has one image, then tables");
+            } else {
+                image = header;
+                imageReader = images.create(header);
+            }
+        }
+
+        void accept(Chunk chunk) throws PixelserveException {
+            if (table != null) {
+                table.accept(chunk.getArrayIndex(), chunk.getData().asReadOnlyByteBuffer());
+            } else if (imageReader != null) {
+                if (chunk.getArrayIndex() != 0) {
+                    throw new ProtocolException("The server sent bytes of array " + chunk.getArrayIndex()
+                        + " for the image: an image's chunks have array_index 0");
+                }
+                imageReader.accept(chunk.getData().asReadOnlyByteBuffer());
+            } else {
+                throw new ProtocolException("The server sent result bytes before the result's header");
+            }
+        }
+
+        private void finishCurrent() throws PixelserveException {
+            if (table != null) {
+                tables.add(table.finish());
+                table = null;
+            } else if (imageReader != null) {
+                imageReader.finish();
+                imageReader = null;
+            }
+        }
+
+        Prediction finish() throws PixelserveException {
+            if (!started) {
+                throw new ProtocolException("The server ended the call without a result");
+            }
+            finishCurrent();
+            return new Prediction(image, tables);
+        }
+    }
+
+    /**
+     * Runs a project over a folder of files on the server (BatchService.RunBatch): the server
+     * reads and writes the files. Its progress goes to the monitor, every other response (the
+     * files found, each file's outcome) to `responses` as it arrives; returns the summary.
+     * Cancelling the monitor cancels the call, which stops the run on the server.
+     */
+    public BatchSummary runBatch(BatchRequest request, Consumer<BatchResponse> responses, JobMonitor monitor)
+            throws PixelserveException {
+        final BatchSummary[] summary = new BatchSummary[1];
+        Exchange<BatchRequest, BatchResponse> exchange = new Exchange<>(response -> {
+            if (response.hasProgress()) {
+                report(monitor, response.getProgress());
+            } else if (response.hasSummary()) {
+                summary[0] = response.getSummary();
+            } else {
+                responses.accept(response);
+            }
+        }, monitor, target);
+        BatchServiceGrpc.newStub(calls).runBatch(request, exchange);
+        exchange.await();
+        if (summary[0] == null) {
+            throw new ProtocolException("The server ended the batch without its summary");
+        }
+        return summary[0];
     }
 
     /**
@@ -182,8 +266,7 @@ public final class PixelserveClient implements AutoCloseable {
         final ProjectInfo[] trained = new ProjectInfo[1];
         Exchange<TrainRequest, TrainResponse> exchange = new Exchange<>(response -> {
             if (response.hasProgress()) {
-                monitor.progress(response.getProgress().getDone(), response.getProgress().getTotal(),
-                    response.getProgress().getPhase());
+                report(monitor, response.getProgress());
             } else if (response.hasProject()) {
                 trained[0] = response.getProject();
             }
@@ -263,6 +346,10 @@ public final class PixelserveClient implements AutoCloseable {
             throw failure;
         }
         exchange.await();
+    }
+
+    private static void report(JobMonitor monitor, Progress progress) {
+        monitor.progress(progress.getDone(), progress.getTotal(), progress.getPhase());
     }
 
     static long elementsOf(org.pixelserve.v1.ArrayHeader header) {

@@ -27,6 +27,19 @@ public final class OptionReader {
         void customize(GenericDialog dialog, Map<String, Component> fields);
     }
 
+    /**
+     * Options that depend on the ones read first, e.g. a project's own options, known once the
+     * project is: in a macro they are further keys of the same options string, interactively
+     * a second dialog.
+     */
+    public interface FollowUp {
+        /** The further options, given the first ones' values; none: no second dialog. */
+        List<Param> params(Values first) throws PixelserveException;
+
+        /** A line under the second dialog's fields (called after params). */
+        String help();
+    }
+
     private OptionReader() {
     }
 
@@ -36,15 +49,36 @@ public final class OptionReader {
     }
 
     public static Values read(String command, List<Param> params, String help, DialogHook hook) throws PixelserveException {
+        return read(command, params, help, hook, null);
+    }
+
+    /** The options of `params`, then those `more` adds given their values (null: none). */
+    public static Values read(String command, List<Param> params, String help, DialogHook hook, FollowUp more)
+            throws PixelserveException {
         String options = Macro.getOptions();
         if (options != null) {
-            return fromMacro(command, params, MacroOptions.parse(options));
+            Map<String, String> given = MacroOptions.parse(options);
+            if (more == null) {
+                return fromMacro(command, params, given);
+            }
+            Values first;
+            try {
+                first = fromMacro(command, params, given, false);
+            } catch (PixelserveException incomplete) {
+                fromMacro(command, params, given);  // a misspelt key (projet=) says so before what it left out
+                throw incomplete;
+            }
+            List<Param> all = new ArrayList<>(params);
+            all.addAll(more.params(first));
+            return fromMacro(command, all, given);
         }
         if (GraphicsEnvironment.isHeadless()) {
             throw new PixelserveException(command + " runs headless only from a macro with its options, e.g. run(\""
                 + command + "\", \"" + example(params) + "\")");
         }
-        return fromDialog(command, params, help, hook);
+        Values first = fromDialog(command, params, help, hook);
+        List<Param> further = more == null ? new ArrayList<>() : more.params(first);
+        return further.isEmpty() ? first : first.with(fromDialog(command, further, more.help(), null));
     }
 
     static String example(List<Param> params) {
@@ -59,12 +93,18 @@ public final class OptionReader {
 
     /** Options of a macro, checked: unknown keys, missing required ones, images that are not open. */
     static Values fromMacro(String command, List<Param> params, Map<String, String> given) throws PixelserveException {
+        return fromMacro(command, params, given, true);
+    }
+
+    /** `complete`: the params are every option, so any other key is a mistake. */
+    private static Values fromMacro(String command, List<Param> params, Map<String, String> given, boolean complete)
+            throws PixelserveException {
         List<String> keys = new ArrayList<>();
         for (Param param : params) {
             keys.add(param.key);
         }
         for (String key : given.keySet()) {
-            if (!keys.contains(key)) {
+            if (complete && !keys.contains(key)) {
                 throw new PixelserveException(command + " has no option '" + key + "': its options are "
                     + String.join(", ", keys) + " (docs/fiji.md)");
             }
@@ -109,6 +149,9 @@ public final class OptionReader {
             case IMAGE:
             case OPTIONAL_IMAGE:
                 return imageTitle(command, param, value);
+            case DECIMAL:
+            case INTEGER:
+                return numberText(command, param, value == null || value.equals(MacroOptions.FLAG) ? param.defaultValue : value);
             default:
                 if (value == null) {  // not given: the default ("key=[]" gives an empty value)
                     if (param.required) {
@@ -133,6 +176,25 @@ public final class OptionReader {
                 }
                 return value;
         }
+    }
+
+    /** A number as typed (so that the server gets exactly it), checked; empty: not given. */
+    static String numberText(String command, Param param, String value) throws PixelserveException {
+        String text = value.trim();
+        if (text.isEmpty()) {
+            return text;
+        }
+        try {
+            if (param.kind == Param.Kind.INTEGER) {
+                Long.parseLong(text);
+            } else if (Double.isNaN(Double.parseDouble(text))) {
+                throw new NumberFormatException(text);
+            }
+        } catch (NumberFormatException notANumber) {
+            throw new PixelserveException(command + ": " + param.key + "=" + value + " is not "
+                + (param.kind == Param.Kind.INTEGER ? "a whole number, e.g. " + param.key + "=3" : "a number, e.g. " + param.key + "=0.5"));
+        }
+        return text;
     }
 
     private static String imageTitle(String command, Param param, String value) throws PixelserveException {
@@ -177,6 +239,15 @@ public final class OptionReader {
             switch (param.kind) {
                 case FILE:
                     dialog.addFileField(param.label(), last, 40);
+                    fields.put(param.key, lastOf(dialog.getStringFields()));
+                    break;
+                case FOLDER:
+                    dialog.addDirectoryField(param.label(), last, 40);
+                    fields.put(param.key, lastOf(dialog.getStringFields()));
+                    break;
+                case DECIMAL:
+                case INTEGER:
+                    dialog.addStringField(param.label(), last, 10);
                     fields.put(param.key, lastOf(dialog.getStringFields()));
                     break;
                 case TEXT:
@@ -233,9 +304,14 @@ public final class OptionReader {
             String value;
             switch (param.kind) {
                 case FILE:
+                case FOLDER:
                 case TEXT:
                 case SECRET:
                     value = dialog.getNextString().trim();
+                    break;
+                case DECIMAL:
+                case INTEGER:
+                    value = numberText(command, param, dialog.getNextString());
                     break;
                 case NUMBER:
                     value = Integer.toString((int) dialog.getNextNumber());

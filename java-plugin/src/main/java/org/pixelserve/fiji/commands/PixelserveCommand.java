@@ -35,6 +35,11 @@ public abstract class PixelserveCommand implements PlugIn {
         return null;
     }
 
+    /** Options that depend on those read first, e.g. a project's own; null: none. */
+    protected OptionReader.FollowUp followUp(IjMonitor monitor) {
+        return null;
+    }
+
     /** Called before the options are read, e.g. to check that the server can run this at all. */
     protected void prepare(IjMonitor monitor) throws PixelserveException {
     }
@@ -47,7 +52,7 @@ public abstract class PixelserveCommand implements PlugIn {
             OptionReader.DialogHook hook = OptionReader.fromMacro() ? null : dialogHook();
             Values values;
             try {
-                values = OptionReader.read(name(), params(), help(), hook);
+                values = OptionReader.read(name(), params(), help(), hook, followUp(monitor));
             } finally {
                 if (hook instanceof AutoCloseable) {
                     closeQuietly((AutoCloseable) hook);

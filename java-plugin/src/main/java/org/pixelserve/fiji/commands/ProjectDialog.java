@@ -7,26 +7,34 @@ import java.awt.EventQueue;
 import java.awt.Label;
 import java.awt.TextField;
 import java.util.Map;
+import java.util.function.Predicate;
 import org.pixelserve.fiji.PixelserveException;
 import org.pixelserve.fiji.client.PixelserveClient;
 import org.pixelserve.v1.InputRole;
 import org.pixelserve.v1.ProjectInfo;
 
 /**
- * Keeps a workflow dialog in step with its project: whenever the project path changes, the
- * server describes the project (in the background) and the export source list becomes the
- * project's, with a line saying what the project expects.
+ * Keeps a dialog in step with its project: whenever the project path changes, the server
+ * describes the project (in the background), a line says what the project expects, and the
+ * export source list (if the dialog has one) becomes the project's; an output format list
+ * selects the project's stored format.
  */
 final class ProjectDialog implements OptionReader.DialogHook, AutoCloseable {
+    static final String OUTPUT_FORMAT = "output_format";
+
     private final PixelserveClient client;
-    private final WorkflowCommand command;
+    private final Predicate<String> runs;
+    private final String command;
     private final TypingLookup lookup = new TypingLookup("pixelserve-project-dialog", this::describe);
     private TextField project;
     private Choice sources;
+    private Choice formats;
     private Component message;
 
-    ProjectDialog(PixelserveClient client, WorkflowCommand command) {
+    /** `runs(title)`: whether the command runs projects of that workflow; `command`: its name. */
+    ProjectDialog(PixelserveClient client, Predicate<String> runs, String command) {
         this.client = client;
+        this.runs = runs;
         this.command = command;
     }
 
@@ -34,6 +42,7 @@ final class ProjectDialog implements OptionReader.DialogHook, AutoCloseable {
     public void customize(GenericDialog dialog, Map<String, Component> fields) {
         project = (TextField) fields.get(WorkflowCommand.PROJECT);
         sources = (Choice) fields.get(WorkflowCommand.EXPORT_SOURCE);
+        formats = (Choice) fields.get(OUTPUT_FORMAT);
         dialog.addMessage("Project: (give a project to see what it expects)");
         message = dialog.getMessage();
         // A plain text listener: a GenericDialog's DialogListener would take over recording.
@@ -59,7 +68,15 @@ final class ProjectDialog implements OptionReader.DialogHook, AutoCloseable {
             if (message instanceof Label) {
                 ((Label) message).setText(line);
             }
-            if (described != null && described.getExportSourcesCount() > 0) {
+            if (described != null && formats != null) {
+                String stored = described.getExportDefaultsMap().get(OUTPUT_FORMAT);
+                for (int i = 0; stored != null && i < formats.getItemCount(); i++) {
+                    if (formats.getItem(i).equalsIgnoreCase(stored)) {
+                        formats.select(i);
+                    }
+                }
+            }
+            if (described != null && sources != null && described.getExportSourcesCount() > 0) {
                 String selected = sources.getSelectedItem();
                 sources.removeAll();
                 for (String source : described.getExportSourcesList()) {
@@ -76,8 +93,8 @@ final class ProjectDialog implements OptionReader.DialogHook, AutoCloseable {
 
     String summary(ProjectInfo info) {
         StringBuilder text = new StringBuilder(info.getWorkflow());
-        if (!command.runs(info.getTitle())) {
-            text.append(" project: not for ").append(command.name());
+        if (!runs.test(info.getTitle())) {
+            text.append(" project: not for ").append(command);
             return text.toString();
         }
         if (info.getInputRolesCount() > 0) {
@@ -88,6 +105,9 @@ final class ProjectDialog implements OptionReader.DialogHook, AutoCloseable {
             if (raw.getSpatialDims() > 0) {
                 text.append(", ").append(raw.getSpatialDims()).append("D");
             }
+        }
+        if (info.getTablesCount() > 0) {
+            text.append(", tables: ").append(String.join(", ", info.getTablesList()));
         }
         if (info.getLabelsCount() > 0) {
             text.append(", classes: ");

@@ -14,11 +14,12 @@ public final class Tracking extends WorkflowCommand {
     @Override
     protected List<Param> imageInputs() {
         return Arrays.asList(rawData(), optionalImage("prediction_maps", "the pixel probabilities (projects trained from prediction maps)"),
-            optionalImage("segmentation_image", "the segmentation (projects trained from a binary image)"));
+            optionalImage("binary_image", "the segmentation (Tracking with Learning projects from a binary image)"),
+            optionalImage("segmentation_image", "the segmentation (Conservation Tracking projects from a binary image)"));
     }
 
     @Override
     protected List<String> knownExportSources() {
-        return Arrays.asList("Tracking-Result", "Object-Identities");
+        return Arrays.asList("Tracking-Result", "Merger-Result", "Object-Identities");
     }
 }

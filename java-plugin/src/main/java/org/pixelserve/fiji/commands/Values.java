@@ -1,5 +1,6 @@
 package org.pixelserve.fiji.commands;
 
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /** The options a command got, from its dialog or its macro, every key filled. */
@@ -8,6 +9,13 @@ public final class Values {
 
     Values(Map<String, String> values) {
         this.values = values;
+    }
+
+    /** These values and those of `more`. */
+    Values with(Values more) {
+        Map<String, String> all = new LinkedHashMap<>(values);
+        all.putAll(more.values);
+        return new Values(all);
     }
 
     public String get(String key) {

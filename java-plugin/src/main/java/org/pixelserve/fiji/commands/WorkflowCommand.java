@@ -12,10 +12,13 @@ import org.pixelserve.fiji.Connections;
 import org.pixelserve.fiji.IjMonitor;
 import org.pixelserve.fiji.PixelserveException;
 import org.pixelserve.fiji.client.ArrayWriter;
+import org.pixelserve.fiji.client.Prediction;
+import org.pixelserve.fiji.client.Table;
 import org.pixelserve.fiji.image.Compatibility;
 import org.pixelserve.fiji.image.ImageArrayWriter;
 import org.pixelserve.fiji.image.ImageLayout;
 import org.pixelserve.fiji.image.ResultStyler;
+import org.pixelserve.fiji.image.ResultTables;
 import org.pixelserve.fiji.image.StackAssembler;
 import org.pixelserve.v1.ExportSettings;
 import org.pixelserve.v1.InputRole;
@@ -26,24 +29,27 @@ import org.pixelserve.v1.RoleInput;
 import org.pixelserve.v1.WorkflowType;
 
 /**
- * Runs an ilastik project of one workflow on open images through the server: checks that the
- * server runs the workflow and that the images fit the project, streams them, follows the
- * progress, and shows the result as {@code <input>-<export source>}. A subclass says which
- * workflow it is and which images it takes (its one template method, {@link #imageInputs()}).
+ * Runs an ilastik project on open images through the server: checks that the server runs the
+ * workflow and that the images fit the project, streams them with the project's own options,
+ * follows the progress, and shows what comes back: the image as {@code <input>-<export
+ * source>}, each table as a ResultsTable {@code <input>-<table>}. A subclass says which
+ * workflow it runs and which images it takes ({@link #imageInputs()}); the project's own
+ * options follow once the project is known (a second dialog, or further macro keys).
  */
 public abstract class WorkflowCommand extends PixelserveCommand {
     public static final String PROJECT = "project";
     public static final String EXPORT_SOURCE = "export_source";
     public static final String RAW_DATA = "raw_data";
 
-    /** Every workflow command, for messages that point to the right one. */
+    /** Every command named after a workflow, for messages that point to the right one. */
     static final List<WorkflowCommand> ALL = Arrays.asList(new PixelClassification(), new Autocontext(),
         new ObjectClassification(), new Multicut(), new Counting(), new Tracking());
 
     private Connections.Connected connected;
+    private ProjectOptions.FollowUp described;
 
     /** Whether this command runs projects of the workflow the server calls `title` (ProjectInfo.title). */
-    final boolean runs(String title) {
+    boolean runs(String title) {
         return name().equals(title);
     }
 
@@ -59,13 +65,17 @@ public abstract class WorkflowCommand extends PixelserveCommand {
     }
 
     @Override
-    public final List<Param> params() {
+    public List<Param> params() {
         List<Param> params = new ArrayList<>();
-        params.add(Param.required(PROJECT, Param.Kind.FILE, "the .ilp project file (a path on the server's machine)"));
+        params.add(project());
         params.addAll(imageInputs());
         params.add(Param.openChoice(EXPORT_SOURCE, "", "what to compute, e.g. Probabilities (default: the project's)",
             knownExportSources().toArray(new String[0])));
         return params;
+    }
+
+    static Param project() {
+        return Param.required(PROJECT, Param.Kind.FILE, "the .ilp project file (a path on the server's machine)");
     }
 
     @Override
@@ -90,31 +100,47 @@ public abstract class WorkflowCommand extends PixelserveCommand {
 
     @Override
     protected OptionReader.DialogHook dialogHook() {
-        return new ProjectDialog(connected.client, this);
+        return new ProjectDialog(connected.client, this::runs, name());
+    }
+
+    @Override
+    protected OptionReader.FollowUp followUp(IjMonitor monitor) {
+        described = new ProjectOptions.FollowUp(connected.client, monitor, project -> {
+            if (!runs(project.getTitle())) {
+                throw wrongWorkflow(project);
+            }
+            return projectInputs(project);
+        });
+        return described;
+    }
+
+    /** Options that come from the project itself besides its own settings (its images, for a command that knows none). */
+    protected List<Param> projectInputs(ProjectInfo project) {
+        return new ArrayList<>();
+    }
+
+    /** The macro key of an input role: its headless flag without dashes. */
+    static String key(InputRole role) {
+        return role.getFlag().replaceFirst("^--", "");
     }
 
     @Override
     protected void execute(Values values, IjMonitor monitor) throws PixelserveException {
-        String project = values.get(PROJECT);
-        monitor.progress(0, 0, "describing the project");
-        ProjectInfo info = connected.client.projectInfo(project);
-        if (!runs(info.getTitle())) {
-            throw wrongWorkflow(info);
-        }
+        ProjectInfo info = described.info();
         String exportSource = exportSource(values.get(EXPORT_SOURCE), info);
-
-        PredictHeader.Builder header = PredictHeader.newBuilder().setProject(project);
+        PredictHeader.Builder header = PredictHeader.newBuilder().setProject(values.get(PROJECT));
         Map<Integer, ArrayWriter> arrays = new LinkedHashMap<>();
         ImagePlus raw = null;
         long bytes = 0;
-        for (InputRole role : info.getInputRolesList()) {
-            String key = role.getFlag().replaceFirst("^--", "");
-            if (!hasInput(key)) {
+        for (int index = 0; index < info.getInputRolesCount(); index++) {
+            InputRole role = info.getInputRoles(index);
+            String key = key(role);
+            if (!takesInput(info, key)) {
                 throw new PixelserveException(new File(info.getProject()).getName() + " takes a '" + role.getName()
                     + "' input, which this plugin does not know: update the pixelserve plugin");
             }
-            String title = key.equals(RAW_DATA) ? values.get(key) : values.image(key);
-            if (title == null) {
+            String title = index == 0 ? values.get(key) : values.image(key);  // the first role's image is always given
+            if (title == null || title.isEmpty()) {
                 if (role.getRequired()) {
                     throw new PixelserveException(name() + " needs " + key + "=[image title] for the project's '"
                         + role.getName() + "' input");
@@ -135,7 +161,7 @@ public abstract class WorkflowCommand extends PixelserveCommand {
             header.addInputs(RoleInput.newBuilder().setRole(role.getName()).setArray(writer.header()));
         }
         if (raw == null) {
-            throw new PixelserveException("The project names no input roles: is it a trained " + name() + " project?");
+            throw new PixelserveException("The project names no input roles: is it a trained " + info.getTitle() + " project?");
         }
         for (Param param : imageInputs()) {
             if (values.image(param.key) != null && !takes(info, param.key)) {
@@ -153,20 +179,30 @@ public abstract class WorkflowCommand extends PixelserveCommand {
         if (order.indexOf('c') < 0) {
             order = order.replace("yx", "cyx");
         }
-        header.setImageName(raw.getTitle()).setExportSettings(
-            ExportSettings.newBuilder().setExportSource(exportSource).setOutputAxisOrder(order));
-        final StackAssembler[] result = new StackAssembler[1];
-        ResultHeader described = connected.client.predict(header.build(), arrays,
-            resultHeader -> result[0] = new StackAssembler(resultHeader.getArray()), monitor);
-        ImagePlus image = result[0].toImage(ResultStyler.title(raw.getTitle(), described.getExportSource()),
-            ResultStyler.compositeMode(described, result[0].channels()));
+        ExportSettings.Builder settings = ExportSettings.newBuilder().setExportSource(exportSource).setOutputAxisOrder(order);
+        ProjectOptions.apply(info, values, settings);
+        header.setImageName(raw.getTitle()).setExportSettings(settings).setTables(info.getTablesCount() > 0);
+        final StackAssembler[] image = new StackAssembler[1];
+        Prediction prediction = connected.client.predict(header.build(), arrays,
+            resultHeader -> image[0] = new StackAssembler(resultHeader.getArray()), monitor);
+        if (prediction.image != null) {
+            show(image[0], prediction.image, raw);
+        }
+        for (Table table : prediction.tables) {
+            ResultTables.show(ResultStyler.title(raw.getTitle(), table.name), results -> ResultTables.fill(results, table));
+        }
+    }
+
+    private static void show(StackAssembler assembled, ResultHeader described, ImagePlus raw) {
+        ImagePlus image = assembled.toImage(ResultStyler.title(raw.getTitle(), described.getExportSource()),
+            ResultStyler.compositeMode(described, assembled.channels()));
         ResultStyler.style(image, described, raw.getCalibration());
         image.show();
     }
 
     private static boolean takes(ProjectInfo info, String key) {
         for (InputRole role : info.getInputRolesList()) {
-            if (role.getFlag().replaceFirst("^--", "").equals(key)) {
+            if (key(role).equals(key)) {
                 return true;
             }
         }
@@ -181,8 +217,14 @@ public abstract class WorkflowCommand extends PixelserveCommand {
         return String.join(", ", names);
     }
 
-    private boolean hasInput(String key) {
+    /** Whether one of this command's options names the image of the role keyed `key`. */
+    private boolean takesInput(ProjectInfo info, String key) {
         for (Param param : imageInputs()) {
+            if (param.key.equals(key)) {
+                return true;
+            }
+        }
+        for (Param param : projectInputs(info)) {
             if (param.key.equals(key)) {
                 return true;
             }
@@ -212,7 +254,8 @@ public abstract class WorkflowCommand extends PixelserveCommand {
                     + command.name());
             }
         }
-        return new PixelserveException(file + " is a '" + info.getWorkflow() + "' project, which no pixelserve command runs");
+        return new PixelserveException(file + " is a '" + info.getWorkflow() + "' project: run it with Plugins > pixelserve > "
+            + RunProject.NAME);
     }
 
     static Param rawData() {

@@ -156,7 +156,7 @@ public final class StackAssembler implements ArrayReader {
                 } else if (array instanceof short[]) {
                     ((short[]) array)[at] = data.getShort();
                 } else {
-                    ((float[]) array)[at] = (float) read(data);
+                    ((float[]) array)[at] = (float) dtype.read(data);
                 }
                 p += planeSteps[last];
                 at += pixelSteps[last];
@@ -205,25 +205,6 @@ public final class StackAssembler implements ArrayReader {
         for (int axis = 0; axis < sizes.length; axis++) {
             plane += index[axis] * planeSteps[axis];
             pixel += index[axis] * pixelSteps[axis];
-        }
-    }
-
-    /** One value of the array's type, as a double (unsigned types as their unsigned value). */
-    private double read(ByteBuffer data) {
-        switch (dtype) {
-            case UINT8: return data.get() & 0xff;
-            case UINT16: return data.getShort() & 0xffff;
-            case UINT32: return data.getInt() & 0xffffffffL;
-            case UINT64: {
-                long value = data.getLong();
-                return value >= 0 ? value : (double) (value >>> 1) * 2.0 + (value & 1);
-            }
-            case INT8: return data.get();
-            case INT16: return data.getShort();
-            case INT32: return data.getInt();
-            case INT64: return data.getLong();
-            case FLOAT32: return data.getFloat();
-            default: return data.getDouble();
         }
     }
 

@@ -48,6 +48,8 @@ import org.pixelserve.v1.RoleInput;
 import org.pixelserve.v1.ServerInfo;
 import org.pixelserve.v1.ServerInfoRequest;
 import org.pixelserve.v1.ServerServiceGrpc;
+import org.pixelserve.v1.TableColumn;
+import org.pixelserve.v1.TableHeader;
 
 /** The client against a fake server on loopback: streaming limits, progress, cancel, errors, tokens. */
 class PixelserveClientTest {
@@ -137,15 +139,40 @@ class PixelserveClientTest {
                     }
                     responses.onNext(PredictResponse.newBuilder().setResult(ResultHeader.newBuilder()
                         .setArray(input[0].toBuilder().setDtype(DType.DTYPE_FLOAT32)).setExportSource("Probabilities")).build());
-                    byte[] all = out.array();
-                    for (int at = 0; at < all.length; at += CHUNK) {
-                        responses.onNext(PredictResponse.newBuilder().setChunk(Chunk.newBuilder()
-                            .setData(ByteString.copyFrom(all, at, Math.min(CHUNK, all.length - at)))).build());
+                    send(responses, 0, out.array(), CHUNK);
+                    if (mode.equals("tables")) {
+                        sendTable(responses);
                     }
                     responses.onCompleted();
                 }
             };
         }
+    }
+
+    static void send(StreamObserver<PredictResponse> responses, int index, byte[] all, int chunk) {
+        for (int at = 0; at < all.length; at += chunk) {
+            responses.onNext(PredictResponse.newBuilder().setChunk(Chunk.newBuilder().setArrayIndex(index)
+                .setData(ByteString.copyFrom(all, at, Math.min(chunk, all.length - at)))).build());
+        }
+    }
+
+    /** A table of 3 rows: int64 ids, float32 sizes, a text column as int32 codes; chunks split values. */
+    static void sendTable(StreamObserver<PredictResponse> responses) {
+        responses.onNext(PredictResponse.newBuilder().setResult(ResultHeader.newBuilder().setTable(TableHeader.newBuilder()
+            .setName("objects").setRows(3)
+            .addColumns(TableColumn.newBuilder().setName("object_id").setDtype(DType.DTYPE_INT64))
+            .addColumns(TableColumn.newBuilder().setName("size").setDtype(DType.DTYPE_FLOAT32))
+            .addColumns(TableColumn.newBuilder().setName("kind").setDtype(DType.DTYPE_INT32).setText(true)
+                .addCategories("large").addCategories("small")))).build());
+        java.nio.ByteBuffer ids = java.nio.ByteBuffer.allocate(24).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        ids.putLong(1).putLong(2).putLong(1L << 40);
+        java.nio.ByteBuffer sizes = java.nio.ByteBuffer.allocate(12).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        sizes.putFloat(2.5f).putFloat(20f).putFloat(0.125f);
+        java.nio.ByteBuffer kinds = java.nio.ByteBuffer.allocate(12).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        kinds.putInt(1).putInt(0).putInt(1);
+        send(responses, 0, ids.array(), 5);
+        send(responses, 1, sizes.array(), 7);
+        send(responses, 2, kinds.array(), 12);
     }
 
     static PredictResponse progress(long done, long total, String phase) {
@@ -167,7 +194,7 @@ class PixelserveClientTest {
         }
     }
 
-    private ResultHeader predict(ImagePlus image, Recorder monitor, StackAssembler[] result) throws PixelserveException {
+    private Prediction predict(ImagePlus image, Recorder monitor, StackAssembler[] result) throws PixelserveException {
         ImageArrayWriter writer = new ImageArrayWriter(image, "tzcyx", monitor);
         PredictHeader header = PredictHeader.newBuilder().setProject("p.ilp")
             .addInputs(RoleInput.newBuilder().setArray(writer.header())).build();
@@ -181,8 +208,9 @@ class PixelserveClientTest {
         ImagePlus image = IJ.createImage("in", "8-bit ramp", 64, 48, 1);
         Recorder monitor = new Recorder();
         StackAssembler[] result = new StackAssembler[1];
-        ResultHeader header = predict(image, monitor, result);
-        assertEquals("Probabilities", header.getExportSource());
+        Prediction prediction = predict(image, monitor, result);
+        assertEquals("Probabilities", prediction.image.getExportSource());
+        assertTrue(prediction.tables.isEmpty());
         assertEquals(64 * 48, chunkSizes.stream().mapToInt(Integer::intValue).sum());
         assertTrue(chunkSizes.stream().allMatch(size -> size <= CHUNK), chunkSizes.toString());
         assertTrue(monitor.phases.contains("computing 10/10"), monitor.phases.toString());
@@ -195,6 +223,22 @@ class PixelserveClientTest {
             expected[i] = (pixels[i] & 0xff) / 255f;
         }
         assertArrayEquals(expected, (float[]) back.getProcessor().getPixels());
+    }
+
+    @Test
+    void tablesFollowTheImageColumnByColumn() throws PixelserveException {
+        mode = "tables";
+        StackAssembler[] result = new StackAssembler[1];
+        Prediction prediction = predict(IJ.createImage("in", "8-bit ramp", 8, 4, 1), new Recorder(), result);
+        assertTrue(result[0].complete());
+        assertEquals(1, prediction.tables.size());
+        Table table = prediction.tables.get(0);
+        assertEquals("objects", table.name);
+        assertEquals(3, table.rows);
+        assertArrayEquals(new double[] {1, 2, 1L << 40}, table.columns.get(0).numbers);
+        assertArrayEquals(new double[] {2.5, 20, 0.125}, table.columns.get(1).numbers);
+        assertArrayEquals(new String[] {"small", "large", "small"}, table.columns.get(2).texts);
+        assertEquals("kind", table.columns.get(2).name);
     }
 
     @Test

@@ -10,19 +10,26 @@ import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.pixelserve.fiji.PixelserveException;
+import org.pixelserve.v1.ExportSettings;
+import org.pixelserve.v1.ProjectInfo;
+import org.pixelserve.v1.WorkflowOption;
 
 /** Option handling: parsing ImageJ's option strings, checking keys, and keys the recorder writes. */
 class OptionsTest {
     static final List<PixelserveCommand> COMMANDS = Arrays.asList(new PixelClassification(), new Autocontext(),
         new ObjectClassification(), new Multicut(), new Counting(), new Tracking(), new ImportHdf5(),
-        new ListHdf5Datasets(), new ExportHdf5(), new ServerSettingsCommand(), new TrainPixelClassifier());
+        new ListHdf5Datasets(), new ExportHdf5(), new ServerSettingsCommand(), new TrainPixelClassifier(), new RunProject(),
+        new BatchProcessFolder());
 
     @Test
     void parsesImageJOptionStrings() throws PixelserveException {
@@ -87,6 +94,51 @@ class OptionsTest {
             () -> OptionReader.fromMacro("Pixel Classification", new PixelClassification().params(),
                 MacroOptions.parse("project=/p.ilp raw_data=[no such image]")));
         assertTrue(named.getMessage().contains("no image titled 'no such image'"), named.getMessage());
+    }
+
+    static ProjectInfo project() {
+        return ProjectInfo.newBuilder().setProject("/data/cc.ilp").setTitle("Connected Components").addTables("objects")
+            .addOptions(WorkflowOption.newBuilder().setName("threshold").setKind("number").setDefault("0.5").setHelp("foreground above"))
+            .addOptions(WorkflowOption.newBuilder().setName("table_filename").setKind("path"))
+            .addOptions(WorkflowOption.newBuilder().setName("mode").setKind("text").addChoices("fast").addChoices("Exact"))
+            .addOptions(WorkflowOption.newBuilder().setName("passes").setKind("integer").setDefault("2"))
+            .addOptions(WorkflowOption.newBuilder().setName("plugin").setKind("text").addChoices("CSV").addChoices("JSON"))
+            .addOptions(WorkflowOption.newBuilder().setName("holes").setKind("yes/no").setDefault("True"))
+            .build();
+    }
+
+    @Test
+    void aProjectsOwnOptionsAreKeysAndReachTheServerAsTyped() throws PixelserveException {
+        ProjectInfo info = project();
+        List<Param> params = new ArrayList<>(Collections.singletonList(WorkflowCommand.project()));
+        params.addAll(ProjectOptions.params(info));
+        Values values = OptionReader.fromMacro("Run Project", params,
+            MacroOptions.parse("project=/data/cc.ilp threshold=0.75 mode=exact table_only"));
+        ExportSettings.Builder settings = ExportSettings.newBuilder();
+        ProjectOptions.apply(info, values, settings);
+        Map<String, String> expected = new HashMap<>();
+        expected.put("threshold", "0.75");
+        expected.put("mode", "Exact");
+        expected.put("passes", "2");
+        expected.put("holes", "false");  // ImageJ's convention: a checkbox is on only when its key is given
+        assertEquals(expected, settings.getOptionsMap(), "a choice without a default (plugin) is not sent unless given");
+        assertTrue(settings.getTableOnly());
+
+        PixelserveException number = assertThrows(PixelserveException.class, () -> OptionReader.fromMacro("Run Project", params,
+            MacroOptions.parse("project=/data/cc.ilp threshold=high")));
+        assertTrue(number.getMessage().contains("threshold=high is not a number"), number.getMessage());
+        assertThrows(PixelserveException.class, () -> OptionReader.fromMacro("Run Project", params,
+            MacroOptions.parse("project=/data/cc.ilp passes=2.5")));
+        PixelserveException unknown = assertThrows(PixelserveException.class, () -> OptionReader.fromMacro("Run Project", params,
+            MacroOptions.parse("project=/data/cc.ilp treshold=0.2")));
+        assertTrue(unknown.getMessage().contains("has no option 'treshold': its options are project, threshold, table_filename, "
+            + "mode, passes, plugin, holes, table_only"), unknown.getMessage());
+        Values plugin = OptionReader.fromMacro("Run Project", params, MacroOptions.parse("project=/data/cc.ilp plugin=json"));
+        ExportSettings.Builder chosen = ExportSettings.newBuilder();
+        ProjectOptions.apply(info, plugin, chosen);
+        assertEquals("JSON", chosen.getOptionsMap().get("plugin"));
+        ProjectInfo noTables = info.toBuilder().clearTables().clearOptions().build();
+        assertTrue(ProjectOptions.params(noTables).isEmpty(), "no table_only for a project without tables");
     }
 
     private static List<Param> withoutImage(List<Param> params) {

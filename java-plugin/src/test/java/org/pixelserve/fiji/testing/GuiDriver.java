@@ -7,6 +7,7 @@ import ij.Prefs;
 import ij.WindowManager;
 import ij.gui.GenericDialog;
 import ij.plugin.frame.Recorder;
+import ij.text.TextWindow;
 import java.awt.Button;
 import java.awt.Choice;
 import java.awt.Component;
@@ -15,6 +16,7 @@ import java.awt.Dialog;
 import java.awt.EventQueue;
 import java.awt.Label;
 import java.awt.Rectangle;
+import java.awt.TextField;
 import java.awt.Robot;
 import java.awt.Window;
 import java.awt.event.ActionEvent;
@@ -34,7 +36,9 @@ import javax.imageio.ImageIO;
  * and a report of what happened into the output folder, then exits (1 on failure).
  *
  * <p>Settings come from system properties: pixelserve.port, pixelserve.token, and the test
- * files pixelserve.project, pixelserve.image, pixelserve.big_image, pixelserve.h5.
+ * files pixelserve.project, pixelserve.image, pixelserve.big_image, pixelserve.h5; and
+ * pixelserve.cc_port, pixelserve.cc_project: a server that runs the test suite's own
+ * workflow, and a project of it.
  */
 public final class GuiDriver {
     private final File out;
@@ -83,6 +87,9 @@ public final class GuiDriver {
         Prefs.set("pixelserve.import_hdf5_(pixelserve).file", System.getProperty("pixelserve.h5"));
         Prefs.set("pixelserve.list_hdf5_datasets.file", System.getProperty("pixelserve.h5"));
         Prefs.set("pixelserve.export_hdf5_(pixelserve).file", new File(new File(project).getParent(), "exported.h5").getPath());
+        Prefs.set("pixelserve.batch_process_folder.project", project);
+        Prefs.set("pixelserve.batch_process_folder.folder", new File(System.getProperty("pixelserve.image")).getParent());
+        Prefs.set("pixelserve.batch_process_folder.pattern", "cells_*.tif");
         ImagePlus image = IJ.openImage(System.getProperty("pixelserve.image"));
         image.show();
         waitFor("the image window", () -> image.getWindow() != null && image.getWindow().isShowing());
@@ -129,6 +136,7 @@ public final class GuiDriver {
             {"Import HDF5 (pixelserve)", "import-hdf5-dialog.png"},
             {"List HDF5 Datasets", "list-hdf5-dialog.png"},
             {"Export HDF5 (pixelserve)", "export-hdf5-dialog.png"},
+            {"Batch Process Folder", "batch-dialog.png"},
             {"Server Settings", "server-settings-dialog.png"},
         };
         for (String[] entry : dialogs) {
@@ -138,18 +146,14 @@ public final class GuiDriver {
             if (entry[0].startsWith("Import")) {
                 waitFor("the dataset list", () -> ((Choice) shown.getChoices().lastElement()).getItemCount() > 1);
             }
+            if (entry[0].startsWith("Batch")) {
+                waitFor("the project's export sources", () -> ((Choice) shown.getChoices().firstElement()).getItemCount() > 1);
+            }
             IJ.wait(400);
             shoot(shown, entry[1]);
             press(shown, "Cancel");
             waitFor("the dialog to close", () -> !shown.isShowing());
         }
-
-        // A workflow the server does not run yet: one error dialog, before any options.
-        IJ.doCommand("Object Classification");
-        Dialog error = waitForDialog("pixelserve Object Classification");
-        report.println("object classification: " + allText(error).replace('\n', ' '));
-        shoot(error, "object-classification-error.png");
-        press(error, "OK");
 
         // The Cancel button of a running job stops it.
         ImagePlus big = IJ.openImage(System.getProperty("pixelserve.big_image"));
@@ -176,7 +180,37 @@ public final class GuiDriver {
         }
         report.println(String.format("cancel: stopped %.2f s after pressing Cancel (%s); result shown: %s",
             (finished.get() - pressed) / 1e9, outcome.get(), WindowManager.getImage(big.getTitle().replaceFirst("\\.tif$", "") + "-Probabilities") != null));
+        runProject(image);
         report.println("done");
+    }
+
+    /** Run Project on a workflow without a menu entry (a server that runs the test suite's own):
+     *  the project's dialog, then its images and options; an image and a table window come back. */
+    private void runProject(ImagePlus image) throws Exception {
+        IJ.run("Server Settings", "host=127.0.0.1 port=" + System.getProperty("pixelserve.cc_port") + " token=[] command=[]");
+        Prefs.set("pixelserve.run_project.project", System.getProperty("pixelserve.cc_project"));
+        new Recorder();
+        Recorder.record = true;
+        WindowManager.setCurrentWindow(image.getWindow());
+        IJ.doCommand("Run Project");
+        GenericDialog first = waitForDialog("Run Project");
+        waitFor("the project's description", () -> message(first).contains("tables: objects"));
+        report.println("run project: " + message(first));
+        press(first, "OK");
+        waitFor("the first dialog to close", () -> !first.isShowing());
+        GenericDialog second = waitForDialog("Run Project");
+        TextField threshold = (TextField) second.getStringFields().firstElement();
+        EventQueue.invokeAndWait(() -> threshold.setText("120"));
+        shoot(second, "run-project-dialog.png");
+        press(second, "OK");
+        String table = image.getTitle().replaceFirst("\\.tif$", "") + "-objects";
+        waitFor("the table window " + table, () -> WindowManager.getWindow(table) instanceof TextWindow
+            && ((TextWindow) WindowManager.getWindow(table)).getResultsTable() != null);  // filled after the window opens
+        report.println("table: " + table + " " + ((TextWindow) WindowManager.getWindow(table)).getResultsTable().size() + " rows");
+        IJ.wait(300);
+        Files.write(new File(out, "recorded-run-project.ijm").toPath(), Recorder.getInstance().getText().getBytes(StandardCharsets.UTF_8));
+        Recorder.record = false;
+        Recorder.getInstance().close();
     }
 
     // -- helpers -------------------------------------------------------------------------------

@@ -1,0 +1,37 @@
+package org.pixelserve.fiji.client;
+
+import java.util.Collections;
+import java.util.List;
+
+/** A table a prediction sent (TableHeader and its columns): named columns of numbers or texts. */
+public final class Table {
+    /** One column: numbers (every numeric dtype as a double), or texts. */
+    public static final class Column {
+        public final String name;
+        /** The values of a numeric column; null for a text column. */
+        public final double[] numbers;
+        /** The values of a text column; null for a numeric column. */
+        public final String[] texts;
+
+        Column(String name, double[] numbers, String[] texts) {
+            this.name = name;
+            this.numbers = numbers;
+            this.texts = texts;
+        }
+
+        public boolean isText() {
+            return texts != null;
+        }
+    }
+
+    /** Which table, e.g. "objects" (one of ProjectInfo.tables). */
+    public final String name;
+    public final int rows;
+    public final List<Column> columns;
+
+    Table(String name, int rows, List<Column> columns) {
+        this.name = name;
+        this.rows = rows;
+        this.columns = Collections.unmodifiableList(columns);
+    }
+}
