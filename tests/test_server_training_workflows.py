@@ -135,4 +135,11 @@ def test_role_paths_outside_the_roots_unknown_roles_and_options_are_refused(clie
     message = refused(train({"Segmentation Image": Dataset(str(root / "train_seg.tif"))}, options={"treshold": 1}),
                       grpc.StatusCode.INVALID_ARGUMENT)
     assert "'treshold' is not a training option. Fix: use one of threshold, threshold_channel" in message
+    # an Object Classification setting with pixel classification is named, not dropped
+    message = refused(lambda: client.train("refused.ilp", [((image, "yx"), labels)], trees=2,
+                                           options={"threshold": 0.4}), grpc.StatusCode.INVALID_ARGUMENT)
+    assert "threshold is an Object Classification setting. Fix: give workflow='object'" in message
+    message = refused(train({"Segmentation Image": Dataset(str(root / "train_seg.tif"))}, options={"sigma": 2}),
+                      grpc.StatusCode.INVALID_ARGUMENT)
+    assert "sigma is not an Object Classification setting" in message
     assert not (root / "refused.ilp").exists() and not (root / "refused_training").exists()
