@@ -379,9 +379,50 @@ saveAs("Tiff", "{tmp_path}/result.tif");
     np.testing.assert_allclose(tifffile.imread(tmp_path / "result.tif"), expected, atol=1e-6)
 
 
+# A macro's lines that print the Results table whole: its headings, then each row's values
+# (numbers in full precision, texts as texts), tab-separated; `printed_table` reads them back.
+PRINT_RESULTS = r"""
+headings = split(String.getResultsHeadings, "\t");
+for (h = 0; h < headings.length; h++)
+    print("heading\t" + headings[h]);
+for (i = 0; i < nResults; i++) {
+    line = "row";
+    for (h = 0; h < headings.length; h++) {
+        value = getResult(headings[h], i);
+        if (isNaN(value)) line = line + "\t" + getResultString(headings[h], i);
+        else line = line + "\t" + d2s(value, -12);
+    }
+    print(line);
+}
+"""
+
+
+def printed_table(printed: str) -> list[dict[str, str]]:
+    """The rows PRINT_RESULTS printed, as csv.DictReader gives a CSV file's."""
+    headings = [line.split("\t", 1)[1] for line in printed.splitlines() if line.startswith("heading\t")]
+    headings = [name for name in headings if name.strip()]   # the row numbers' column
+    return [dict(zip(headings, line.split("\t")[-len(headings):])) for line in printed.splitlines()
+            if line.startswith("row\t")]
+
+
+def assert_same_table(got: list[dict[str, str]], expected: list[dict[str, str]], rtol: float, atol: float = 1e-12):
+    """Same columns in the same order, same rows; numbers within the tolerance, texts equal."""
+    assert len(got) == len(expected) and list(got[0]) == list(expected[0]), (list(got[0]), list(expected[0]))
+    for row, want in zip(got, expected):
+        for name, value in row.items():
+            try:
+                number = float(want[name])
+            except ValueError:
+                assert value == want[name], name
+                continue
+            assert float(value) == pytest.approx(number, rel=rtol, abs=atol, nan_ok=True), (name, value, want[name])
+
+
 def test_tracking_a_time_lapse_matches_the_command_line(plugin, imagej_home, data, server, tmp_path):
     """Plugins > pixelserve > Tracking on a 5-frame hyperstack and its segmentation (a Tracking
-    with Learning fixture) gives the command line's Tracking-Result, frame by frame."""
+    with Learning fixture) gives the command line's Tracking-Result, frame by frame, the CSV-Table
+    export's rows as the Results table, and an overlay of a point per row at the object's centre
+    in its frame, in its lineage's colour."""
     if not (data / "CellTracking.ilp").exists():
         pytest.skip(f"ilastik fixtures not found at {fixtures_dir()} (set PIXELSERVE_FIXTURES)")
     port, _ = server
@@ -391,17 +432,41 @@ open("{segmentation}");
 open("{movie}");
 run("Tracking", "project=[{data}/CellTracking.ilp] raw_data=movie.tif binary_image=movie_segmentation.tif");
 Stack.getDimensions(width, height, channels, slices, frames);
-print("title=" + getTitle() + " frames=" + frames + " tracks=" + nResults);
+print("title=" + getTitle() + " frames=" + frames + " tracks=" + nResults + " points=" + Overlay.size);
+for (i = 0; i < Overlay.size; i++) {{
+    Overlay.activateSelection(i);
+    getSelectionCoordinates(xs, ys);
+    Roi.getPosition(channel, slice, frame);
+    print("point\\t" + Roi.getName + "\\t" + xs[0] + "\\t" + ys[0] + "\\t" + frame + "\\t" + Roi.getStrokeColor);
+}}
+run("Remove Overlay");
 saveAs("Tiff", "{tmp_path}/result.tif");
-"""))
+""" + PRINT_RESULTS))
     assert "title=movie-Tracking-Result frames=5 tracks=" in printed
-    assert int(re.search(r"tracks=(\d+)", printed).group(1)) > 3  # the track table came too
     cli("--headless", f"--project={data / 'CellTracking.ilp'}", f"--raw_data={movie}", f"--binary_image={segmentation}",
         "--output_format=tif", "--output_axis_order=tyx", f"--output_filename_format={tmp_path / 'cli.tif'}",
         cwd=tmp_path)
     expected = tifffile.imread(tmp_path / "cli.tif").reshape(5, 33, 77)     # an ImageJ TZCYX hyperstack
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "result.tif"), expected)
     assert len(np.unique(expected)) > 3       # lineages, not just background and false detections
+    cli("--headless", f"--project={data / 'CellTracking.ilp'}", f"--raw_data={movie}", f"--binary_image={segmentation}",
+        "--export_source=Plugin", "--export_plugin=CSV-Table", f"--output_filename_format={tmp_path / 'tracks'}",
+        cwd=tmp_path)
+    with open(tmp_path / "tracks.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert f"tracks={len(rows)} points={len(rows)}" in printed and len(rows) > 10  # one row per object and frame
+    assert_same_table(printed_table(printed), rows, rtol=1e-6, atol=1e-6)         # the CSV's "%f"
+    points = [line.split("\t")[1:] for line in printed.splitlines() if line.startswith("point\t")]
+    colours: dict[int, set[str]] = {}
+    for (name, x, y, frame, colour), row in zip(points, rows):
+        lineage, track, t = int(row["lineageId"]), int(row["trackId"]), int(row["frame"])
+        assert name == (f"lineage {lineage} track {track} t={t}" if lineage >= 0 else f"false detection t={t}")
+        assert (float(x), float(y), int(frame)) == (int(row["Center_of_the_object_0"]), int(row["Center_of_the_object_1"]), t + 1)
+        if row["mergerLabelId"] == "0":   # (a split merger's centre may lie between its cells)
+            assert expected[t, int(y), int(x)] == max(lineage, 1), row   # x, y as ImageJ's: on its object
+        colours.setdefault(max(lineage, 1), set()).add(colour)
+    assert all(len(shared) == 1 for shared in colours.values()) and len(colours) > 2   # one colour per lineage
+    assert len({next(iter(shared)) for shared in colours.values()}) == len(colours)    # distinct between them
 
 
 # --- any workflow: Run Project, tables, a project's own options -----------------------------
@@ -444,61 +509,112 @@ print("table only: new images=" + (nImages - images) + " rows=" + nResults);
     assert "table only: new images=0 rows=25" in printed
 
 
-def test_counting_gives_the_density_and_the_count(plugin, imagej_home, data, server, tmp_path):
-    """A workflow with a menu entry and a table: the density image and the `counts` table."""
+@pytest.fixture(scope="module")
+def counting(data, tmp_path_factory) -> Path:
+    """data/Counting.ilp (trained on dots) and data/counting/: three images to count."""
+    folder = tmp_path_factory.mktemp("counting_training")
     image, centres = blobs_image((96, 96), n_blobs=8, seed=2)
-    tifffile.imwrite(tmp_path / "train.tif", image)
-    tifffile.imwrite(tmp_path / "dots.tif", dot_labels(centres, image.shape, background=200, seed=2))
-    tifffile.imwrite(data / "images" / "blobs.tif", blobs_image((96, 96), n_blobs=8, seed=3)[0])
-    cli("train", "--workflow=counting", f"--raw_data={tmp_path / 'train.tif'}", f"--labels={tmp_path / 'dots.tif'}",
-        "--features=gaussian:1.6,3.5 hessian:1.6", "--seed=0", f"--output={data / 'Counting.ilp'}", cwd=tmp_path)
+    tifffile.imwrite(folder / "train.tif", image)
+    tifffile.imwrite(folder / "dots.tif", dot_labels(centres, image.shape, background=200, seed=2))
+    (data / "counting").mkdir(exist_ok=True)
+    for index in (1, 2, 3):
+        tifffile.imwrite(data / "counting" / f"blobs_{index}.tif", blobs_image((96, 96), n_blobs=6 + index, seed=2 + index)[0])
+    cli("train", "--workflow=counting", f"--raw_data={folder / 'train.tif'}", f"--labels={folder / 'dots.tif'}",
+        "--features=gaussian:1.6,3.5 hessian:1.6", "--seed=0", f"--output={data / 'Counting.ilp'}", cwd=folder)
+    return data / "counting"
+
+
+def test_a_macro_loop_over_a_folder_fills_one_counts_table(plugin, imagej_home, data, counting, server, tmp_path):
+    """Counting gives the density image and adds a row (image, count) to the counts table per
+    image, as Measure adds to the Results table; Clear Results starts a new table."""
     port, _ = server
     printed = ok(run_macro(plugin, imagej_home, settings(port) + f"""
-open("{data}/images/blobs.tif");
-run("Counting", "project=[{data}/Counting.ilp] raw_data=blobs.tif");
-print("title=" + getTitle() + " rows=" + nResults + " image=" + getResultString("image", 0) + " count=" + d2s(getResult("count", 0), 9));
-saveAs("Tiff", "{tmp_path}/density.tif");
+list = getFileList("{counting}/");
+for (pass = 0; pass < 2; pass++) {{
+    run("Clear Results");
+    for (i = 0; i < list.length; i++) {{
+        open("{counting}/" + list[i]);
+        run("Counting", "project=[{data}/Counting.ilp]");
+        print("title=" + getTitle());
+        saveAs("Tiff", "{tmp_path}/" + list[i]);
+        close("*");
+    }}
+}}
+print("rows=" + nResults);
+for (i = 0; i < nResults; i++)
+    print("count " + getResultString("image", i) + " " + d2s(getResult("count", i), 9));
 """))
-    count = float(re.search(r"count=([\d.]+)", printed).group(1))
-    assert "title=blobs-Probabilities rows=1 image=blobs.tif count=" in printed, printed  # the image's title
-    density = cli_result(data / "Counting.ilp", data / "images" / "blobs.tif", tmp_path / "cli.tif")
-    np.testing.assert_allclose(tifffile.imread(tmp_path / "density.tif"), density.squeeze(), rtol=1e-6)
-    assert count == pytest.approx(float(density.astype(np.float64).sum()), rel=1e-5)
+    assert "title=blobs_1-Probabilities" in printed
+    assert "rows=3" in printed, printed   # three images; the first round's rows were cleared
+    cli("--headless", f"--project={data / 'Counting.ilp'}", "--output_format=tif",
+        f"--output_filename_format={tmp_path}/cli/{{nickname}}", f"--csv-export-file={tmp_path}/counts.csv",
+        *sorted(str(p) for p in counting.iterdir()), cwd=tmp_path)
+    with open(tmp_path / "counts.csv", newline="") as file:
+        expected = {name: float(count) for name, count in csv.reader(file)}
+    counts = [line.split()[1:] for line in printed.splitlines() if line.startswith("count ")]
+    assert [name for name, _ in counts] == ["blobs_1.tif", "blobs_2.tif", "blobs_3.tif"]
+    for name, count in counts:
+        stem = name.removesuffix(".tif")
+        assert float(count) == pytest.approx(expected[stem], rel=1e-5)
+        density = tifffile.imread(tmp_path / "cli" / f"{stem}.tif").squeeze()
+        np.testing.assert_allclose(tifffile.imread(tmp_path / name), density, rtol=1e-6, atol=1e-9)
 
 
-def test_object_classification_gives_the_classes_and_the_object_table(plugin, imagej_home, data, server, tmp_path):
-    """A workflow of two input roles with a table: the class image and one row per object."""
+@pytest.fixture(scope="module")
+def shapes(data) -> Path:
+    """data/shapes/: round and elongated objects, their segmentation and prediction maps, and two
+    Object Classification projects: shapes.ilp (from the segmentation) and shapes_maps.ilp (from
+    the prediction maps, thresholded)."""
     folder = data / "shapes"
-    folder.mkdir()
-    write_shapes(folder, {"train": 1, "test": 2})
+    folder.mkdir(exist_ok=True)
+    write_shapes(folder, {"train": 1, "test": 2}, maps=True)
+    with h5py.File(folder / "test_maps.h5", "r") as file:
+        tifffile.imwrite(folder / "test_maps.tif", file["probabilities"][()].transpose(2, 0, 1), imagej=True,
+                         metadata={"axes": "CYX"})
     truth = np.load(folder / "train_truth.npy")
     objects, _ = ndimage.label(truth > 0)
     labels = np.zeros_like(truth)
-    for index, box in enumerate(ndimage.find_objects(objects)[:30], start=1):  # one pixel of each of 30 objects
+    for index, box in enumerate(ndimage.find_objects(objects)[:30], start=1):  # a middle pixel of each of 30 objects
         ys, xs = np.nonzero(objects[box] == index)
-        labels[box][ys[0], xs[0]] = truth[box][ys[0], xs[0]]
+        middle = len(ys) // 2
+        labels[box][ys[middle], xs[middle]] = truth[box][ys[middle], xs[middle]]
     tifffile.imwrite(folder / "train_labels.tif", labels)
-    cli("train", "--workflow", "object", "--raw_data", "train.tif", "--segmentation_image", "train_seg.tif", "--labels",
-        "train_labels.tif", "--label_names", "round,elongated", "--trees", "20", "--seed", "0", "--output", "shapes.ilp",
-        cwd=folder)
+    common = ["--workflow", "object", "--raw_data", "train.tif", "--labels", "train_labels.tif", "--label_names",
+              "round,elongated", "--trees", "20", "--seed", "0"]
+    cli("train", *common, "--segmentation_image", "train_seg.tif", "--output", "shapes.ilp", cwd=folder)
+    cli("train", *common, "--prediction_maps", "train_maps.h5/probabilities", "--threshold", "0.5",
+        "--threshold_channel", "1", "--output", "shapes_maps.ilp", cwd=folder)
+    return folder
+
+
+@pytest.mark.parametrize("project, role, image, cli_image", [
+    ("shapes.ilp", "segmentation_image", "test_seg.tif", "test_seg.tif"),
+    ("shapes_maps.ilp", "prediction_maps", "test_maps.tif", "test_maps.h5/probabilities")])
+def test_object_classification_gives_the_classes_and_the_object_table(plugin, imagej_home, shapes, server, tmp_path,
+                                                                      project, role, image, cli_image):
+    """Projects from a segmentation and from prediction maps: the class image in the project's
+    class colours, and the Results table holds the command line's table, value for value."""
     port, _ = server
     printed = ok(run_macro(plugin, imagej_home, settings(port) + f"""
-open("{folder}/test.tif");
-open("{folder}/test_seg.tif");
-run("Object Classification", "project=[{folder}/shapes.ilp] raw_data=test.tif segmentation_image=test_seg.tif");
-print("title=" + getTitle() + " rows=" + nResults);
-for (i = 0; i < nResults; i++)
-    print("class " + getResultString("Predicted Class", i));
+open("{shapes}/test.tif");
+open("{shapes}/{image}");
+run("Object Classification", "project=[{shapes}/{project}] raw_data=test.tif {role}={image}");
+getLut(reds, greens, blues);
+print("title=" + getTitle() + " rows=" + nResults + " lut1=" + reds[1] + "," + greens[1] + "," + blues[1] + " lut2=" + reds[2] + "," + greens[2] + "," + blues[2]);
 saveAs("Tiff", "{tmp_path}/classes.tif");
-"""))
+""" + PRINT_RESULTS))
     assert "title=test-Object Predictions" in printed
-    cli("--headless", f"--project={folder / 'shapes.ilp'}", "--raw_data=test.tif", "--segmentation_image=test_seg.tif",
-        "--output_format=tif", f"--output_filename_format={tmp_path}/cli", f"--table_filename={tmp_path}/cli.csv", cwd=folder)
+    cli("--headless", f"--project={shapes / project}", "--raw_data=test.tif", f"--{role}={cli_image}",
+        "--output_format=tif", f"--output_filename_format={tmp_path}/cli", f"--table_filename={tmp_path}/cli.csv",
+        cwd=shapes)
     np.testing.assert_array_equal(tifffile.imread(tmp_path / "classes.tif"), tifffile.imread(tmp_path / "cli.tif").reshape(320, 320))
+    with h5py.File(shapes / project, "r") as file:
+        colors = file["ObjectClassification/LabelColors"][()]
+    assert f"lut1={','.join(str(v) for v in colors[0][:3])} lut2={','.join(str(v) for v in colors[1][:3])}" in printed
     with open(tmp_path / "cli_table.csv", newline="") as file:
-        rows = list(csv.DictReader(file))
-    assert f"rows={len(rows)}" in printed
-    assert [line[6:] for line in printed.splitlines() if line.startswith("class ")] == [row["Predicted Class"] for row in rows]
+        expected = list(csv.DictReader(file))
+    assert f"rows={len(expected)}" in printed and len(expected) > 10
+    assert_same_table(printed_table(printed), expected, rtol=2e-7)
 
 
 def test_a_key_of_neither_the_command_nor_the_project_is_refused(plugin, imagej_home, data, cc_server):
@@ -850,7 +966,7 @@ EXPECTED_ERROR = re.compile(r"//\s*fails with: (.+)")
 
 
 @pytest.mark.parametrize("index", range(len(doc_macros())))
-def test_docs_macros_run(plugin, imagej_home, data, server, cc_server, index):
+def test_docs_macros_run(plugin, imagej_home, data, server, cc_server, counting, shapes, index):
     port, _ = server
     if "CellTracking.ilp" in doc_macros()[index] and not (data / "CellTracking.ilp").exists():
         pytest.skip(f"ilastik fixtures not found at {fixtures_dir()} (set PIXELSERVE_FIXTURES)")

@@ -32,6 +32,7 @@ import tifffile
 
 from conftest import fixtures_dir, serving
 from pixelserve.client import Client, ServerError
+from pixelserve.export.label_palette import glasbey_colors
 from pixelserve.headless.cli import main
 from pixelserve.project.ilp import read_project_file
 from pixelserve.project.tracking import read_stored_label_frame, read_tracking_project
@@ -317,6 +318,7 @@ def test_the_server_gives_the_label_image_and_the_track_table(served, test_proje
                                 options={"max_nearest_neighbors": 1}, tables=True,
                                 progress=lambda done, total, phase: phases.append(phase))
         assert result.export_source == "Tracking-Result" and result.lane_wide
+        assert [tuple(color) for color in result.label_colors] == list(glasbey_colors())  # Fiji's LUT and overlay
         np.testing.assert_array_equal(result.array.reshape(tracked[MERGERS].image.shape), tracked[MERGERS].image)
         assert {"objects: frame 5 of 5", "solve", "lineage"} <= set(phases)
         table, csv = result.tables["tracks"].columns, tracked[MERGERS].table

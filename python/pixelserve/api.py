@@ -108,6 +108,13 @@ def open_project(path, *, structure_tensor_order: str | None = None, check_store
     return Project(path, structure_tensor_order=structure_tensor_order, check_stored_file=check_stored_file)
 
 
+def _refuse_settings(settings: dict, what: str, fix: str) -> None:
+    """A training setting the chosen workflow would ignore is a mistake to name, not to drop."""
+    given = [name for name, value in settings.items() if value is not None]
+    if given:
+        raise UserError(f"{given[0]} is {what}. Fix: {fix}.")
+
+
 def train(raw=None, labels=None, output=None, *, project=None, label_names=None,
           features=None, trees: int | None = None, seed: int | None = None,
           workflow: str | None = None, stage_labels: str = "crossfit", axes=None,
@@ -161,13 +168,17 @@ def train(raw=None, labels=None, output=None, *, project=None, label_names=None,
 
     if output is None:
         raise UserError("Give the project file to write, e.g. output='MyProject.ilp'.")
+    object_settings = {"inputs": inputs, "object_labels": object_labels, "threshold": threshold, "margin": margin}
+    other_settings = {"in_2d": in_2d, "max_scale": max_scale, "sigma": sigma}
     if is_object_training(workflow, project):
+        _refuse_settings(other_settings, "not an Object Classification setting", "leave it out")
         result = train_object_project(
             output, raw, labels, inputs=inputs, object_labels=object_labels, project=project,
             settings=ObjectTrainingSettings(threshold=threshold, features=features, margin=margin,
                                             label_names=label_names, trees=trees),
             seed=seed, axes=axes, threads=threads, progress=progress)
         return open_project(result.path)
+    _refuse_settings(object_settings, "an Object Classification setting", "give workflow='object', or leave it out")
     result = train_project(output, raw, labels, project=project, label_names=label_names,
                            features=features, in_2d=in_2d, max_scale=max_scale, trees=trees,
                            seed=seed, workflow=workflow, stage_labels=stage_labels, axes=axes,

@@ -318,19 +318,25 @@ class Client:
 
     def train(self, output: str, images=(), *, project: str = "", label_names=(), features: str = "",
               trees: int = 0, seed: int | None = None, workflow: str = "", in_2d: bool = False,
-              progress: Callable[[int, int, str], None] | None = None, cancel: threading.Event | None = None):
+              options: dict | None = None, progress: Callable[[int, int, str], None] | None = None,
+              cancel: threading.Event | None = None):
         """Train a project on the server and write it to `output` there; returns its ProjectInfo.
 
-        `images`: (raw, labels) pairs; raw is (array, axes) or a Dataset on the server (None
-        with `project`: keep the stored image), labels a label array (0 = unlabelled, 1..K)
-        or a Dataset, or None. The other arguments are those of `pixelserve train`.
+        `images`: (raw, labels) pairs, or (raw, labels, roles) triples; raw is (array, axes) or
+        a Dataset on the server (None with `project`: keep the stored image), labels a label
+        array (0 = unlabelled, 1..K) or a Dataset, or None; roles the image's other inputs by
+        role name, each (array, axes) or a Dataset, e.g. {"Segmentation Image": (seg, "yx")}
+        for Object Classification (workflow="object"). `options`: more `pixelserve train`
+        flags by name without dashes, e.g. {"threshold": 0.4} or {"sigma": 2}. The other
+        arguments are those of `pixelserve train`.
         """
         header = protocol.training.TrainHeader(output=output, project=project, label_names=list(label_names),
-                                               features=features, trees=trees, workflow=workflow, in_2d=in_2d)
+                                               features=features, trees=trees, workflow=workflow, in_2d=in_2d,
+                                               options={name: str(value) for name, value in (options or {}).items()})
         if seed is not None:
             header.seed = seed
-        arrays = []
-        for index, (raw, labels) in enumerate(images):
+        arrays, role_arrays = [], []
+        for index, (raw, labels, *roles) in enumerate(images):
             message = header.images.add()
             for part, value, array_index in (("raw", raw, 2 * index), ("labels", labels, 2 * index + 1)):
                 if value is None:
@@ -345,6 +351,16 @@ class Client:
                     axes = "".join(a for a in message.raw.array.axes or message.raw.axes if a != "c")[-data.ndim:]
                 target.array.CopyFrom(protocol.array_header(data.shape, data.dtype, axes))
                 arrays.append((array_index, data))
+            for role, value in sorted((roles[0] if roles else {}).items()):
+                target = message.roles[role]
+                if isinstance(value, Dataset):
+                    target.dataset.path, target.axes = value.path, value.axes
+                    continue
+                data = np.asarray(value[0])
+                target.array.CopyFrom(protocol.array_header(data.shape, data.dtype, value[1]))
+                role_arrays.append(data)
+        # the streamed role images are numbered after every raw image and label image
+        arrays += [(2 * len(header.images) + number, data) for number, data in enumerate(role_arrays)]
 
         requests = self._upload(protocol.training.TrainRequest, header, arrays)
         info = None

@@ -1,4 +1,6 @@
-"""TrainingService: `pixelserve train` over the wire."""
+"""TrainingService: `pixelserve train` over the wire. A request gives the images (streamed or
+files inside the allowed roots), their labels and other input roles, and `pixelserve train`'s
+other flags by name (TrainHeader.options); the training is `pixelserve.train`'s."""
 
 from __future__ import annotations
 
@@ -9,15 +11,20 @@ from pathlib import Path
 
 from .. import protocol
 from ..api import train
+from ..errors import UserError
 from ..export import ExportSettings, InMemoryResult, export_result
 from ..io.paths import split_path_list
 from ..project.ilp import open_h5, read_project_file
 from ..protocol import ProtocolError, describe_header, receive_arrays
+from ..training.cli import OBJECT_INPUTS, parse_named_options, threshold_settings
 from ..training.label_images import check_label_shape, label_volume
 from ..workflows import Volume
 from .info import project_info
 from .jobs import Cancelled, Job
 from .prediction import progress_of
+
+#: The input roles a training image may have besides its raw data (TrainingImage.roles).
+ROLES = frozenset(OBJECT_INPUTS.values())
 
 
 class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
@@ -37,18 +44,22 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
             raise ProtocolError("The TrainHeader has no images: add an image and its label image")
         raws, labels, receivers = [], [], {}
         for index, image in enumerate(header.images):
-            raws.append(self._data(image, "raw", 2 * index, receivers, context))
-            labels.append(self._data(image, "labels", 2 * index + 1, receivers, context))
+            raws.append(self._part(image, "raw", 2 * index, receivers, context))
+            labels.append(self._part(image, "labels", 2 * index + 1, receivers, context))
+        roles = self._roles(header.images, receivers, context)
+        flags = parse_named_options(dict(header.options))
         if project is not None:
             given = {index for index, raw in enumerate(raws) if raw is not None or 2 * index in receivers}
             self._check_stored_images(project, header.project, given)
         receive_arrays(requests, receivers, name_of=lambda index: f"array {index}",
-                       order="send the arrays one after another, each image's raw data before its labels")
+                       order="send the arrays in the order of their array_index (see TrainRequest.chunk)")
         streamed = {index: (receivers[2 * index].result(), header.images[index].raw.array.axes.lower())
                     for index in range(len(header.images)) if 2 * index in receivers}
         label_values = [receivers[2 * index + 1].result() if 2 * index + 1 in receivers else value
                         for index, value in enumerate(labels)]
         _check_streamed_labels(streamed, label_values)
+        roles = {role: [(receivers[value[0]].result(), value[1]) if isinstance(value, tuple) else value
+                        for value in given] for role, given in roles.items()}
         axes = [image.raw.axes or (image.raw.array.axes if image.raw.HasField("array") else "") or None
                 for image in header.images]
 
@@ -67,12 +78,17 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
             images = _SavedImages(folder)
             try:
                 # A project refers to its images by path: streamed images are saved next to it.
-                raw_paths = [images.save(index, *streamed[index]) if index in streamed else raw
+                raw_paths = [images.save(f"image_{index}", *streamed[index]) if index in streamed else raw
                              for index, raw in enumerate(raws)]
+                inputs = {role: [images.save(f"{_file_name(role)}_{index}", *value) if isinstance(value, tuple)
+                                 else value for index, value in enumerate(given)]
+                          for role, given in roles.items()}
                 trained = train(raw_paths or None, label_values or None, output, project=project,
                                 label_names=list(header.label_names) or None, features=header.features or None,
                                 trees=header.trees or None, seed=header.seed if header.HasField("seed") else None,
                                 workflow=header.workflow or None, axes=axes or None, in_2d=header.in_2d or None,
+                                inputs=inputs or None, threshold=threshold_settings(flags), margin=flags.margin,
+                                sigma=flags.sigma, max_scale=flags.max_scale, stage_labels=flags.stage_labels,
                                 threads=self.server.jobs.threads, progress=report)
             except BaseException:
                 images.discard()
@@ -85,14 +101,40 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
             job, run, progress, lambda message: protocol.training.TrainResponse(progress=message))
         yield protocol.training.TrainResponse(project=project_info(trained))
 
-    def _data(self, image, part: str, array_index: int, receivers: dict, context):
-        """The path (a dataset on the server) or None; arrays get a receiver under their index."""
+    def _part(self, image, part: str, array_index: int, receivers: dict, context):
+        """The raw data's or labels' path (a dataset on the server) or None; arrays get a
+        receiver under their index."""
         if not image.HasField(part):
             return None
-        data = getattr(image, part)
+        return self._data(getattr(image, part), f"the {part} of image {array_index // 2}", array_index, receivers,
+                          context)
+
+    def _roles(self, images, receivers: dict, context) -> dict[str, list]:
+        """{role: per image, its path on the server, (array index, axes) of a streamed one, or
+        None}; the streamed ones numbered from 2 * len(images) on, image by image, roles in name
+        order."""
+        roles: dict[str, list] = {}
+        array_index = 2 * len(images)
+        for index, image in enumerate(images):
+            for role in sorted(image.roles):
+                if role not in ROLES:
+                    raise UserError(f"'{role}' is not an input role of training. Fix: use one of "
+                                    f"{', '.join(sorted(ROLES))}.")
+                data = image.roles[role]
+                path = self._data(data, f"the {role.lower()} of image {index}", array_index, receivers, context)
+                given = roles.setdefault(role, [None] * len(images))
+                if path is None:
+                    given[index] = (array_index, data.array.axes.lower())
+                    array_index += 1
+                else:
+                    given[index] = path
+        return roles
+
+    def _data(self, data, what: str, array_index: int, receivers: dict, context):
+        """The path of a DatasetRef (inside the roots) or None for an array, which gets a
+        receiver under `array_index`."""
         kind = data.WhichOneof("data")
         if kind == "array":
-            what = f"the {part} of image {array_index // 2}"
             shape, dtype, _ = describe_header(data.array, what[0].upper() + what[1:], self.server.limits.max_request_bytes)
             receivers[array_index] = self.server.inflight.receiver(context, shape, dtype, what,
                                                                    self.server.limits.max_chunk_bytes)
@@ -100,7 +142,7 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
         if kind == "dataset":
             self.server.open_dataset(data.dataset.path)  # exists, readable, every file inside the roots
             return self.server.resolve_file(data.dataset.path, "dataset path")
-        raise ProtocolError(f"The {part} of image {array_index // 2} has neither an array header nor a dataset path")
+        raise ProtocolError(f"{what[0].upper()}{what[1:]} has neither an array header nor a dataset path")
 
     def _check_stored_images(self, project: str, name: str, given: set[int]) -> None:
         """The images that `project` refers to (every role: an Object Classification lane also
@@ -124,6 +166,11 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
                         self.server.resolve_file(target, f"{what} of lane {index} of {name}")
 
 
+def _file_name(role: str) -> str:
+    """A role's name in the names of saved images: "Segmentation Image" -> segmentation_image."""
+    return role.lower().replace(" ", "_")
+
+
 def _check_streamed_labels(streamed: dict, label_values: list) -> None:
     """Refuse streamed labels of another size than their streamed image before anything is
     saved (training checks it again, for every kind of input)."""
@@ -145,8 +192,8 @@ class _SavedImages:
         self._saved: list[Path] = []
         self._replaced: list[tuple[Path, Path]] = []  # (file, where it waits meanwhile)
 
-    def save(self, index: int, array, axes: str) -> str:
-        target = self.folder / f"image_{index}.h5"
+    def save(self, name: str, array, axes: str) -> str:
+        target = self.folder / f"{name}.h5"
         if target.exists():
             aside = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.old")
             os.replace(target, aside)

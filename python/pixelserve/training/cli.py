@@ -18,8 +18,12 @@ from .trainer import train_project
 #: Flags of Object Classification training only, with the role each input flag fills.
 OBJECT_INPUTS = {"prediction_maps": "Prediction Maps", "segmentation_image": "Segmentation Image",
                  "label_image": "Label Image"}
-OBJECT_FLAGS = (*OBJECT_INPUTS, "object_labels", "threshold", "threshold_channel", "high_threshold",
-                "core_channel", "min_size", "max_size", "smoothing", "margin")
+OBJECT_SETTINGS = ("threshold", "threshold_channel", "high_threshold", "core_channel", "min_size", "max_size",
+                   "smoothing", "margin")
+OBJECT_FLAGS = (*OBJECT_INPUTS, "object_labels", *OBJECT_SETTINGS)
+#: The flags a training request names without dashes (the server's TrainHeader.options): those
+#: that set how to train, not which files to train on.
+NAMED_OPTIONS = (*OBJECT_SETTINGS, "sigma", "max_scale", "stage_labels")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,6 +104,15 @@ def parser() -> argparse.ArgumentParser:
                          help="Neighbourhood size of the '... in neighborhood' features, one value or x,y[,z] "
                               "(default 30).")
     return p
+
+
+def parse_named_options(options: dict[str, str]) -> argparse.Namespace:
+    """The flags of `pixelserve train` given as {name without dashes: value as typed}, checked
+    as the command line checks them; every other flag has its default."""
+    unknown = sorted(set(options) - set(NAMED_OPTIONS))
+    if unknown:
+        raise UserError(f"'{unknown[0]}' is not a training option. Fix: use one of {', '.join(NAMED_OPTIONS)}.")
+    return parser().parse_args(["--output=-", *(f"--{name}={value}" for name, value in sorted(options.items()))])
 
 
 def threshold_settings(options) -> ThresholdSettings | None:

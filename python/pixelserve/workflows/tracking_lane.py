@@ -22,6 +22,7 @@ import numpy as np
 
 from ..blocks import Cancelled
 from ..classifiers import ForestEnsemble
+from ..export.label_palette import glasbey_colors
 from ..objects.catalog import DEFAULT, DIVISION, STANDARD, FeatureSelection
 from ..objects.features import compute_object_features
 from ..objects.segmentation import label_segmentation, threshold
@@ -210,6 +211,8 @@ class TrackingImage(LaneWideResult):
         self.default_axis_order = default_output_axis_order(raw)
         self.resolution = raw.resolution
         self.channel_names = (source,)
+        # lineage (or object) ids in distinct colours; Fiji colours its track overlay from the same table
+        self.label_colors = glasbey_colors()
 
     def compute(self, start, stop) -> np.ndarray:
         state = self.state

@@ -27,7 +27,7 @@ from pixelserve.protocol.v1 import prediction_pb2 as pixelserve_dot_protocol_dot
 from pixelserve.protocol.v1 import projects_pb2 as pixelserve_dot_protocol_dot_v1_dot_projects__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%pixelserve/protocol/v1/training.proto\x12\rpixelserve.v1\x1a#pixelserve/protocol/v1/arrays.proto\x1a\'pixelserve/protocol/v1/prediction.proto\x1a%pixelserve/protocol/v1/projects.proto\"\x7f\n\x0cTrainingData\x12+\n\x05\x61rray\x18\x01 \x01(\x0b\x32\x1a.pixelserve.v1.ArrayHeaderH\x00\x12,\n\x07\x64\x61taset\x18\x02 \x01(\x0b\x32\x19.pixelserve.v1.DatasetRefH\x00\x12\x0c\n\x04\x61xes\x18\x03 \x01(\tB\x06\n\x04\x64\x61ta\"f\n\rTrainingImage\x12(\n\x03raw\x18\x01 \x01(\x0b\x32\x1b.pixelserve.v1.TrainingData\x12+\n\x06labels\x18\x02 \x01(\x0b\x32\x1b.pixelserve.v1.TrainingData\"\xcf\x01\n\x0bTrainHeader\x12\x0e\n\x06output\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12,\n\x06images\x18\x03 \x03(\x0b\x32\x1c.pixelserve.v1.TrainingImage\x12\x13\n\x0blabel_names\x18\x04 \x03(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x05 \x01(\t\x12\r\n\x05trees\x18\x06 \x01(\r\x12\x11\n\x04seed\x18\x07 \x01(\x04H\x00\x88\x01\x01\x12\x10\n\x08workflow\x18\x08 \x01(\t\x12\r\n\x05in_2d\x18\t \x01(\x08\x42\x07\n\x05_seed\"k\n\x0cTrainRequest\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.pixelserve.v1.TrainHeaderH\x00\x12%\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x14.pixelserve.v1.ChunkH\x00\x42\x06\n\x04kind\"s\n\rTrainResponse\x12+\n\x08progress\x18\x01 \x01(\x0b\x32\x17.pixelserve.v1.ProgressH\x00\x12-\n\x07project\x18\x02 \x01(\x0b\x32\x1a.pixelserve.v1.ProjectInfoH\x00\x42\x06\n\x04kind2Y\n\x0fTrainingService\x12\x46\n\x05Train\x12\x1b.pixelserve.v1.TrainRequest\x1a\x1c.pixelserve.v1.TrainResponse(\x01\x30\x01\x42\x15\n\x11org.pixelserve.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%pixelserve/protocol/v1/training.proto\x12\rpixelserve.v1\x1a#pixelserve/protocol/v1/arrays.proto\x1a\'pixelserve/protocol/v1/prediction.proto\x1a%pixelserve/protocol/v1/projects.proto\"\x7f\n\x0cTrainingData\x12+\n\x05\x61rray\x18\x01 \x01(\x0b\x32\x1a.pixelserve.v1.ArrayHeaderH\x00\x12,\n\x07\x64\x61taset\x18\x02 \x01(\x0b\x32\x19.pixelserve.v1.DatasetRefH\x00\x12\x0c\n\x04\x61xes\x18\x03 \x01(\tB\x06\n\x04\x64\x61ta\"\xe9\x01\n\rTrainingImage\x12(\n\x03raw\x18\x01 \x01(\x0b\x32\x1b.pixelserve.v1.TrainingData\x12+\n\x06labels\x18\x02 \x01(\x0b\x32\x1b.pixelserve.v1.TrainingData\x12\x36\n\x05roles\x18\x03 \x03(\x0b\x32\'.pixelserve.v1.TrainingImage.RolesEntry\x1aI\n\nRolesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12*\n\x05value\x18\x02 \x01(\x0b\x32\x1b.pixelserve.v1.TrainingData:\x02\x38\x01\"\xb9\x02\n\x0bTrainHeader\x12\x0e\n\x06output\x18\x01 \x01(\t\x12\x0f\n\x07project\x18\x02 \x01(\t\x12,\n\x06images\x18\x03 \x03(\x0b\x32\x1c.pixelserve.v1.TrainingImage\x12\x13\n\x0blabel_names\x18\x04 \x03(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x05 \x01(\t\x12\r\n\x05trees\x18\x06 \x01(\r\x12\x11\n\x04seed\x18\x07 \x01(\x04H\x00\x88\x01\x01\x12\x10\n\x08workflow\x18\x08 \x01(\t\x12\r\n\x05in_2d\x18\t \x01(\x08\x12\x38\n\x07options\x18\n \x03(\x0b\x32\'.pixelserve.v1.TrainHeader.OptionsEntry\x1a.\n\x0cOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x07\n\x05_seed\"k\n\x0cTrainRequest\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.pixelserve.v1.TrainHeaderH\x00\x12%\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x14.pixelserve.v1.ChunkH\x00\x42\x06\n\x04kind\"s\n\rTrainResponse\x12+\n\x08progress\x18\x01 \x01(\x0b\x32\x17.pixelserve.v1.ProgressH\x00\x12-\n\x07project\x18\x02 \x01(\x0b\x32\x1a.pixelserve.v1.ProjectInfoH\x00\x42\x06\n\x04kind2Y\n\x0fTrainingService\x12\x46\n\x05Train\x12\x1b.pixelserve.v1.TrainRequest\x1a\x1c.pixelserve.v1.TrainResponse(\x01\x30\x01\x42\x15\n\x11org.pixelserve.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,16 +35,24 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'pixelserve.protocol.v1.trai
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\021org.pixelserve.v1P\001'
+  _globals['_TRAININGIMAGE_ROLESENTRY']._loaded_options = None
+  _globals['_TRAININGIMAGE_ROLESENTRY']._serialized_options = b'8\001'
+  _globals['_TRAINHEADER_OPTIONSENTRY']._loaded_options = None
+  _globals['_TRAINHEADER_OPTIONSENTRY']._serialized_options = b'8\001'
   _globals['_TRAININGDATA']._serialized_start=173
   _globals['_TRAININGDATA']._serialized_end=300
-  _globals['_TRAININGIMAGE']._serialized_start=302
-  _globals['_TRAININGIMAGE']._serialized_end=404
-  _globals['_TRAINHEADER']._serialized_start=407
-  _globals['_TRAINHEADER']._serialized_end=614
-  _globals['_TRAINREQUEST']._serialized_start=616
-  _globals['_TRAINREQUEST']._serialized_end=723
-  _globals['_TRAINRESPONSE']._serialized_start=725
-  _globals['_TRAINRESPONSE']._serialized_end=840
-  _globals['_TRAININGSERVICE']._serialized_start=842
-  _globals['_TRAININGSERVICE']._serialized_end=931
+  _globals['_TRAININGIMAGE']._serialized_start=303
+  _globals['_TRAININGIMAGE']._serialized_end=536
+  _globals['_TRAININGIMAGE_ROLESENTRY']._serialized_start=463
+  _globals['_TRAININGIMAGE_ROLESENTRY']._serialized_end=536
+  _globals['_TRAINHEADER']._serialized_start=539
+  _globals['_TRAINHEADER']._serialized_end=852
+  _globals['_TRAINHEADER_OPTIONSENTRY']._serialized_start=797
+  _globals['_TRAINHEADER_OPTIONSENTRY']._serialized_end=843
+  _globals['_TRAINREQUEST']._serialized_start=854
+  _globals['_TRAINREQUEST']._serialized_end=961
+  _globals['_TRAINRESPONSE']._serialized_start=963
+  _globals['_TRAINRESPONSE']._serialized_end=1078
+  _globals['_TRAININGSERVICE']._serialized_start=1080
+  _globals['_TRAININGSERVICE']._serialized_end=1169
 # @@protoc_insertion_point(module_scope)

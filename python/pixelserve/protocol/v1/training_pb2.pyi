@@ -20,15 +20,31 @@ class TrainingData(_message.Message):
     def __init__(self, array: _Optional[_Union[_arrays_pb2.ArrayHeader, _Mapping]] = ..., dataset: _Optional[_Union[_prediction_pb2.DatasetRef, _Mapping]] = ..., axes: _Optional[str] = ...) -> None: ...
 
 class TrainingImage(_message.Message):
-    __slots__ = ("raw", "labels")
+    __slots__ = ("raw", "labels", "roles")
+    class RolesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: TrainingData
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[TrainingData, _Mapping]] = ...) -> None: ...
     RAW_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
     raw: TrainingData
     labels: TrainingData
-    def __init__(self, raw: _Optional[_Union[TrainingData, _Mapping]] = ..., labels: _Optional[_Union[TrainingData, _Mapping]] = ...) -> None: ...
+    roles: _containers.MessageMap[str, TrainingData]
+    def __init__(self, raw: _Optional[_Union[TrainingData, _Mapping]] = ..., labels: _Optional[_Union[TrainingData, _Mapping]] = ..., roles: _Optional[_Mapping[str, TrainingData]] = ...) -> None: ...
 
 class TrainHeader(_message.Message):
-    __slots__ = ("output", "project", "images", "label_names", "features", "trees", "seed", "workflow", "in_2d")
+    __slots__ = ("output", "project", "images", "label_names", "features", "trees", "seed", "workflow", "in_2d", "options")
+    class OptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     IMAGES_FIELD_NUMBER: _ClassVar[int]
@@ -38,6 +54,7 @@ class TrainHeader(_message.Message):
     SEED_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     IN_2D_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
     output: str
     project: str
     images: _containers.RepeatedCompositeFieldContainer[TrainingImage]
@@ -47,7 +64,8 @@ class TrainHeader(_message.Message):
     seed: int
     workflow: str
     in_2d: bool
-    def __init__(self, output: _Optional[str] = ..., project: _Optional[str] = ..., images: _Optional[_Iterable[_Union[TrainingImage, _Mapping]]] = ..., label_names: _Optional[_Iterable[str]] = ..., features: _Optional[str] = ..., trees: _Optional[int] = ..., seed: _Optional[int] = ..., workflow: _Optional[str] = ..., in_2d: _Optional[bool] = ...) -> None: ...
+    options: _containers.ScalarMap[str, str]
+    def __init__(self, output: _Optional[str] = ..., project: _Optional[str] = ..., images: _Optional[_Iterable[_Union[TrainingImage, _Mapping]]] = ..., label_names: _Optional[_Iterable[str]] = ..., features: _Optional[str] = ..., trees: _Optional[int] = ..., seed: _Optional[int] = ..., workflow: _Optional[str] = ..., in_2d: _Optional[bool] = ..., options: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class TrainRequest(_message.Message):
     __slots__ = ("header", "chunk")

@@ -45,8 +45,8 @@ class TrainingServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Train(self, request_iterator, context):
-        """The client sends a TrainHeader, then the chunks of every image given as an array (in the
-        order of TrainHeader.images, each image's raw data before its labels). The server answers
+        """The client sends a TrainHeader, then the chunks of every image given as an array, in the
+        order of their array_index (see TrainRequest.chunk). The server answers
         with Progress messages, then one TrainResponse with the written project's description.
         Cancelling the call stops the training; nothing is written then.
         """

@@ -28,10 +28,23 @@ public final class Table {
     public final String name;
     public final int rows;
     public final List<Column> columns;
+    /** The rows of every image of a run belong in one table (e.g. one count per image): TableHeader.per_run. */
+    public final boolean perRun;
 
-    Table(String name, int rows, List<Column> columns) {
+    Table(String name, int rows, List<Column> columns, boolean perRun) {
         this.name = name;
         this.rows = rows;
         this.columns = Collections.unmodifiableList(columns);
+        this.perRun = perRun;
+    }
+
+    /** The values of the numeric column `name`; null when the table has no such column. */
+    public double[] numbers(String name) {
+        for (Column column : columns) {
+            if (column.name.equals(name) && !column.isText()) {
+                return column.numbers;
+            }
+        }
+        return null;
     }
 }

@@ -91,6 +91,6 @@ public final class TableAssembler {
                 columns.add(new Table.Column(described.getName(), numbers, null));
             }
         }
-        return new Table(header.getName(), rows, columns);
+        return new Table(header.getName(), rows, columns, header.getPerRun());
     }
 }

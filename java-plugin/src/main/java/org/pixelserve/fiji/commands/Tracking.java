@@ -1,10 +1,19 @@
 package org.pixelserve.fiji.commands;
 
+import ij.ImagePlus;
 import java.util.Arrays;
 import java.util.List;
+import org.pixelserve.fiji.client.Table;
+import org.pixelserve.fiji.image.TrackOverlay;
 
-/** Plugins &gt; pixelserve &gt; Tracking: ilastik's Tracking workflows. */
+/**
+ * Plugins &gt; pixelserve &gt; Tracking: ilastik's Tracking workflows; the result hyperstack
+ * carries the tracks table's objects as an overlay (a point per object and frame, coloured by lineage).
+ */
 public final class Tracking extends WorkflowCommand {
+    /** The table of one row per object and frame (ProjectInfo.tables). */
+    static final String TRACKS = "tracks";
+
     @Override
     public String name() {
         return "Tracking";
@@ -21,5 +30,14 @@ public final class Tracking extends WorkflowCommand {
     @Override
     protected List<String> knownExportSources() {
         return Arrays.asList("Tracking-Result", "Merger-Result", "Object-Identities");
+    }
+
+    @Override
+    protected void decorate(ImagePlus result, List<Table> tables) {
+        for (Table table : tables) {
+            if (table.name.equals(TRACKS)) {
+                TrackOverlay.add(result, table);
+            }
+        }
     }
 }

@@ -24,7 +24,6 @@ import org.pixelserve.v1.ExportSettings;
 import org.pixelserve.v1.InputRole;
 import org.pixelserve.v1.PredictHeader;
 import org.pixelserve.v1.ProjectInfo;
-import org.pixelserve.v1.ResultHeader;
 import org.pixelserve.v1.RoleInput;
 import org.pixelserve.v1.WorkflowType;
 
@@ -186,18 +185,19 @@ public abstract class WorkflowCommand extends PixelserveCommand {
         Prediction prediction = connected.client.predict(header.build(), arrays,
             resultHeader -> image[0] = new StackAssembler(resultHeader.getArray()), monitor);
         if (prediction.image != null) {
-            show(image[0], prediction.image, raw);
+            ImagePlus result = image[0].toImage(ResultStyler.title(raw.getTitle(), prediction.image.getExportSource()),
+                ResultStyler.compositeMode(prediction.image, image[0].channels()));
+            ResultStyler.style(result, prediction.image, raw.getCalibration());
+            decorate(result, prediction.tables);
+            result.show();
         }
         for (Table table : prediction.tables) {
-            ResultTables.show(ResultStyler.title(raw.getTitle(), table.name), results -> ResultTables.fill(results, table));
+            ResultTables.show(table.perRun ? table.name : ResultStyler.title(raw.getTitle(), table.name), table);
         }
     }
 
-    private static void show(StackAssembler assembled, ResultHeader described, ImagePlus raw) {
-        ImagePlus image = assembled.toImage(ResultStyler.title(raw.getTitle(), described.getExportSource()),
-            ResultStyler.compositeMode(described, assembled.channels()));
-        ResultStyler.style(image, described, raw.getCalibration());
-        image.show();
+    /** What the workflow adds to its result image from its tables before it is shown (Tracking: the tracks); nothing by default. */
+    protected void decorate(ImagePlus result, List<Table> tables) {
     }
 
     private static boolean takes(ProjectInfo info, String key) {

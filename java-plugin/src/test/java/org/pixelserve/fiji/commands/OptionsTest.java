@@ -28,7 +28,7 @@ import org.pixelserve.v1.WorkflowOption;
 class OptionsTest {
     static final List<PixelserveCommand> COMMANDS = Arrays.asList(new PixelClassification(), new Autocontext(),
         new ObjectClassification(), new Multicut(), new Counting(), new Tracking(), new ImportHdf5(),
-        new ListHdf5Datasets(), new ExportHdf5(), new ServerSettingsCommand(), new TrainPixelClassifier(), new RunProject(),
+        new ListHdf5Datasets(), new ExportHdf5(), new ServerSettingsCommand(), new TrainPixelClassifier(), new TrainObjectClassifier(), new TrainCellCounter(), new RunProject(),
         new BatchProcessFolder());
 
     @Test

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ij.IJ;
 import ij.ImagePlus;
 import ij.gui.Line;
+import ij.gui.PointRoi;
 import ij.gui.Roi;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
@@ -60,5 +61,23 @@ class RoiLabelsTest {
             .getMessage().contains("has no group"));
         assertTrue(assertThrows(PixelserveException.class,
             () -> RoiLabels.of(image, new Roi[] {grouped(new Roi(1, 1, 2, 2), 3)})).getMessage().contains("only one class"));
+    }
+
+    @Test
+    void pointsAreDotsAndEverythingElseBackground() throws PixelserveException {
+        ImagePlus image = IJ.createImage("i", "8-bit", 20, 10, 1);
+        PointRoi points = new PointRoi(new int[] {3, 15, 40}, new int[] {4, 6, 2}, 3);  // the third lies off the image
+        RoiLabels labels = RoiLabels.dots(image, new Roi[] {new Roi(0, 0, 10, 10), points});
+        assertEquals(1, labels.labels.getProcessor().get(3, 4));
+        assertEquals(1, labels.labels.getProcessor().get(15, 6));
+        assertEquals(2, labels.labels.getProcessor().get(5, 5));
+        assertEquals(0, labels.labels.getProcessor().get(15, 5));
+        assertTrue(labels.names.isEmpty());
+        assertTrue(assertThrows(PixelserveException.class, () -> RoiLabels.dots(image, new Roi[] {points}))
+            .getMessage().contains("no background ROIs"));
+        assertTrue(assertThrows(PixelserveException.class, () -> RoiLabels.dots(image, new Roi[] {new Roi(0, 0, 2, 2)}))
+            .getMessage().contains("no point ROIs"));
+        assertTrue(assertThrows(PixelserveException.class, () -> RoiLabels.dots(image, new Roi[0]))
+            .getMessage().contains("has no ROIs"));
     }
 }

@@ -90,6 +90,7 @@ public final class HeadlessImageJ {
         table.put("Duplicate...", "ij.plugin.Duplicator");
         table.put("Crop", "ij.plugin.Resizer(\"crop\")");
         table.put("Measure", "ij.plugin.filter.Analyzer");
+        table.put("Clear Results", "ij.plugin.filter.Analyzer(\"clear\")");
         String pluginsDir = System.getProperty("plugins.dir");
         if (pluginsDir != null) {
             File folder = new File(pluginsDir, "plugins");
