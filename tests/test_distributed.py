@@ -28,7 +28,7 @@ from pixelserve import train
 from pixelserve.errors import UserError
 from pixelserve.headless.cli import main
 from pixelserve.headless.distributed import parse_block_roi
-from pixelserve.synthetic import cells_image, scribbles
+from pixelserve.synthetic import blobs_image, cells_image, dot_labels, scribbles
 
 BIN = Path(sys.executable).parent
 MPIEXEC = shutil.which("mpiexec", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -245,8 +245,36 @@ def test_lane_wide_workflows_are_refused_with_the_reason(tmp_path_factory, tmp_p
     assert run.returncode == 2, run.stderr
     lines = [line for line in run.stderr.splitlines() if line.startswith("pixelserve: error:")]
     assert len(lines) == 1, run.stderr  # rank 0 alone reports it
-    assert "Connected Components computes its results over the whole image" in lines[0]
+    assert "Connected Components computes this result over the whole image" in lines[0]
     assert "cut them at the block edges. Fix: run without --distributed" in lines[0]
+
+
+@needs_mpi
+def test_counting_densities_equal_a_single_process(tmp_path):
+    """Counting's density is block-local in a distributed run (no count table); ranks that
+    train the regressors themselves need --seed to train the same ones."""
+    image, centres = blobs_image((150, 170), n_blobs=12, seed=5)
+    np.save(tmp_path / "train.npy", image)
+    train(tmp_path / "train.npy", dot_labels(centres, image.shape, background=300, seed=5), tmp_path / "count.ilp",
+          workflow="counting", features="gaussian:1.6 hessian:1.6", seed=0, axes="yx", progress=False)
+    np.save(tmp_path / "new.npy", blobs_image((150, 170), n_blobs=12, seed=6)[0])
+    common = [f"--project={tmp_path / 'count.ilp'}", "--output_format=n5", "--seed=3", tmp_path / "new.npy"]
+    single(*common, f"--output_filename_format={tmp_path}/single")
+    run = mpiexec(2, *common, f"--output_filename_format={tmp_path}/spread", "--distributed",
+                  "--distributed-block-roi", "64")
+    assert run.returncode == 0, run.stderr
+    expected = read_n5(tmp_path / "single.n5")
+    assert expected.sum() > 1
+    np.testing.assert_array_equal(read_n5(tmp_path / "spread.n5"), expected)
+    shutil.copy(tmp_path / "count.ilp", tmp_path / "unstored.ilp")
+    with h5py.File(tmp_path / "unstored.ilp", "a") as file:
+        del file["Counting/PixelserveRegressors"]   # trained on first use, as in ilastik's projects
+    unseeded = mpiexec(2, f"--project={tmp_path / 'unstored.ilp'}", "--output_format=n5", tmp_path / "new.npy",
+                       f"--output_filename_format={tmp_path}/unseeded", "--distributed")
+    assert unseeded.returncode == 2 and "Fix: give --seed" in unseeded.stderr, unseeded.stderr
+    counted = mpiexec(2, *common, f"--csv-export-file={tmp_path}/counts.csv", f"--output_filename_format={tmp_path}/c",
+                      "--distributed")
+    assert counted.returncode == 2 and "leave out the table's file option" in counted.stderr, counted.stderr
 
 
 def test_without_mpi_one_sentence_says_what_to_install(project_3d, volume, tmp_path):

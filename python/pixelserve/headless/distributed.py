@@ -21,7 +21,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..blocks import default_threads
 from ..errors import UserError
@@ -214,13 +214,14 @@ def _run_lane(ranks: Ranks, workflow, run: DistributedRun, lane: LaneSpec) -> No
 def _open_block_local(workflow, run: DistributedRun, lane: LaneSpec):
     if run.job.table_only:
         raise UserError("--distributed exports images and --table_only asks for tables only. Fix: drop one of them")
-    opened = open_lane(workflow, run.job, lane, threads=run.threads)
+    opened = open_lane(workflow, replace(run.job, block_local=True), lane, threads=run.threads)
     if opened.result.kind is not ResultKind.BLOCK_LOCAL:
         raise UserError(
-            f"{workflow.title} computes its results over the whole image (objects, regions or tracks that cross "
-            "block edges), while --distributed computes every block on its own, as ilastik's distributed mode "
-            "does, which would cut them at the block edges. Fix: run without --distributed (pixelserve uses "
-            "every core of this machine), or split the data into separate files and run each one apart")
+            f"{workflow.title} computes this result over the whole image (objects, regions or tracks that cross "
+            "block edges, or a table of the whole image), while --distributed computes every block on its own, "
+            "as ilastik's distributed mode does, which would cut them at the block edges. Fix: run without "
+            "--distributed (pixelserve uses every core of this machine), leave out the table's file option if "
+            "it has one, or split the data into separate files and run each one apart")
     return opened
 
 

@@ -27,10 +27,12 @@ class HeadlessJob:
     options: tuple[tuple[str, object], ...] = ()  # the workflow's own options, parsed
     table_only: bool = False
     debug: bool = False
+    block_local: bool = False  # --distributed: every block computed on its own
 
     @property
     def request(self) -> LaneRequest:
-        return LaneRequest(self.export_source, image=not self.table_only, options=dict(self.options))
+        return LaneRequest(self.export_source, image=not self.table_only, options=dict(self.options),
+                           block_local=self.block_local)
 
 
 @dataclass(frozen=True)

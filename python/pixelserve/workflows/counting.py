@@ -33,7 +33,8 @@ from ..blocks import iter_blocks, map_blocks
 from ..counting import DensityCounter, DensityPredictor, check_counting_input, train_counting
 from ..counting.prediction import COUNT_TILE
 from ..counting.training import training_images
-from ..errors import ProjectError
+from ..errors import ProjectError, UserError
+from ..export.result import ResultSource
 from ..export.tables import Table
 from ..features import STRUCTURE_TENSOR_ORDERS, check_image_size, feature_count, minimum_size
 from ..project.counting import BACKGROUND, DOT, CountingModel, read_counting
@@ -133,11 +134,18 @@ class CountingWorkflow(Workflow):
             feature_count(self.specs, self.input_roles[0].channels or raw.channels, 1)
         check_counting_input(raw, self.specs, expected)   # before training: refuse 3D at once
         check_image_size(self.specs, raw.spatial_shape[1:])
+        table_file = request.options["csv_export_file"] or self.model.csv_file
+        blockwise = request.block_local and request.image and not request.tables and not table_file
+        if blockwise and self._stored is None and request.options["seed"] is None:
+            raise UserError("Every block of this run is computed on its own, but the project stores no trained "
+                            "regressors, so each process would train its own at random. Fix: give --seed, or store "
+                            "them once with 'pixelserve train --workflow counting --project P.ilp --output P.ilp'")
         predictor = self.predictor(request.options["seed"], parallel_blocks)
         check_counting_input(raw, self.specs, predictor.n_features)
+        if blockwise:
+            return LaneResult(DensityBlocks(raw, predictor, density_block(raw.spatial_shape[1:], predictor.n_features, 1)))
         state = DensityLane(raw, predictor, parallel_blocks)
         image = DensityImage(state) if request.image else None
-        table_file = request.options["csv_export_file"] or self.model.csv_file
         return LaneResult(image, state, lambda: [state.counts(table_file)])
 
 
@@ -200,21 +208,29 @@ def density_block(shape_yx, n_features: int, threads: int) -> tuple[int, int]:
     return block
 
 
+def _describe_density(result: ResultSource, raw: Volume, block: tuple[int, int], n_features: int) -> None:
+    """The attributes the export reads, shared by the lane-wide and the block-local density."""
+    result.axes = result_axes(raw)
+    result._shape5 = raw.shape[:4] + (1,)
+    result.shape = tuple(result._shape5["tzyxc".index(a)] for a in result.axes)
+    result.dtype = np.dtype(np.float32)
+    result.default_axis_order = default_output_axis_order(raw)
+    result.resolution = raw.resolution
+    result.drange = (0.0, 1.0)   # ilastik's meta drange of the density (not a bound)
+    result.channel_names = ("Density",)
+    rows, columns = block
+    # One density block's features and their temporaries (4 x the stack, as in pixel
+    # classification), plus the block's halo.
+    result._working_bytes = 4 * 4 * (rows + 64) * (columns + 64) * (n_features + 4)
+
+
 class DensityImage(LaneWideResult):
     """The density, read from the lane's plane."""
 
     def __init__(self, state: DensityLane):
         super().__init__(state)
-        raw = state.raw
-        self.axes = result_axes(raw)
-        self._shape5 = raw.shape[:4] + (1,)
-        self.shape = tuple(self._shape5["tzyxc".index(a)] for a in self.axes)
-        self.dtype = np.dtype(np.float32)
+        _describe_density(self, state.raw, state.block, state.predictor.n_features)
         self.block_shape = tuple(min(n, 1024) if a in "yx" else n for a, n in zip(self.axes, self.shape))
-        self.default_axis_order = default_output_axis_order(raw)
-        self.resolution = raw.resolution
-        self.drange = (0.0, 1.0)   # ilastik's meta drange of the density (not a bound)
-        self.channel_names = ("Density",)
 
     def compute(self, start, stop) -> np.ndarray:
         self.state.require()
@@ -223,13 +239,27 @@ class DensityImage(LaneWideResult):
         return to_result_axes(plane[None, None, :, :, None], self.axes)
 
     def block_working_bytes(self) -> int:
-        """One density block's features and their temporaries (4 x the stack, as in pixel
-        classification), plus the block's halo."""
-        rows, columns = self.state.block
-        return 4 * 4 * (rows + 64) * (columns + 64) * (self.state.predictor.n_features + 4)
+        return self._working_bytes
 
     def lane_bytes(self) -> int:
         return 4 * math.prod(self._shape5[2:4])
+
+
+class DensityBlocks(ResultSource):
+    """The density computed block by block, each on its own (for --distributed; no count)."""
+
+    def __init__(self, raw: Volume, predictor: DensityPredictor, block: tuple[int, int]):
+        _describe_density(self, raw, block, predictor.n_features)
+        self.raw, self.predictor = raw, predictor
+        self.block_shape = tuple(block[0] if a == "y" else block[1] if a == "x" else 1 for a in self.axes)
+
+    def compute(self, start, stop) -> np.ndarray:
+        region = canonical_region(self.axes, start, stop, self._shape5)
+        box = Box((0, 1), region["y"], region["x"])
+        return to_result_axes(self.predictor.density(self.raw, box)[None], self.axes)
+
+    def block_working_bytes(self) -> int:
+        return self._working_bytes
 
 
 def load_counting(file: h5py.File, project: ProjectFile, settings: LoadSettings) -> CountingWorkflow:

@@ -29,12 +29,15 @@ class LaneRequest:
     for the tables only (ilastik's --table_only). `tables`: compute every table the workflow
     offers, also those that no option names a file for (the server and the Python API return
     them to the caller). `options`: the workflow's own options, parsed (options.parse_options).
+    `block_local`: the caller computes the image's blocks apart, each on its own (a distributed
+    run): a workflow that can give a block-local image instead of a lane-wide one does so.
     """
 
     export_source: str | None = None
     image: bool = True
     tables: bool = False
     options: Mapping[str, object] = field(default_factory=dict)
+    block_local: bool = False
 
 
 class LaneState(ABC):
