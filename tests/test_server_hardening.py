@@ -210,7 +210,9 @@ def test_idle_streams_end_and_never_starve_health_or_small_calls(server, client)
         streams = [open_stream(server, [] if k % 2 else [header()], done) for k in range(MAX_STREAMS)]
         time.sleep(0.3)
         began = time.monotonic()
-        assert client.health() == "SERVING" and client.server_info().max_chunk_bytes == 1 << 20
+        info = client.server_info()   # the limits are told, so that a client can keep within them
+        assert client.health() == "SERVING" and info.max_chunk_bytes == 1 << 20
+        assert (info.max_streams, info.idle_timeout_seconds) == (MAX_STREAMS, IDLE_TIMEOUT) and info.max_inflight_bytes > 0
         assert client.project_info("cells.ilp").workflow == "Pixel Classification"
         assert time.monotonic() - began < IDLE_TIMEOUT  # answered at once, not after the idle streams
         message = refused(lambda: client.predict("cells.ilp", np.zeros((64, 64), np.uint8), "yx"),

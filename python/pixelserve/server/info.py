@@ -76,6 +76,8 @@ class ServerServicer(protocol.server_grpc.ServerServiceServicer):
         limits = self.server.limits
         return protocol.server.ServerInfo(
             version=__version__, max_chunk_bytes=limits.max_chunk_bytes, max_request_bytes=limits.max_request_bytes,
+            max_streams=limits.max_streams, idle_timeout_seconds=limits.idle_timeout,
+            max_inflight_bytes=limits.max_inflight_bytes,
             workflows=[name for kind in workflow_types() for name in kind.project_names],
             export_dtypes=list(EXPORT_DTYPES),
             workflow_types=[protocol.server.WorkflowType(title=kind.title, project_names=list(kind.project_names),

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from pixelserve.protocol.v1 import arrays_pb2 as pixelserve_dot_protocol_dot_v1_dot_arrays__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#pixelserve/protocol/v1/server.proto\x12\rpixelserve.v1\x1a#pixelserve/protocol/v1/arrays.proto\"\x1d\n\x0cProbeRequest\x12\r\n\x05\x62ytes\x18\x01 \x01(\x04\".\n\x0cProbeSummary\x12\r\n\x05\x62ytes\x18\x01 \x01(\x04\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\"\x13\n\x11ServerInfoRequest\"\xb0\x01\n\nServerInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x17\n\x0fmax_chunk_bytes\x18\x02 \x01(\x04\x12\x19\n\x11max_request_bytes\x18\x03 \x01(\x04\x12\x11\n\tworkflows\x18\x04 \x03(\t\x12\x15\n\rexport_dtypes\x18\x05 \x03(\t\x12\x33\n\x0eworkflow_types\x18\x06 \x03(\x0b\x32\x1b.pixelserve.v1.WorkflowType\"d\n\x0cWorkflowType\x12\r\n\x05title\x18\x01 \x01(\t\x12\x15\n\rproject_names\x18\x02 \x03(\t\x12.\n\x07options\x18\x03 \x03(\x0b\x32\x1d.pixelserve.v1.WorkflowOption2\xe4\x01\n\rServerService\x12L\n\rGetServerInfo\x12 .pixelserve.v1.ServerInfoRequest\x1a\x19.pixelserve.v1.ServerInfo\x12@\n\tSendProbe\x12\x14.pixelserve.v1.Chunk\x1a\x1b.pixelserve.v1.ProbeSummary(\x01\x12\x43\n\x0cReceiveProbe\x12\x1b.pixelserve.v1.ProbeRequest\x1a\x14.pixelserve.v1.Chunk0\x01\x42\x15\n\x11org.pixelserve.v1P\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#pixelserve/protocol/v1/server.proto\x12\rpixelserve.v1\x1a#pixelserve/protocol/v1/arrays.proto\"\x1d\n\x0cProbeRequest\x12\r\n\x05\x62ytes\x18\x01 \x01(\x04\".\n\x0cProbeSummary\x12\r\n\x05\x62ytes\x18\x01 \x01(\x04\x12\x0f\n\x07seconds\x18\x02 \x01(\x01\"\x13\n\x11ServerInfoRequest\"\xff\x01\n\nServerInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x17\n\x0fmax_chunk_bytes\x18\x02 \x01(\x04\x12\x19\n\x11max_request_bytes\x18\x03 \x01(\x04\x12\x11\n\tworkflows\x18\x04 \x03(\t\x12\x15\n\rexport_dtypes\x18\x05 \x03(\t\x12\x33\n\x0eworkflow_types\x18\x06 \x03(\x0b\x32\x1b.pixelserve.v1.WorkflowType\x12\x13\n\x0bmax_streams\x18\x07 \x01(\r\x12\x1c\n\x14idle_timeout_seconds\x18\x08 \x01(\x01\x12\x1a\n\x12max_inflight_bytes\x18\t \x01(\x04\"d\n\x0cWorkflowType\x12\r\n\x05title\x18\x01 \x01(\t\x12\x15\n\rproject_names\x18\x02 \x03(\t\x12.\n\x07options\x18\x03 \x03(\x0b\x32\x1d.pixelserve.v1.WorkflowOption2\xe4\x01\n\rServerService\x12L\n\rGetServerInfo\x12 .pixelserve.v1.ServerInfoRequest\x1a\x19.pixelserve.v1.ServerInfo\x12@\n\tSendProbe\x12\x14.pixelserve.v1.Chunk\x1a\x1b.pixelserve.v1.ProbeSummary(\x01\x12\x43\n\x0cReceiveProbe\x12\x1b.pixelserve.v1.ProbeRequest\x1a\x14.pixelserve.v1.Chunk0\x01\x42\x15\n\x11org.pixelserve.v1P\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,9 +40,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SERVERINFOREQUEST']._serialized_start=170
   _globals['_SERVERINFOREQUEST']._serialized_end=189
   _globals['_SERVERINFO']._serialized_start=192
-  _globals['_SERVERINFO']._serialized_end=368
-  _globals['_WORKFLOWTYPE']._serialized_start=370
-  _globals['_WORKFLOWTYPE']._serialized_end=470
-  _globals['_SERVERSERVICE']._serialized_start=473
-  _globals['_SERVERSERVICE']._serialized_end=701
+  _globals['_SERVERINFO']._serialized_end=447
+  _globals['_WORKFLOWTYPE']._serialized_start=449
+  _globals['_WORKFLOWTYPE']._serialized_end=549
+  _globals['_SERVERSERVICE']._serialized_start=552
+  _globals['_SERVERSERVICE']._serialized_end=780
 # @@protoc_insertion_point(module_scope)

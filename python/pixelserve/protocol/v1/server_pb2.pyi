@@ -26,20 +26,26 @@ class ServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "max_chunk_bytes", "max_request_bytes", "workflows", "export_dtypes", "workflow_types")
+    __slots__ = ("version", "max_chunk_bytes", "max_request_bytes", "workflows", "export_dtypes", "workflow_types", "max_streams", "idle_timeout_seconds", "max_inflight_bytes")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MAX_CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_REQUEST_BYTES_FIELD_NUMBER: _ClassVar[int]
     WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
     EXPORT_DTYPES_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_TYPES_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAMS_FIELD_NUMBER: _ClassVar[int]
+    IDLE_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_INFLIGHT_BYTES_FIELD_NUMBER: _ClassVar[int]
     version: str
     max_chunk_bytes: int
     max_request_bytes: int
     workflows: _containers.RepeatedScalarFieldContainer[str]
     export_dtypes: _containers.RepeatedScalarFieldContainer[str]
     workflow_types: _containers.RepeatedCompositeFieldContainer[WorkflowType]
-    def __init__(self, version: _Optional[str] = ..., max_chunk_bytes: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., workflows: _Optional[_Iterable[str]] = ..., export_dtypes: _Optional[_Iterable[str]] = ..., workflow_types: _Optional[_Iterable[_Union[WorkflowType, _Mapping]]] = ...) -> None: ...
+    max_streams: int
+    idle_timeout_seconds: float
+    max_inflight_bytes: int
+    def __init__(self, version: _Optional[str] = ..., max_chunk_bytes: _Optional[int] = ..., max_request_bytes: _Optional[int] = ..., workflows: _Optional[_Iterable[str]] = ..., export_dtypes: _Optional[_Iterable[str]] = ..., workflow_types: _Optional[_Iterable[_Union[WorkflowType, _Mapping]]] = ..., max_streams: _Optional[int] = ..., idle_timeout_seconds: _Optional[float] = ..., max_inflight_bytes: _Optional[int] = ...) -> None: ...
 
 class WorkflowType(_message.Message):
     __slots__ = ("title", "project_names", "options")
