@@ -104,6 +104,17 @@ def test_a_cli_trained_project_classifies_held_out_objects(shapes, trained):
     assert sum(int((classes > 0).sum()) for classes in model.label_inputs[0].values()) == 30
 
 
+def test_two_inputs_with_one_table_file_are_refused_before_computing(shapes, trained, tmp_path):
+    """The table of the second image would replace the first's: refused, as images are."""
+    answer = run(["--headless", f"--project={trained}", "--raw_data", "train.tif", "test.tif", "--segmentation_image",
+                  "train_seg.tif", "test_seg.tif", f"--output_filename_format={tmp_path}/{{nickname}}",
+                  f"--table_filename={tmp_path}/objects.csv"], shapes)
+    assert answer.returncode == 2
+    assert (f"would both be written to {tmp_path / 'objects_table.csv'}: the second result would replace the first. "
+            "Fix: put {nickname} into --table_filename ('train' for one, 'test' for the other)") in answer.stderr
+    assert not list(tmp_path.iterdir())
+
+
 def test_prediction_maps_and_a_csv_of_object_labels(shapes, tmp_path):
     """Objects thresholded from probabilities, labelled by a table of (frame, id, class name)."""
     truth = np.load(shapes / "train_truth.npy")

@@ -140,12 +140,17 @@ def _hdf5_dtype(values: np.ndarray) -> np.dtype:
 TABLE_WRITERS: dict[str, Callable[[Table, str], None]] = {".csv": _write_csv, ".h5": _write_hdf5, ".hdf5": _write_hdf5}
 
 
+def table_path(file: str, placeholders: Mapping[str, object]) -> str:
+    """The absolute path of a table's `file` name with its placeholders filled in."""
+    return os.path.abspath(os.path.expanduser(format_path(file, dict(placeholders))))
+
+
 def write_table(table: Table, placeholders: Mapping[str, object], *, before_writing=None) -> str:
     """Write `table` to its `file` (placeholders filled in); returns the path written.
     `before_writing([temp_path])` hears the temporary file's name before anything is created."""
     if table.file is None:
         raise ValueError(f"Table {table.name!r} has no file to be written to")
-    path = os.path.abspath(os.path.expanduser(format_path(table.file, dict(placeholders))))
+    path = table_path(table.file, placeholders)
     extension = os.path.splitext(path)[1].lower()
     writer = TABLE_WRITERS.get(extension)
     if writer is None:

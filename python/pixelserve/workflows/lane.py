@@ -97,6 +97,10 @@ class LaneResult:
     state: LaneState | None = None
     make_tables: Callable[[], list[Table]] = list
     write_files: FileWriter | None = None
+    #: {file name (placeholders not filled in): the option that names it} of the tables this
+    #: lane writes to a file of its own, known before anything is computed, so that a run can
+    #: refuse two lanes that would write one file (per-run tables, one file for all, are not here).
+    table_files: Mapping[str, str] = field(default_factory=dict)
 
     def prepare(self, progress: PhaseProgress | None = None, *, threads: int = 1, pool: Executor | None = None,
                 cancel: threading.Event | None = None) -> None:

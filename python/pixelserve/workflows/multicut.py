@@ -158,7 +158,8 @@ class MulticutWorkflow(Workflow):
                 return []
             return [Table(EDGE_TABLE, state.edge_columns(), file=table_file)]
 
-        return LaneResult(image, state, tables)
+        return LaneResult(image, state, tables,
+                          table_files={table_file: "edge_table_filename"} if table_file else {})
 
     def _run(self, options) -> MulticutRun:
         run = MulticutRun(solver=solver_name(options["solver"] or self.model.solver_name), seed=int(options["seed"]),

@@ -31,7 +31,7 @@ from ..project.pixel_classification import structure_tensor_order_for
 from .base import InputRole, Workflow
 from .lane import LaneRequest, LaneResult
 from .object_blockwise import BLOCKWISE_PREDICTIONS, BLOCKWISE_PROBABILITIES, BlockwiseObjects
-from .object_lane import OBJECT_IDENTITIES, OBJECT_PREDICTIONS, OBJECT_PROBABILITIES, TABLE_NAME, LaneObjects, ObjectImage, object_tables
+from .object_lane import OBJECT_IDENTITIES, OBJECT_PREDICTIONS, OBJECT_PROBABILITIES, TABLE_NAME, LaneObjects, ObjectImage, object_tables, table_file
 from .object_pipeline import PREDICTION_MAPS, LaneSegmenter, ObjectPipeline
 from .options import WorkflowOption
 from .pixel_classification import ExportSource, PixelResultSource, SourceKind
@@ -144,8 +144,8 @@ class ObjectClassificationWorkflow(Workflow):
         segmenter = LaneSegmenter(self.pipeline, raw, inputs.get(role) if role is not None else None)
         stored = self.model.table_settings
         # ilastik writes the table wherever its GUI set it up, unless --table_filename says otherwise
-        table_file = request.options.get(TABLE_OPTION.name) or (stored.file_path if stored is not None else None)
-        wants_table = request.tables or table_file is not None
+        table_template = request.options.get(TABLE_OPTION.name) or (stored.file_path if stored is not None else None)
+        wants_table = request.tables or table_template is not None
         lane_wide = source in LANE_WIDE_SOURCES and request.image
         state = None
         if lane_wide or wants_table:
@@ -166,11 +166,12 @@ class ObjectClassificationWorkflow(Workflow):
         def tables():
             if not wants_table:
                 return []
-            return object_tables(state, self.table_selection(), table_file,
+            return object_tables(state, self.table_selection(), table_template,
                                  margin=stored.margin if stored is not None else 0,
                                  include_raw=stored is not None and stored.include_raw)
 
-        return LaneResult(image, state, tables)
+        return LaneResult(image, state, tables,
+                          table_files={table_file(table_template): TABLE_OPTION.name} if table_template else {})
 
     def table_selection(self) -> FeatureSelection:
         """The features the table lists: those chosen in ilastik's table export dialog when
