@@ -105,6 +105,18 @@ def test_every_path_stays_inside_the_allowed_roots(folder, stub, tmp_path):
         assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED and "link.tif" in refused.value.details()
     finally:
         (folder / "images" / "link.tif").unlink()
+    # a file inside whose data lies outside (HDF5 external storage) fails alone, unread
+    (tmp_path / "secret.raw").write_bytes(bytes(range(64)) * 64)
+    with h5py.File(folder / "images" / "linked.h5", "w") as file:
+        file.create_dataset("data", shape=(64, 64), dtype="u1", external=[(str(tmp_path / "secret.raw"), 0, 4096)])
+    try:
+        answer = responses_by_kind(stub.RunBatch(request(folder, pattern="*.h5", output_format="tif",
+                                                         output_filename_format=f"{folder}/linked_out")))
+        [outcome] = answer["file"]
+        assert "reads" in outcome.error and "outside the server's allowed roots" in outcome.error, outcome.error
+        assert answer["summary"][0].failed == 1 and not (folder / "linked_out.tif").exists()
+    finally:
+        (folder / "images" / "linked.h5").unlink()
     with pytest.raises(grpc.RpcError) as nothing:
         list(stub.RunBatch(request(folder, pattern="*.png")))
     assert nothing.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "No file in" in nothing.value.details()

@@ -151,17 +151,19 @@ class OpenedLanes:
         return [self.costs[i].pixels if i in self.costs else 0 for i in range(self.count)]
 
 
-def open_lanes(workflow, job: HeadlessJob, lanes: list[LaneSpec], *, check=None) -> OpenedLanes:
+def open_lanes(workflow, job: HeadlessJob, lanes: list[LaneSpec], *, check=None, check_files=None) -> OpenedLanes:
     """Open every lane first; this reads only headers: it finds bad files before any work,
     gives each file's size for the plan and the progress bar, and refuses (UserError) a run
-    in which two files would be written to the same place. `check(opened_lane)` may refuse
-    a lane (by raising) before any work."""
+    in which two files would be written to the same place. `check_files(lane)` may refuse a
+    lane (by raising) before its files are opened, `check(opened_lane)` before any work."""
     costs: dict[int, LaneCost] = {}
     failures: dict[int, tuple[str, bool]] = {}
     outputs = {}
     for index, lane in enumerate(lanes):
         interrupts.check()
         try:
+            if check_files is not None:
+                check_files(lane)
             opened = open_lane(workflow, job, lane)
             if check is not None:
                 check(opened)

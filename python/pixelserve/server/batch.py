@@ -54,7 +54,7 @@ class BatchServicer(protocol.batch_grpc.BatchServiceServicer):
         def process() -> _StreamedOutcome:
             # Files of a lane's own formats (tracking's export plugins) are written outside the
             # export pipeline, where the outputs could not be checked against the roots.
-            opened = open_lanes(workflow, job, lanes,
+            opened = open_lanes(workflow, job, lanes, check_files=self._check_files,
                                 check=lambda lane: lane.result.check_gives_results(job.export_source))
             outcome = _StreamedOutcome(lanes, BatchProgress(opened.pixels(), enabled=False), updates, run,
                                        self.server.paths)
@@ -71,6 +71,13 @@ class BatchServicer(protocol.batch_grpc.BatchServiceServicer):
         yield protocol.batch.BatchResponse(summary=protocol.batch.BatchSummary(
             files=len(paths), written=len(outcome.outcomes), failed=len(outcome.failures),
             exit_code=outcome.exit_code(), run_tables=outcome.run_tables))
+
+    def _check_files(self, lane: LaneSpec) -> None:
+        """A file that makes its reader open files outside the roots (HDF5 links, external
+        storage, symbolic links inside N5 or zarr folders) fails, before it is opened; a
+        damaged one that cannot be checked fails too, as it would when read."""
+        for _, path, _, _ in lane.inputs:
+            self.server.paths.check_file(path, os.path.basename(path), "input file")
 
     def _files(self, folder: str, pattern: str) -> list[str]:
         """The folder's entries that the pattern names: files, and folders with an extension
