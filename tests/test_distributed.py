@@ -236,6 +236,30 @@ def test_a_killed_rank_leaves_the_output_unfinished_and_resume_completes_it(proj
 
 
 @needs_mpi
+def test_sigterm_stops_every_rank_and_leaves_the_output_to_resume(project_3d, tmp_path):
+    """scancel and a job's time limit send SIGTERM, which mpiexec passes to every rank."""
+    np.save(tmp_path / "big.npy", cells_image((48, 96, 96), seed=12)[0])
+    done_log = tmp_path / ".out.n5.distributed.part" / ".pixelserve-done-blocks"
+    job = subprocess.Popen([MPIEXEC, "-n", "2", BIN / "pixelserve", "--headless", f"--project={project_3d}",
+                            "--output_format=n5", f"--output_filename_format={tmp_path}/out", "--distributed",
+                            "--distributed_block_roi=16", tmp_path / "big.npy"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (done_log.exists() and done_log.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+            assert job.poll() is None, job.communicate()
+            time.sleep(0.02)
+        stopped = time.monotonic()
+        job.send_signal(signal.SIGTERM)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        job.kill()
+    assert job.returncode != 0 and time.monotonic() - stopped < 20, stderr
+    assert "stopped by SIGTERM" in stderr and "--resume to complete it" in stderr, stderr
+    assert not (tmp_path / "out.n5").exists() and done_log.exists()
+
+
+@needs_mpi
 def test_lane_wide_workflows_are_refused_with_the_reason(tmp_path_factory, tmp_path):
     folder = tmp_path_factory.mktemp("site")
     cc_workflow.write_project(tmp_path / "cc.ilp")
@@ -275,6 +299,15 @@ def test_counting_densities_equal_a_single_process(tmp_path):
     counted = mpiexec(2, *common, f"--csv-export-file={tmp_path}/counts.csv", f"--output_filename_format={tmp_path}/c",
                       "--distributed")
     assert counted.returncode == 2 and "leave out the table's file option" in counted.stderr, counted.stderr
+    shutil.copy(tmp_path / "count.ilp", tmp_path / "named.ilp")
+    with h5py.File(tmp_path / "named.ilp", "a") as file:   # as ilastik's GUI stores its CSV export
+        if "Density Export/CsvFilepath" in file:
+            del file["Density Export/CsvFilepath"]
+        file["Density Export/CsvFilepath"] = str(tmp_path / "counts.csv").encode()
+    named = mpiexec(2, f"--project={tmp_path / 'named.ilp'}", *common[1:], f"--output_filename_format={tmp_path}/n",
+                    "--distributed")
+    assert named.returncode == 0 and not (tmp_path / "counts.csv").exists(), named.stderr
+    np.testing.assert_array_equal(read_n5(tmp_path / "n.n5"), expected)
 
 
 def test_without_mpi_one_sentence_says_what_to_install(project_3d, volume, tmp_path):

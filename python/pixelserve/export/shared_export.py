@@ -133,9 +133,10 @@ def commit_shared_export(export: SharedExport, writer: ConcurrentWriter) -> list
     """Once every block is written: complete the output (metadata, pyramid), drop the run's
     records and rename it into place; returns the written path."""
     writer.finish()
-    for name in (RUN_FILE, DONE_FILE):
-        remove_path(os.path.join(export.temp_path, name))
+    # Renamed first: should that fail, the records keep the finished output resumable.
     move_into_place(export.temp_path, export.final_path, TEMP_TAG)
+    for name in (RUN_FILE, DONE_FILE):
+        remove_path(os.path.join(export.final_path, name))
     return [export.final_path]
 
 

@@ -27,6 +27,7 @@ from typing import NoReturn
 
 from ..errors import UserError
 from ..export.shared_export import BlockLog, SharedExport
+from . import interrupts
 
 ASK, FAILED, GIVE = 11, 12, 13  # message tags
 PREFETCH = 2  # open requests per rank: one block computing, one on its way
@@ -70,6 +71,7 @@ def hand_out_blocks(mpi, export: SharedExport, done: frozenset[int], compute: Ca
         status = mpi.Status()
         pause = PAUSE_MIN
         while stops_due or own.is_alive():
+            interrupts.check()   # scancel, a time limit, Ctrl-C: mpiexec passes them to every rank
             if own.failure is not None:
                 index, reason, exit_code = own.failure
                 abort(comm, describe_failure(export, 0, index, reason), exit_code)
@@ -107,6 +109,7 @@ def serve_blocks(mpi, export: SharedExport, compute: Callable[[int], None], *, d
     open_requests = PREFETCH
     status = mpi.Status()
     while open_requests:
+        interrupts.check()
         index = _receive(comm, status, GIVE)
         if index is None:
             open_requests -= 1
@@ -176,6 +179,7 @@ class _OwnBlocks(threading.Thread):
 def _receive(comm, status, tag: int):
     pause = PAUSE_MIN
     while not comm.Iprobe(source=0, tag=tag, status=status):
+        interrupts.check()
         time.sleep(pause)
         pause = min(2 * pause, PAUSE_MAX)
     return comm.recv(source=0, tag=tag)

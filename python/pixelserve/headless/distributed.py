@@ -19,6 +19,7 @@ import ast
 import json
 import logging
 import os
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -27,10 +28,14 @@ from ..blocks import default_threads
 from ..errors import UserError
 from ..export import ResultKind
 from ..export.shared_export import DEFAULT_BLOCK, SharedExport, commit_shared_export, plan_shared_export, write_block
+from ..io.chunk_stores import is_http_url
+from . import interrupts
 from .block_dispatch import abort, hand_out_blocks, say, serve_blocks
 from .lanes import HeadlessJob, LaneSpec, open_lane
 
 logger = logging.getLogger(__name__)
+
+STOP_GRACE = 2.0  # seconds the other ranks leave rank 0 to report a stop signal and end the job
 
 INSTALL_MPI = ("--distributed needs MPI for Python, which could not be loaded ({error}): install it with "
                "'pip install pixelserve[mpi]' where MPI is installed (a cluster), or 'pip install mpi4py mpich' "
@@ -177,9 +182,12 @@ def run_distributed(prepare: Callable[[], tuple], options) -> int:
             _run_lane(ranks, workflow, run, lane)
     except _Stopped as stopped:
         return stopped.exit_code
-    except KeyboardInterrupt:  # Ctrl-C: mpiexec passes it to every rank
-        abort(ranks.comm, "" if ranks.rank else "interrupted; an unfinished output stays under its temporary name "
-              "(.NAME.distributed.part): rerun the same command with --resume to complete it", 130)
+    except interrupts.Interrupted as stop:  # a stop signal, which mpiexec and srun pass to every rank
+        if ranks.rank:
+            time.sleep(STOP_GRACE)   # rank 0 got it too, and reports it; else this rank does
+        abort(ranks.comm, f"{'rank ' + str(ranks.rank) + ' ' if ranks.rank else ''}stopped by {stop}; an unfinished "
+              "output stays under its temporary name (.NAME.distributed.part): rerun the same command with --resume "
+              "to complete it", stop.exit_code)
     return 0
 
 
@@ -228,6 +236,8 @@ def _open_block_local(workflow, run: DistributedRun, lane: LaneSpec):
 def _identity(job: HeadlessJob, input_paths: list[str]) -> dict:
     """What the run computes from, besides the export itself: a resumed run must match it."""
     def stamp(path: str) -> list:
+        if is_http_url(path):   # a web address has no file to stamp
+            return [path]
         status = os.stat(path)
         return [os.path.abspath(path), status.st_size, status.st_mtime_ns]
 

@@ -135,7 +135,10 @@ class CountingWorkflow(Workflow):
         check_counting_input(raw, self.specs, expected)   # before training: refuse 3D at once
         check_image_size(self.specs, raw.spatial_shape[1:])
         table_file = request.options["csv_export_file"] or self.model.csv_file
-        blockwise = request.block_local and request.image and not request.tables and not table_file
+        # Blocks computed apart give no count: only a file asked for on the command line
+        # keeps the lane whole (and so refused there), not the one the project names.
+        blockwise = (request.block_local and request.image and not request.tables
+                     and not request.options["csv_export_file"])
         if blockwise and self._stored is None and request.options["seed"] is None:
             raise UserError("Every block of this run is computed on its own, but the project stores no trained "
                             "regressors, so each process would train its own at random. Fix: give --seed, or store "
