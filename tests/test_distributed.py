@@ -26,6 +26,7 @@ import cc_workflow
 from conftest import doc_blocks, fixtures_dir, run_shell
 from pixelserve import train
 from pixelserve.errors import UserError
+from pixelserve.export.shared_export import tiles_for_threads
 from pixelserve.headless.cli import main
 from pixelserve.headless.distributed import parse_block_roi
 from pixelserve.synthetic import blobs_image, cells_image, dot_labels, scribbles
@@ -116,6 +117,20 @@ def test_pixel_classification_equals_a_single_process(project_3d, volume, tmp_pa
     assert re.search(rf"blocks {blocks}/{blocks} done: {blocks} computed in [\d.]+ s on {ranks} ranks; handing them "
                      r"out took rank 0 [\d.]+ s of CPU \([\d.]+ % of the run\)", run.stderr), run.stderr
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")], "temporary output left behind"
+
+
+@needs_mpi
+def test_threads_of_a_rank_share_its_2d_blocks(project_2d, tmp_path):
+    """A 256 x 256 block is smaller than pixel classification's 2D compute block: it is cut
+    into tiles so that every thread of a rank gets one, and the output stays the same."""
+    assert tiles_for_threads("yxc", (1024, 1024, 2), ((0, 0, 0), (256, 256, 2)), 2) == (128, 256, 2)
+    assert tiles_for_threads("yxc", (1024, 1024, 2), ((0, 0, 0), (100, 256, 2)), 1) == (100, 256, 2)
+    np.save(tmp_path / "cells.npy", cells_image((300, 260), seed=8)[0])
+    common = [f"--project={project_2d}", "--output_format=zarr", tmp_path / "cells.npy"]
+    single(*common, f"--output_filename_format={tmp_path}/single")
+    run = mpiexec(2, *common, "--threads=2", f"--output_filename_format={tmp_path}/spread", "--distributed")
+    assert run.returncode == 0 and "with 2 threads each" in run.stderr, run.stderr
+    np.testing.assert_array_equal(read_zarr(tmp_path / "spread.zarr"), read_zarr(tmp_path / "single.zarr"))
 
 
 @needs_mpi

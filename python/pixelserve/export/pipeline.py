@@ -311,10 +311,11 @@ def _counting_finish(progress, writer, plan: ExportPlan):
 
 
 def stream_blocks(source, plan: ExportPlan, writer, threads: int, progress, *, region=None, pool=None,
-                  cancel=None) -> None:
+                  cancel=None, block_shape=None) -> None:
     """Compute and convert blocks on `threads` workers, at most 2*threads in flight (bounded
     memory), and write each as it arrives from this thread (h5py is not thread-safe).
-    `region` (start, stop in source coordinates) limits this to a part of the plan's region."""
+    `region` (start, stop in source coordinates) limits this to a part of the plan's region;
+    `block_shape` replaces the source's preferred block."""
     start, stop = region or (plan.region_start, plan.region_stop)
     total = int(np.prod([e - s for s, e in zip(start, stop)], dtype=np.int64))
     done = 0
@@ -335,5 +336,5 @@ def stream_blocks(source, plan: ExportPlan, writer, threads: int, progress, *, r
         if progress:
             progress(done, total)
 
-    blocks = iter_blocks(start, stop, source.block_shape)
+    blocks = iter_blocks(start, stop, block_shape or source.block_shape)
     map_blocks(produce, blocks, consume, max(1, int(threads)), pool=pool, cancel=cancel)

@@ -126,7 +126,28 @@ def plan_shared_export(source: ResultSource, settings: ExportSettings, placehold
 
 def write_block(source: ResultSource, export: SharedExport, writer: ConcurrentWriter, index: int, threads: int) -> None:
     """Compute block `index` on `threads` threads and store its chunks."""
-    stream_blocks(source, export.output.plan, writer, threads, None, region=export.block(index))
+    region = export.block(index)
+    stream_blocks(source, export.output.plan, writer, threads, None, region=region,
+                  block_shape=tiles_for_threads(source.axes, source.block_shape, region, threads))
+
+
+def tiles_for_threads(axes: str, block_shape, region, threads: int, smallest: int = 64) -> tuple[int, ...]:
+    """The source's preferred block, halved along its longest spatial side until the region
+    holds a tile for each thread (a distributed block is often smaller than that block, which
+    would leave all threads but one idle), while tiles stay at least `smallest` along it."""
+    start, stop = region
+    tile = [min(int(b), int(e) - int(s)) for b, s, e in zip(block_shape, start, stop)]
+
+    def tiles() -> int:
+        return math.prod(-(-(int(e) - int(s)) // t) for t, s, e in zip(tile, start, stop))
+
+    while tiles() < threads:
+        sides = [i for i, axis in enumerate(axes) if axis in "zyx" and tile[i] >= 2 * smallest]
+        if not sides:
+            break
+        longest = max(sides, key=lambda i: tile[i])
+        tile[longest] = -(-tile[longest] // 2)
+    return tuple(tile)
 
 
 def commit_shared_export(export: SharedExport, writer: ConcurrentWriter) -> list[str]:
