@@ -43,7 +43,7 @@ class N5Writer(ConcurrentWriter):
     gzip_level: int | None = None  # ilastik's plain 'n5' is uncompressed
 
     def __init__(self, temp_path, final_path, shape, axes, dtype, metadata, *, chunks=None, create=True):
-        super().__init__(temp_path, final_path, shape, axes, dtype, metadata, chunks=chunks, create=create)
+        super().__init__(temp_path, final_path, shape, axes, dtype, metadata, chunks=chunks)
         path = metadata.internal_path.replace("\\", "/").strip("/")  # as ilastik does for Windows-style input
         self._folder = os.path.join(temp_path, *path.split("/"))
         chunks = self.chunks or ilastik_chunk_shape(self.shape, axes, self.dtype.itemsize)

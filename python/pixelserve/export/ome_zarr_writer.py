@@ -86,7 +86,7 @@ class SingleScaleOmeZarrWriter(ConcurrentWriter):
     multiscale = False
 
     def __init__(self, temp_path, final_path, shape, axes, dtype, metadata, *, chunks=None, create=True):
-        super().__init__(temp_path, final_path, shape, axes, dtype, metadata, chunks=chunks, create=create)
+        super().__init__(temp_path, final_path, shape, axes, dtype, metadata, chunks=chunks)
         self._shape5 = _in_ome_axes(self.shape, axes, 1)
         self._chunks = _in_ome_axes(self.chunks, axes, 1) if self.chunks else _ome_chunks(self._shape5, self.dtype)
         self._names, self._levels = self._target_scales(metadata.input_scales)

@@ -117,17 +117,16 @@ class ConcurrentWriter(FormatWriter):
     can write one output at once (distributed runs, see shared_export.py).
 
     `chunks` replaces the format's own chunk shape (output axes). One process creates the
-    output (`create=True`, the default); the others bind to it with `create=False`, which
-    writes no metadata. Each process then writes whole chunks only, never one that another
+    output (a subclass's `create=True`, the default); the others bind to it with
+    `create=False`, which writes no metadata. Each process then writes whole chunks only, never one that another
     writes, and `finish` runs once, in one process, after every chunk is written.
     """
 
     folder = True
 
-    def __init__(self, temp_path, final_path, shape, axes, dtype, metadata, *, chunks=None, create: bool = True):
+    def __init__(self, temp_path, final_path, shape, axes, dtype, metadata, *, chunks=None):
         super().__init__(temp_path, final_path, shape, axes, dtype, metadata)
         self.chunks = tuple(int(n) for n in chunks) if chunks is not None else None
-        self.create = create
 
     @classmethod
     def shared_chunks(cls, shape, axes: str, dtype, block_shape) -> tuple[int, ...]:

@@ -49,7 +49,7 @@ class ZarrWriter(ConcurrentWriter):
     hierarchical = True
 
     def __init__(self, temp_path, final_path, shape, axes, dtype, metadata, *, chunks=None, create=True):
-        super().__init__(temp_path, final_path, shape, axes, dtype, metadata, chunks=chunks, create=create)
+        super().__init__(temp_path, final_path, shape, axes, dtype, metadata, chunks=chunks)
         chunks = self.chunks or ilastik_chunk_shape(self.shape, axes, self.dtype.itemsize)
         path = metadata.internal_path.replace("\\", "/").strip("/")  # as ilastik does for Windows-style input
         if create:

@@ -150,9 +150,9 @@ def main(argv: list[str]) -> int:
         raise UserError("No training image given. Fix: pass --raw_data IMAGE --labels LABELS, "
                         "or --project P.ilp to retrain a project from its stored labels.")
     if is_object_training(options.workflow, options.project):
-        pixel_only = [flag for flag in ("in_2d", "max_scale") if getattr(options, flag)]
+        pixel_only = [flag for flag in ("in_2d", "max_scale", "sigma") if getattr(options, flag)]
         if pixel_only:
-            raise UserError(f"--{pixel_only[0]} is a pixel classification option. Fix: leave it out for "
+            raise UserError(f"--{pixel_only[0]} is not an Object Classification option. Fix: leave it out for "
                             "Object Classification.")
         result = train_object_project(
             options.output, options.raw_data, options.labels, project=options.project,

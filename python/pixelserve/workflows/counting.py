@@ -211,58 +211,57 @@ def density_block(shape_yx, n_features: int, threads: int) -> tuple[int, int]:
     return block
 
 
-def _describe_density(result: ResultSource, raw: Volume, block: tuple[int, int], n_features: int) -> None:
-    """The attributes the export reads, shared by the lane-wide and the block-local density."""
-    result.axes = result_axes(raw)
-    result._shape5 = raw.shape[:4] + (1,)
-    result.shape = tuple(result._shape5["tzyxc".index(a)] for a in result.axes)
-    result.dtype = np.dtype(np.float32)
-    result.default_axis_order = default_output_axis_order(raw)
-    result.resolution = raw.resolution
-    result.drange = (0.0, 1.0)   # ilastik's meta drange of the density (not a bound)
-    result.channel_names = ("Density",)
-    rows, columns = block
-    # One density block's features and their temporaries (4 x the stack, as in pixel
-    # classification), plus the block's halo.
-    result._working_bytes = 4 * 4 * (rows + 64) * (columns + 64) * (n_features + 4)
+class DensityShape:
+    """What the export reads of a density, the lane-wide one and the block-local one alike."""
+
+    def describe_density(self, raw: Volume, block: tuple[int, int], n_features: int) -> None:
+        self.axes = result_axes(raw)
+        self.shape5 = raw.shape[:4] + (1,)
+        self.shape = tuple(self.shape5["tzyxc".index(a)] for a in self.axes)
+        self.dtype = np.dtype(np.float32)
+        self.default_axis_order = default_output_axis_order(raw)
+        self.resolution = raw.resolution
+        self.drange = (0.0, 1.0)   # ilastik's meta drange of the density (not a bound)
+        self.channel_names = ("Density",)
+        rows, columns = block
+        # One density block's features and their temporaries (4 x the stack, as in pixel
+        # classification), plus the block's halo.
+        self.working_bytes = 4 * 4 * (rows + 64) * (columns + 64) * (n_features + 4)
+
+    def block_working_bytes(self) -> int:
+        return self.working_bytes
 
 
-class DensityImage(LaneWideResult):
+class DensityImage(DensityShape, LaneWideResult):
     """The density, read from the lane's plane."""
 
     def __init__(self, state: DensityLane):
         super().__init__(state)
-        _describe_density(self, state.raw, state.block, state.predictor.n_features)
+        self.describe_density(state.raw, state.block, state.predictor.n_features)
         self.block_shape = tuple(min(n, 1024) if a in "yx" else n for a, n in zip(self.axes, self.shape))
 
     def compute(self, start, stop) -> np.ndarray:
         self.state.require()
-        region = canonical_region(self.axes, start, stop, self._shape5)
+        region = canonical_region(self.axes, start, stop, self.shape5)
         plane = self.state.density[slice(*region["y"]), slice(*region["x"])]
         return to_result_axes(plane[None, None, :, :, None], self.axes)
 
-    def block_working_bytes(self) -> int:
-        return self._working_bytes
-
     def lane_bytes(self) -> int:
-        return 4 * math.prod(self._shape5[2:4])
+        return 4 * math.prod(self.shape5[2:4])
 
 
-class DensityBlocks(ResultSource):
+class DensityBlocks(DensityShape, ResultSource):
     """The density computed block by block, each on its own (for --distributed; no count)."""
 
     def __init__(self, raw: Volume, predictor: DensityPredictor, block: tuple[int, int]):
-        _describe_density(self, raw, block, predictor.n_features)
+        self.describe_density(raw, block, predictor.n_features)
         self.raw, self.predictor = raw, predictor
         self.block_shape = tuple(block[0] if a == "y" else block[1] if a == "x" else 1 for a in self.axes)
 
     def compute(self, start, stop) -> np.ndarray:
-        region = canonical_region(self.axes, start, stop, self._shape5)
+        region = canonical_region(self.axes, start, stop, self.shape5)
         box = Box((0, 1), region["y"], region["x"])
         return to_result_axes(self.predictor.density(self.raw, box)[None], self.axes)
-
-    def block_working_bytes(self) -> int:
-        return self._working_bytes
 
 
 def load_counting(file: h5py.File, project: ProjectFile, settings: LoadSettings) -> CountingWorkflow:
