@@ -135,6 +135,9 @@ def test_role_paths_outside_the_roots_unknown_roles_and_options_are_refused(clie
     message = refused(train({"Segmentation Image": Dataset(str(root / "train_seg.tif"))}, options={"treshold": 1}),
                       grpc.StatusCode.INVALID_ARGUMENT)
     assert "'treshold' is not a training option. Fix: use one of threshold, threshold_channel" in message
+    message = refused(train({"Segmentation Image": Dataset(str(root / "train_seg.tif"), axes="xy")}),
+                      grpc.StatusCode.INVALID_ARGUMENT)
+    assert "is read in the axes its file stores" in message and "'xy'" in message
     # an Object Classification setting with pixel classification is named, not dropped
     message = refused(lambda: client.train("refused.ilp", [((image, "yx"), labels)], trees=2,
                                            options={"threshold": 0.4}), grpc.StatusCode.INVALID_ARGUMENT)

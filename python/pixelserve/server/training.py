@@ -126,6 +126,10 @@ class TrainingServicer(protocol.training_grpc.TrainingServiceServicer):
                 if path is None:
                     given[index] = (array_index, data.array.axes.lower())
                     array_index += 1
+                elif data.axes:
+                    raise UserError(f"The {role.lower()} of image {index} is read in the axes its file stores (or "
+                                    f"those of the raw data), not in the axes given ({data.axes!r}). Fix: leave "
+                                    "TrainingData.axes empty for it, or send it as an array with its axes.")
                 else:
                     given[index] = path
         return roles
