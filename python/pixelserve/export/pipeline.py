@@ -129,6 +129,8 @@ def export_result(
     resolution: Mapping[str, float] | None = None,
     axis_units: Mapping[str, str] | None = None,
     before_writing: Callable[[list[str]], None] | None = None,
+    pool=None,
+    cancel=None,
 ) -> list[str]:
     """Export `source` as `settings` say; returns the written file paths.
 
@@ -138,7 +140,8 @@ def export_result(
     has a place for them (default: the source's); `default_axis_order` overrides the
     source's. `progress(done, total)` counts array elements of the subregion.
     `before_writing(temp_paths)` hears the temporary file names before any exists, so that
-    a supervising process can delete them should this one be killed.
+    a supervising process can delete them should this one be killed. `pool` and `cancel` are
+    pixelserve.blocks.map_blocks's (a shared executor, a stop event).
     """
     target = plan_output(source, settings, placeholders, default_axis_order=default_axis_order,
                          resolution=resolution, axis_units=axis_units)
@@ -156,7 +159,8 @@ def export_result(
     writer = None
     try:
         writer = writer_cls(temp_path, path, plan.output_shape, plan.output_axes, plan.export_dtype, target.metadata)
-        stream_blocks(source, plan, writer, threads, _counting_finish(progress, writer, plan))
+        stream_blocks(source, plan, writer, threads, _counting_finish(progress, writer, plan), pool=pool,
+                      cancel=cancel)
         writer.finish()
         writer = None
         for temp, final in zip(temp_paths, paths):

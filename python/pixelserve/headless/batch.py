@@ -179,10 +179,11 @@ def open_lanes(workflow, job: HeadlessJob, lanes: list[LaneSpec], *, check=None,
 
 
 def run_lanes(workflow, job: HeadlessJob, lanes: list[LaneSpec], opened: OpenedLanes, plan: BatchPlan,
-              outcome: BatchOutcome) -> None:
+              outcome: BatchOutcome, *, pool=None, cancel=None) -> None:
     """Export the lanes that opened on the plan's workers, then the tables of the whole run;
     every lane's fate goes to `outcome`. The command line and the server's BatchService
-    both run their lanes through here."""
+    both run their lanes through here; the server computes one lane at a time with its
+    shared block `pool` and the run's `cancel` event."""
     for index, (reason, user_error) in opened.failures.items():
         outcome.failed(index, reason, user_error)
     if plan.workers > 1:
@@ -190,17 +191,17 @@ def run_lanes(workflow, job: HeadlessJob, lanes: list[LaneSpec], opened: OpenedL
         order = sorted(opened.costs, key=lambda i: -opened.costs[i].pixels)
         run_in_workers(workflow, job, [(i, lanes[i]) for i in order], plan, outcome)
     else:
-        _run_serially(workflow, job, lanes, sorted(opened.costs), plan.threads_per_worker, outcome)
+        _run_serially(workflow, job, lanes, sorted(opened.costs), plan.threads_per_worker, outcome, pool, cancel)
     outcome.write_run_tables()
 
 
 def _run_serially(workflow, job: HeadlessJob, lanes: list[LaneSpec], indices: list[int],
-                  threads: int, outcome: BatchOutcome) -> None:
+                  threads: int, outcome: BatchOutcome, pool=None, cancel=None) -> None:
     for index in indices:
         try:
             progress = interrupts.checking(lambda done, total, index=index: outcome.progress(index, done, total))
             finished = process_lane(workflow, job, lanes[index], threads=threads, progress=progress,
-                                    before_writing=outcome.writing)
+                                    before_writing=outcome.writing, pool=pool, cancel=cancel)
         except Cancelled:  # the caller stopped the run (the server's client went away)
             raise
         except Exception as error:  # KeyboardInterrupt is no Exception: it stops the run

@@ -95,22 +95,23 @@ def dataset_dir(dataset, project: str) -> str:
 
 
 def process_lane(workflow: Workflow, job: HeadlessJob, lane: LaneSpec, *, threads: int,
-                 progress=None, before_writing=None) -> LaneOutcome:
-    """Compute and export one lane. `progress(done, total)` and `before_writing(temp_paths)`
-    are export_result's hooks."""
+                 progress=None, before_writing=None, pool=None, cancel=None) -> LaneOutcome:
+    """Compute and export one lane. `progress(done, total)`, `before_writing(temp_paths)`,
+    `pool` and `cancel` are export_result's."""
     return export_lane(open_lane(workflow, job, lane, threads=threads), job, threads=threads, progress=progress,
-                       before_writing=before_writing)
+                       before_writing=before_writing, pool=pool, cancel=cancel)
 
 
 def export_lane(opened: OpenLane, job: HeadlessJob, *, threads: int, progress=None,
-                before_writing=None) -> LaneOutcome:
+                before_writing=None, pool=None, cancel=None) -> LaneOutcome:
     result = opened.result
     preparing, exporting = _progress_phases(progress, result.kind is ResultKind.LANE_WIDE)
-    result.prepare(preparing, threads=threads)
+    result.prepare(preparing, threads=threads, pool=pool, cancel=cancel)
     outcome = LaneOutcome()
     if result.image is not None:
         outcome.written += export_result(result.image, job.settings, opened.placeholders, threads=threads,
-                                         progress=exporting, before_writing=before_writing)
+                                         progress=exporting, before_writing=before_writing, pool=pool,
+                                         cancel=cancel)
     for table in result.tables():
         if table.per_run:   # written when the run ends; its rows show in the log
             outcome.run_tables.append(table)

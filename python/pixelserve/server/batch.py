@@ -59,7 +59,9 @@ class BatchServicer(protocol.batch_grpc.BatchServiceServicer):
             outcome = _StreamedOutcome(lanes, BatchProgress(opened.pixels(), enabled=False), updates, run,
                                        self.server.paths)
             # One file after another: the server's threads compute each file's blocks.
-            run_lanes(workflow, job, lanes, opened, plan_batch(list(opened.costs.values()), threads, 1), outcome)
+            blocks = self.server.jobs.block_options(run)   # the server's shared threads, and the cancel
+            run_lanes(workflow, job, lanes, opened, plan_batch(list(opened.costs.values()), threads, 1), outcome,
+                      pool=blocks["pool"], cancel=blocks["cancel"])
             return outcome
 
         try:
