@@ -176,6 +176,18 @@ class _OwnBlocks(threading.Thread):
             self.failure = (index, *_reason(error))
 
 
+def wait_for_all(comm) -> None:
+    """Return once every rank has called this, polling with short sleeps: a collective call
+    (bcast, allgather) spins on a core while it waits, which would take it from rank 0
+    when it plans, creates or completes the output on a node with more ranks than cores."""
+    request = comm.Ibarrier()
+    pause = PAUSE_MIN
+    while not request.Test():
+        interrupts.check()
+        time.sleep(pause)
+        pause = min(2 * pause, PAUSE_MAX)
+
+
 def _receive(comm, status, tag: int):
     pause = PAUSE_MIN
     while not comm.Iprobe(source=0, tag=tag, status=status):

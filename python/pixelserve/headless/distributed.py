@@ -30,7 +30,7 @@ from ..export import ResultKind
 from ..export.shared_export import DEFAULT_BLOCK, SharedExport, commit_shared_export, plan_shared_export, write_block
 from ..io.chunk_stores import is_http_url
 from . import interrupts
-from .block_dispatch import abort, hand_out_blocks, say, serve_blocks
+from .block_dispatch import abort, hand_out_blocks, say, serve_blocks, wait_for_all
 from .lanes import HeadlessJob, LaneSpec, open_lane
 
 logger = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ class Ranks:
             value = action()
         except Exception as error:
             failure, own = _describe(error), error
+        wait_for_all(self.comm)
         self._stop_on(self.comm.allgather(failure), own)
         return value
 
@@ -120,6 +121,7 @@ class Ranks:
                 value = action()
             except Exception as error:
                 failure, own = _describe(error), error
+        wait_for_all(self.comm)
         value, failure = self.comm.bcast((value, failure), root=0)
         self._stop_on([failure], own)
         return value
