@@ -180,21 +180,21 @@ def wait_for_all(comm) -> None:
     """Return once every rank has called this, polling with short sleeps: a collective call
     (bcast, allgather) spins on a core while it waits, which would take it from rank 0
     when it plans, creates or completes the output on a node with more ranks than cores."""
-    request = comm.Ibarrier()
-    pause = PAUSE_MIN
-    while not request.Test():
-        interrupts.check()
-        time.sleep(pause)
-        pause = min(2 * pause, PAUSE_MAX)
+    _poll(comm.Ibarrier().Test)
 
 
 def _receive(comm, status, tag: int):
+    _poll(lambda: comm.Iprobe(source=0, tag=tag, status=status))
+    return comm.recv(source=0, tag=tag)
+
+
+def _poll(arrived: Callable[[], bool]) -> None:
+    """Wait until `arrived()`, with sleeps that grow while nothing does; a stop signal ends it."""
     pause = PAUSE_MIN
-    while not comm.Iprobe(source=0, tag=tag, status=status):
+    while not arrived():
         interrupts.check()
         time.sleep(pause)
         pause = min(2 * pause, PAUSE_MAX)
-    return comm.recv(source=0, tag=tag)
 
 
 def _reason(error: Exception) -> tuple[str, int]:
