@@ -11,8 +11,6 @@ from .lanes import HeadlessJob, LaneSpec, OpenLane
 
 # The placeholders that tell inputs apart, the first that differs is suggested.
 _SEPARATING = ("nickname", "dataset_dir")
-
-
 IMAGE_NAME_FLAG = "--output_filename_format"
 
 
